@@ -1,0 +1,8 @@
+export {
+  type ErrorCode,
+  isRetriableByDefault,
+  MILVUS_ERROR_NUMBERS,
+  type MilvusErrorCode,
+  type WalstreamErrorCode,
+} from './codes.js';
+export { abortError, hasCode, toWalError, WalError, type WalErrorOptions, walError } from './wal-error.js';

@@ -1,0 +1,57 @@
+import { type ErrorCode, isRetriableByDefault } from './codes.js';
+
+/** Survives duplicate copies of this package in one process, where `instanceof` would not. */
+const kWalError = Symbol.for('walstream.error');
+
+export interface WalErrorOptions {
+  /** Overrides the code's default (see {@link isRetriableByDefault}). */
+  retriable?: boolean;
+  cause?: unknown;
+  /** Structured context for logs (channel, term, limit, ...). Never payloads. */
+  details?: Readonly<Record<string, string | number | bigint | boolean>>;
+}
+
+/**
+ * The one error type walstream throws. Check it by `code` (see {@link hasCode}), never with `instanceof`.
+ */
+export class WalError extends Error {
+  override readonly name = 'WalError';
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Readonly<Record<string, string | number | bigint | boolean>>;
+  readonly [kWalError] = true;
+
+  constructor(code: ErrorCode, message: string, options: WalErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? isRetriableByDefault(code);
+    this.details = options.details ?? {};
+  }
+
+  static is(error: unknown): error is WalError {
+    return (
+      typeof error === 'object' && error !== null && (error as { [kWalError]?: unknown })[kWalError] === true
+    );
+  }
+}
+
+export function walError(code: ErrorCode, message: string, options?: WalErrorOptions): WalError {
+  return new WalError(code, message, options);
+}
+
+/** True when `error` is a walstream error with one of `codes`. */
+export function hasCode(error: unknown, ...codes: ErrorCode[]): error is WalError {
+  return WalError.is(error) && codes.includes(error.code);
+}
+
+/** Wraps anything thrown by a backend into a coded error, keeping coded errors as they are. */
+export function toWalError(error: unknown, fallback: ErrorCode = 'UNKNOWN', context = ''): WalError {
+  if (WalError.is(error)) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new WalError(fallback, context ? `${context}: ${text}` : text, { cause: error });
+}
+
+/** The error an aborted operation rejects with; keeps the signal's reason as the cause. */
+export function abortError(signal: AbortSignal | undefined, what = 'operation'): WalError {
+  return new WalError('ABORTED', `${what} was aborted`, { cause: signal?.reason, retriable: false });
+}

@@ -1,0 +1,63 @@
+import type { PChannelInfo } from '../channel/channel.js';
+import type { MutableMessage } from '../message/message.js';
+import type { TxnContext } from '../message/txn-context.js';
+import type { MessageID } from '../message-id/message-id.js';
+import type { TimestampAllocator } from '../timetick/allocator.js';
+import type { Wal } from './wal.js';
+
+/** What one append carries through the interceptor chain besides the message. */
+export interface AppendContext {
+  readonly channel: PChannelInfo;
+  readonly signal: AbortSignal | undefined;
+  /** Filled by interceptors, returned to the caller in the {@link AppendResult}. */
+  readonly result: {
+    timeTick?: bigint;
+    txn?: TxnContext;
+    extra?: Record<string, unknown>;
+  };
+  /**
+   * When set, the final append returns this id without writing: non-persisted TimeTicks pass the chain
+   * for their side effects only.
+   */
+  skipWriteWith?: MessageID;
+}
+
+/** Calls the rest of the chain (and finally the adapter). */
+export type AppendNext = (message: MutableMessage, context: AppendContext) => Promise<MessageID>;
+
+/**
+ * One layer of the append onion. `interceptors[0]` is the outermost. Work after `next` resolved must not
+ * fail: the message is already durable.
+ */
+export interface Interceptor {
+  readonly name: string;
+  doAppend(message: MutableMessage, context: AppendContext, next: AppendNext): Promise<MessageID>;
+  /** Appends wait until every interceptor that has `ready` resolved it. */
+  ready?(): Promise<void>;
+  /** Called first on close, while appends may still run (drain, stop waiting). */
+  gracefulClose?(): Promise<void>;
+  /** Called last on close, after the adapter WAL closed. */
+  close?(): Promise<void>;
+}
+
+/** What an interceptor is built from. */
+export interface InterceptorBuildParams {
+  readonly channel: PChannelInfo;
+  /** The WAL this interceptor belongs to; resolves once it is fully open (use it from background work). */
+  readonly wal: () => Promise<Wal>;
+  readonly allocator: TimestampAllocator;
+  /** State rebuilt by recovery; undefined before recovery exists for this WAL. */
+  readonly recoverySnapshot: unknown;
+}
+
+export interface InterceptorBuilder {
+  readonly name: string;
+  build(params: InterceptorBuildParams): Interceptor | Promise<Interceptor>;
+}
+
+export interface AppendResult {
+  readonly messageId: MessageID;
+  readonly timeTick: bigint;
+  readonly txn?: TxnContext;
+  readonly extra?: Readonly<Record<string, unknown>>;
+}

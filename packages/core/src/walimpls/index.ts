@@ -1,0 +1,19 @@
+export { DeliverPolicy, describeDeliverPolicy } from './deliver-policy.js';
+export {
+  createRawScanner,
+  DEFAULT_READ_AHEAD_BUFFER_SIZE,
+  type RawScannerSpec,
+  type ScannerSink,
+} from './raw-scanner.js';
+export type {
+  AppendOptions,
+  BuildOptions,
+  OpenOptions,
+  RawScanner,
+  ReadOptions,
+  ROWalImpls,
+  WalImpls,
+  WalImplsBuilder,
+  WalImplsCapabilities,
+  WalImplsOpener,
+} from './spi.js';

@@ -1,0 +1,95 @@
+import type { PChannelInfo } from '../channel/channel.js';
+import type { ImmutableMessage, MutableMessage } from '../message/message.js';
+import type { MessageID } from '../message-id/message-id.js';
+import type { DeliverPolicy } from './deliver-policy.js';
+
+/**
+ * The adapter SPI ("walimpls"): what a log store must provide to carry walstream.
+ *
+ *   WalImplsBuilder (static, named)  →  build()  →  WalImplsOpener (owns backend clients)
+ *     →  open({channel})  →  WalImpls (one per pchannel and term; one writer)
+ *       →  read({name, deliverPolicy, readAheadBufferSize})  →  RawScanner (one reader)
+ *
+ * Every failure is a `WalError` with a stable code. An adapter that lost exclusive write access for good
+ * (a higher term opened elsewhere) rejects appends with CHANNEL_FENCED.
+ */
+export interface WalImplsBuilder {
+  /** The adapter's name; also the `walName` of every MessageID it makes. */
+  readonly name: string;
+  readonly capabilities: WalImplsCapabilities;
+  /** Connects backend clients. Throws UNAVAILABLE or TIMEOUT when the backend cannot be reached. */
+  build(options?: BuildOptions): Promise<WalImplsOpener>;
+}
+
+/** What an adapter can do, so suites and callers know what to expect (Level's `supports` idea). */
+export interface WalImplsCapabilities {
+  /** `physical`: truncate frees the entries up to the id. `noop`: truncate is accepted and keeps data. */
+  readonly truncate: 'physical' | 'noop';
+  /** Opening a pchannel at a higher term makes writers of lower terms fail with CHANNEL_FENCED. */
+  readonly fencing: boolean;
+}
+
+export interface BuildOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface WalImplsOpener extends AsyncDisposable {
+  /** Opens one pchannel. Rejects INVALID_ARGUMENT for a bad channel, CLOSED after `close()`. */
+  open(options: OpenOptions): Promise<WalImpls>;
+  /** Closes every WAL it opened and the backend clients. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  readonly channel: PChannelInfo;
+  readonly signal?: AbortSignal;
+}
+
+/** A pchannel opened read-only: reads work, `append` and `truncate` reject with READ_ONLY. */
+export interface ROWalImpls extends AsyncDisposable {
+  readonly walName: string;
+  readonly channel: PChannelInfo;
+  /** Starts a reader. Rejects CLOSED after `close()`. */
+  read(options: ReadOptions): Promise<RawScanner>;
+  /** Closes the WAL and every scanner it started. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface WalImpls extends ROWalImpls {
+  /**
+   * Writes one message and returns its id once it is durable. Ids of one pchannel increase in the order
+   * appends complete. Rejects READ_ONLY, CLOSED, CHANNEL_FENCED, INVALID_ARGUMENT (too large, ...),
+   * ABORTED when `signal` fires (the message may still land), UNAVAILABLE for passing backend faults.
+   */
+  append(message: MutableMessage, options?: AppendOptions): Promise<MessageID>;
+  /** Allows the store to drop every entry up to and including `id`. */
+  truncate(id: MessageID, options?: AppendOptions): Promise<void>;
+}
+
+export interface AppendOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface ReadOptions {
+  /** A name for the reader; some stores use it as a subscription or group name. */
+  readonly name: string;
+  readonly deliverPolicy: DeliverPolicy;
+  /** How many fetched messages may wait for the consumer; 0 or absent = the adapter's default. */
+  readonly readAheadBufferSize?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * One reader of one pchannel. Iterate it with `for await`; it never ends on its own while the WAL is
+ * open (a reader at the end waits for new messages). After `close()` iteration ends; after a backend
+ * failure iteration throws the coded error once the buffered messages are consumed.
+ */
+export interface RawScanner extends AsyncIterable<ImmutableMessage>, AsyncDisposable {
+  readonly name: string;
+  /** Messages fetched from the store and not yet taken by the consumer; at most the read-ahead size. */
+  readonly buffered: number;
+  /** Settles when the scanner finished: `undefined` after `close()`, the error after a failure. */
+  readonly done: Promise<Error | undefined>;
+  /** Stops fetching, releases the backend reader and ends iteration. Idempotent. */
+  close(): Promise<void>;
+}
