@@ -37,22 +37,24 @@ function isTxnPart(message: ImmutableMessage): boolean {
   );
 }
 
+function compileFilter(filter: DeliverFilter): (message: ImmutableMessage) => boolean {
+  switch (filter.kind) {
+    case 'timeTickGT':
+      return (message) => isTxnPart(message) || message.timeTick > filter.timeTick;
+    case 'timeTickGTE':
+      return (message) => isTxnPart(message) || message.timeTick >= filter.timeTick;
+    case 'messageType': {
+      const allowed = new Set(filter.types);
+      return (message) => messageTypes.isSystem(message.messageType) || allowed.has(message.messageType);
+    }
+  }
+}
+
 /** Builds one predicate from the filters; `undefined` when nothing is filtered. */
 export function compileFilters(
   filters: readonly DeliverFilter[],
 ): ((message: ImmutableMessage) => boolean) | undefined {
   if (filters.length === 0) return undefined;
-  const checks = filters.map((filter): ((message: ImmutableMessage) => boolean) => {
-    switch (filter.kind) {
-      case 'timeTickGT':
-        return (message) => isTxnPart(message) || message.timeTick > filter.timeTick;
-      case 'timeTickGTE':
-        return (message) => isTxnPart(message) || message.timeTick >= filter.timeTick;
-      case 'messageType': {
-        const allowed = new Set(filter.types);
-        return (message) => messageTypes.isSystem(message.messageType) || allowed.has(message.messageType);
-      }
-    }
-  });
+  const checks = filters.map(compileFilter);
   return (message) => checks.every((check) => check(message));
 }
