@@ -1,7 +1,7 @@
 import type { Options } from 'tsup';
 
 /** One build recipe for every package: ESM + CJS + declarations, Node 20 target. */
-export function packageBuild(entry: string[] = ['src/index.ts']): Options {
+export function packageBuild(entry: string[] | Record<string, string> = ['src/index.ts']): Options {
   return {
     entry,
     format: ['esm', 'cjs'],

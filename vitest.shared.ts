@@ -4,12 +4,25 @@ import type { UserWorkspaceConfig } from 'vitest/config';
 
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 
+/** Subpath entries of workspace packages, by import specifier. */
+const SUBPATHS: Record<string, string> = {
+  '@walstream/testkit/kafka': 'testkit/src/harness/kafka.ts',
+  '@walstream/testkit/pulsar': 'testkit/src/harness/pulsar.ts',
+};
+
 /** Tests run against the sources of every workspace package, so no build is needed before `vitest`. */
-export const workspaceAliases: Record<string, string> = Object.fromEntries(
-  readdirSync(packagesDir, { withFileTypes: true })
+export const workspaceAliases: { find: RegExp; replacement: string }[] = [
+  ...Object.entries(SUBPATHS).map(([specifier, file]) => ({
+    find: new RegExp(`^${specifier}$`),
+    replacement: `${packagesDir}${file}`,
+  })),
+  ...readdirSync(packagesDir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
-    .map((entry) => [`@walstream/${entry.name}`, `${packagesDir}${entry.name}/src/index.ts`]),
-);
+    .map((entry) => ({
+      find: new RegExp(`^@walstream/${entry.name}$`),
+      replacement: `${packagesDir}${entry.name}/src/index.ts`,
+    })),
+];
 
 export function packageTests(name: string, extra: UserWorkspaceConfig['test'] = {}): UserWorkspaceConfig {
   return {

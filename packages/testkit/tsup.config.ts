@@ -1,4 +1,13 @@
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.shared';
 
-export default defineConfig(packageBuild());
+// The broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`): they spawn Java.
+const harnesses = ['src/harness/kafka.ts', 'src/harness/pulsar.ts'].filter((entry) => existsSync(entry));
+
+export default defineConfig(
+  packageBuild({
+    index: 'src/index.ts',
+    ...Object.fromEntries(harnesses.map((entry) => [entry.slice(4, -3), entry])),
+  }),
+);
