@@ -7,6 +7,8 @@ export type {
   InterceptorBuilder,
   InterceptorBuildParams,
 } from './interceptor.js';
+export { type WalStack, WalStackOpener } from './opener.js';
+export { WalScanner } from './scanner.js';
 export type {
   AppendNotification,
   DeliveriesOptions,
@@ -20,3 +22,4 @@ export type {
   WalOpener,
   WalState,
 } from './wal.js';
+export { WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';

@@ -1,0 +1,2 @@
+export { type CreateWalOptions, createWAL, WalBuilder } from './builder.js';
+export { type AdapterFactory, type InterceptorFactory, Registry, registry } from './registry.js';

@@ -1,0 +1,183 @@
+import { BehaviorSubject, type Observable, Subject } from 'rxjs';
+import type { PChannelInfo } from '../channel/channel.js';
+import { abortError, hasCode, WalError } from '../errors/index.js';
+import type { MutableMessage } from '../message/message.js';
+import type { MessageID } from '../message-id/message-id.js';
+import type { TimestampAllocator } from '../timetick/allocator.js';
+import { isRetriableFailure, retryWithBackoff } from '../util/backoff.js';
+import { DeliverPolicy } from '../walimpls/deliver-policy.js';
+import type { WalImpls } from '../walimpls/spi.js';
+import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
+import { WalScanner } from './scanner.js';
+import type { AppendNotification, Scanner, ScanOptions, Wal, WalAppendOptions, WalState } from './wal.js';
+
+export interface WalRuntimeOptions {
+  /** Backoff of the adapter append retry (default 10 ms doubling to 5 s, as the original). */
+  readonly appendRetry?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/**
+ * A pchannel's WAL: the adapter WAL behind the interceptor chain. Owns the lifecycle (available →
+ * fenced | closing → closed), retries passing adapter faults, and hands out scanners.
+ */
+export class WalRuntime implements Wal {
+  readonly walName: string;
+  readonly channel: PChannelInfo;
+  readonly #impls: WalImpls;
+  readonly #interceptors: readonly Interceptor[];
+  readonly #allocator: TimestampAllocator;
+  readonly #chain: AppendNext;
+  readonly #ready: Promise<void>;
+  readonly #retry: { readonly initialMs: number; readonly maxMs: number };
+  readonly #state = new BehaviorSubject<WalState>('available');
+  readonly #appended = new Subject<AppendNotification>();
+  readonly #scanners = new Set<Scanner>();
+  readonly #onClosed: () => void;
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
+  #scannerSeq = 0;
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    impls: WalImpls,
+    interceptors: readonly Interceptor[],
+    allocator: TimestampAllocator,
+    onClosed: () => void,
+    options: WalRuntimeOptions = {},
+  ) {
+    this.#impls = impls;
+    this.walName = impls.walName;
+    this.channel = impls.channel;
+    this.#interceptors = interceptors;
+    this.#allocator = allocator;
+    this.#onClosed = onClosed;
+    this.#retry = options.appendRetry ?? { initialMs: 10, maxMs: 5_000 };
+    this.#chain = interceptors.reduceRight<AppendNext>(
+      (next, interceptor) => (message, context) => interceptor.doAppend(message, context, next),
+      (message, context) => this.#appendToAdapter(message, context),
+    );
+    const waits = interceptors.filter((i) => i.ready).map((i) => i.ready!());
+    this.#ready = waits.length === 0 ? Promise.resolve() : Promise.all(waits).then(() => undefined);
+  }
+
+  get state(): WalState {
+    return this.#state.value;
+  }
+
+  get state$(): Observable<WalState> {
+    return this.#state.asObservable();
+  }
+
+  get appended$(): Observable<AppendNotification> {
+    return this.#appended.asObservable();
+  }
+
+  async append(message: MutableMessage, options: WalAppendOptions = {}): Promise<AppendResult> {
+    this.#assertWritable();
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError(signal, 'append');
+    this.#inFlight++;
+    try {
+      await this.#ready;
+      message.withWalTerm(this.channel.term);
+      const context: AppendContext = { channel: this.channel, signal, result: {} };
+      const messageId = await this.#chain(message, context);
+      const timeTick = context.result.timeTick ?? message.timeTick!;
+      if (this.#appended.observed) {
+        this.#appended.next({
+          messageId,
+          timeTick,
+          vchannel: message.vchannel,
+          messageType: message.messageType,
+        });
+      }
+      return { messageId, timeTick, txn: context.result.txn, extra: context.result.extra };
+    } catch (error) {
+      if (hasCode(error, 'CHANNEL_FENCED')) this.#setState('fenced');
+      throw error;
+    } finally {
+      if (--this.#inFlight === 0) this.#drained?.();
+    }
+  }
+
+  async read(options: ScanOptions = {}): Promise<Scanner> {
+    if (this.#closing) throw this.#shutdownError();
+    const raw = await this.#impls.read({
+      name: options.name ?? `${this.channel.name}/${this.channel.term}/${++this.#scannerSeq}`,
+      deliverPolicy: options.deliverPolicy ?? DeliverPolicy.all(),
+      readAheadBufferSize: options.readAheadBufferSize,
+      signal: options.signal,
+    });
+    const scanner: Scanner = new WalScanner(raw, this.channel, options, () => this.#scanners.delete(scanner));
+    this.#scanners.add(scanner);
+    return scanner;
+  }
+
+  async truncate(id: MessageID): Promise<void> {
+    this.#assertWritable();
+    await this.#impls.truncate(id);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.state !== 'closed') this.#setState('closing');
+    for (const interceptor of this.#interceptors) await interceptor.gracefulClose?.();
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    await Promise.all([...this.#scanners].map((scanner) => scanner.close()));
+    await this.#impls.close();
+    for (const interceptor of [...this.#interceptors].reverse()) await interceptor.close?.();
+    this.#setState('closed');
+    this.#state.complete();
+    this.#appended.complete();
+    this.#onClosed();
+  }
+
+  /** The innermost step: stamp what no interceptor stamped, then write, retrying passing faults. */
+  async #appendToAdapter(message: MutableMessage, context: AppendContext): Promise<MessageID> {
+    if (context.skipWriteWith) return context.skipWriteWith;
+    // Without a timetick interceptor in the stack every message still gets an ordered timetick.
+    if (message.timeTick === undefined) message.withTimeTick(await this.#allocator.allocate());
+    return retryWithBackoff(() => this.#impls.append(message, { signal: context.signal }), {
+      ...this.#retry,
+      signal: context.signal,
+      // Unlike the original, permanent failures (too large, capacity, read-only) are not retried forever.
+      shouldRetry: (error) =>
+        isRetriableFailure(error) && !hasCode(error, 'CHANNEL_FENCED', 'ABORTED', 'CLOSED'),
+      stopReason: () => (this.#closing ? this.#shutdownError() : undefined),
+    });
+  }
+
+  #assertWritable(): void {
+    if (this.channel.accessMode === 'ro') {
+      throw new WalError('READ_ONLY', `pchannel ${this.channel.name} is open read-only`, {
+        retriable: false,
+      });
+    }
+    if (this.#closing) throw this.#shutdownError();
+    if (this.state === 'fenced') {
+      throw new WalError(
+        'CHANNEL_FENCED',
+        `pchannel ${this.channel.name} at term ${this.channel.term} was fenced by a newer term`,
+        {
+          retriable: false,
+        },
+      );
+    }
+  }
+
+  #shutdownError(): WalError {
+    return new WalError('ON_SHUTDOWN', `wal of pchannel ${this.channel.name} is on shutdown`);
+  }
+
+  #setState(state: WalState): void {
+    if (this.#state.value !== state && this.#state.value !== 'closed') this.#state.next(state);
+  }
+}
