@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'tsup';
-import { packageBuild } from '../../tsup.shared';
+import { packageBuild } from '../../tsup.shared.ts';
 
 // The broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`): they spawn Java.
 const harnesses = ['src/harness/kafka.ts', 'src/harness/pulsar.ts'].filter((entry) => existsSync(entry));

@@ -84,6 +84,8 @@ abstract class MessageView {
 export class MutableMessage extends MessageView {
   readonly payload: Uint8Array;
   protected readonly props: Record<string, string>;
+  /** Decoded `_tt`, kept beside the property so the append path never parses what it just wrote. */
+  #timeTick: bigint | undefined;
 
   constructor(payload: Uint8Array, properties: Properties) {
     super();
@@ -93,12 +95,16 @@ export class MutableMessage extends MessageView {
 
   /** The timetick, or undefined before the timetick interceptor assigned one. */
   get timeTick(): bigint | undefined {
-    const raw = this.props[P.timeTick];
-    return raw === undefined ? undefined : decodeBase36(raw, 'timetick');
+    if (this.#timeTick === undefined) {
+      const raw = this.props[P.timeTick];
+      if (raw !== undefined) this.#timeTick = decodeBase36(raw, 'timetick');
+    }
+    return this.#timeTick;
   }
 
   withTimeTick(timeTick: bigint): this {
     this.props[P.timeTick] = encodeBase36(timeTick);
+    this.#timeTick = timeTick;
     return this;
   }
 
@@ -134,8 +140,8 @@ export class MutableMessage extends MessageView {
     return this.#setOnce(P.barrierTimeTick, encodeBase36(timeTick), 'barrier timetick');
   }
 
-  withWalTerm(term: bigint): this {
-    return this.#setOnce(P.walTerm, encodeBase36(term), 'wal term');
+  withWalTerm(term: bigint | string): this {
+    return this.#setOnce(P.walTerm, typeof term === 'string' ? term : encodeBase36(term), 'wal term');
   }
 
   withNotPersisted(): this {
@@ -148,6 +154,7 @@ export class MutableMessage extends MessageView {
 
   /** Sets one property; reserved keys are for interceptors and adapters that know their meaning. */
   withProperty(key: string, value: string): this {
+    if (key === P.timeTick) this.#timeTick = undefined;
     this.props[key] = value;
     return this;
   }

@@ -2,6 +2,7 @@ import { BehaviorSubject, type Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
 import { abortError, hasCode, WalError } from '../errors/index.js';
 import type { MutableMessage } from '../message/message.js';
+import { encodeBase36 } from '../message/properties.js';
 import type { MessageID } from '../message-id/message-id.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import { isRetriableFailure, retryWithBackoff } from '../util/backoff.js';
@@ -10,6 +11,13 @@ import type { WalImpls } from '../walimpls/spi.js';
 import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
 import { WalScanner } from './scanner.js';
 import type { AppendNotification, Scanner, ScanOptions, Wal, WalAppendOptions, WalState } from './wal.js';
+
+const NO_OPTIONS = Object.freeze({});
+
+/** Unlike the original, permanent failures (too large, capacity, read-only) are not retried forever. */
+function shouldRetryAppend(error: unknown): boolean {
+  return isRetriableFailure(error) && !hasCode(error, 'CHANNEL_FENCED', 'ABORTED', 'CLOSED');
+}
 
 export interface WalRuntimeOptions {
   /** Backoff of the adapter append retry (default 10 ms doubling to 5 s, as the original). */
@@ -27,7 +35,8 @@ export class WalRuntime implements Wal {
   readonly #interceptors: readonly Interceptor[];
   readonly #allocator: TimestampAllocator;
   readonly #chain: AppendNext;
-  readonly #ready: Promise<void>;
+  readonly #termText: string;
+  #ready: Promise<void> | undefined;
   readonly #retry: { readonly initialMs: number; readonly maxMs: number };
   readonly #state = new BehaviorSubject<WalState>('available');
   readonly #appended = new Subject<AppendNotification>();
@@ -56,8 +65,13 @@ export class WalRuntime implements Wal {
       (next, interceptor) => (message, context) => interceptor.doAppend(message, context, next),
       (message, context) => this.#appendToAdapter(message, context),
     );
+    this.#termText = encodeBase36(this.channel.term);
     const waits = interceptors.filter((i) => i.ready).map((i) => i.ready!());
-    this.#ready = waits.length === 0 ? Promise.resolve() : Promise.all(waits).then(() => undefined);
+    if (waits.length > 0) {
+      this.#ready = Promise.all(waits).then(() => {
+        this.#ready = undefined;
+      });
+    }
   }
 
   get state(): WalState {
@@ -78,8 +92,8 @@ export class WalRuntime implements Wal {
     if (signal?.aborted) throw abortError(signal, 'append');
     this.#inFlight++;
     try {
-      await this.#ready;
-      message.withWalTerm(this.channel.term);
+      if (this.#ready) await this.#ready;
+      message.withWalTerm(this.#termText);
       const context: AppendContext = { channel: this.channel, signal, result: {} };
       const messageId = await this.#chain(message, context);
       const timeTick = context.result.timeTick ?? message.timeTick!;
@@ -144,14 +158,22 @@ export class WalRuntime implements Wal {
   async #appendToAdapter(message: MutableMessage, context: AppendContext): Promise<MessageID> {
     if (context.skipWriteWith) return context.skipWriteWith;
     // Without a timetick interceptor in the stack every message still gets an ordered timetick.
-    if (message.timeTick === undefined) message.withTimeTick(await this.#allocator.allocate());
-    return retryWithBackoff(() => this.#impls.append(message, { signal: context.signal }), {
+    if (message.timeTick === undefined) {
+      message.withTimeTick(this.#allocator.allocateNow?.() ?? (await this.#allocator.allocate()));
+    }
+    const options = context.signal ? { signal: context.signal } : NO_OPTIONS;
+    try {
+      return await this.#impls.append(message, options);
+    } catch (error) {
+      if (!shouldRetryAppend(error)) throw error;
+    }
+    // The first attempt failed with a passing fault: only now pay for the retry machinery.
+    return retryWithBackoff(() => this.#impls.append(message, options), {
       ...this.#retry,
       signal: context.signal,
-      // Unlike the original, permanent failures (too large, capacity, read-only) are not retried forever.
-      shouldRetry: (error) =>
-        isRetriableFailure(error) && !hasCode(error, 'CHANNEL_FENCED', 'ABORTED', 'CLOSED'),
+      shouldRetry: shouldRetryAppend,
       stopReason: () => (this.#closing ? this.#shutdownError() : undefined),
+      delayFirst: true,
     });
   }
 

@@ -8,6 +8,11 @@ import { composeTimeTick, LOGICAL_MASK, physicalMsOf } from './hybrid.js';
 export interface TimestampAllocator {
   /** A timetick greater than every one this allocator returned before. */
   allocate(): Promise<bigint>;
+  /**
+   * The same without waiting, for allocators that can answer from memory; undefined when this one needs
+   * I/O (callers then use {@link allocate}).
+   */
+  allocateNow?(): bigint | undefined;
   /** Drops any locally cached batch, so the next allocation reflects the source's current time. */
   sync(): void;
   /** The next allocation will be at least `barrier`. */
@@ -43,6 +48,10 @@ export class LocalTimestampAllocator implements TimestampAllocator {
   }
 
   async allocate(): Promise<bigint> {
+    return this.next();
+  }
+
+  allocateNow(): bigint {
     return this.next();
   }
 

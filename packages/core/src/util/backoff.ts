@@ -28,11 +28,19 @@ export interface RetryOptions extends BackoffOptions {
   readonly shouldRetry: (error: unknown) => boolean;
   /** Checked before each new attempt: an error here ends the retries (e.g. the WAL is closing). */
   readonly stopReason?: () => WalError | undefined;
+  /** Wait before the first attempt too, because the caller already made one. Default false. */
+  readonly delayFirst?: boolean;
 }
 
 /** Runs `attempt` until it succeeds, with exponential backoff between failures that `shouldRetry` accepts. */
 export async function retryWithBackoff<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
   let wait = options.initialMs;
+  if (options.delayFirst) {
+    await delay(wait, options.signal);
+    const stop = options.stopReason?.();
+    if (stop) throw stop;
+    wait = Math.min(options.maxMs, wait * (options.multiplier ?? 2));
+  }
   for (;;) {
     try {
       return await attempt();
