@@ -1,3 +1,5 @@
+import type { Catalog } from '../contracts/catalog.js';
+import { MemoryCatalog } from '../contracts/memory-catalog.js';
 import { WalError } from '../errors/index.js';
 import type { InterceptorBuilder } from '../runtime/interceptor.js';
 import { WalStackOpener } from '../runtime/opener.js';
@@ -12,6 +14,8 @@ export interface CreateWalOptions {
   readonly registry?: Registry;
   /** Timetick source (default: a process-local hybrid clock). */
   readonly allocator?: TimestampAllocator;
+  /** Where checkpoints and recovery state live (default: a fresh in-memory catalog). */
+  readonly catalog?: Catalog;
   readonly runtime?: WalRuntimeOptions;
 }
 
@@ -71,6 +75,7 @@ export class WalBuilder {
       opener,
       interceptors: [...this.#interceptors],
       allocator: this.#options.allocator ?? new LocalTimestampAllocator(),
+      catalog: this.#options.catalog ?? new MemoryCatalog(),
       runtime: this.#options.runtime,
     });
   }

@@ -23,3 +23,6 @@ export type {
   WalState,
 } from './wal.js';
 export { WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';
+export { type SharedKey, SharedState, sharedKey } from './shared-state.js';
+export type { TailBuffer, TailReader } from './tail-buffer.js';
+export { DEFAULT_APPEND_RETRY, shouldRetryAppend } from './wal-runtime.js';

@@ -1,8 +1,13 @@
 import type { PChannelInfo } from '../channel/channel.js';
-import type { MutableMessage } from '../message/message.js';
+import type { Catalog } from '../contracts/catalog.js';
+import type { ImmutableMessage, MutableMessage } from '../message/message.js';
 import type { TxnContext } from '../message/txn-context.js';
 import type { MessageID } from '../message-id/message-id.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
+import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
+import type { RawScanner } from '../walimpls/spi.js';
+import type { SharedState } from './shared-state.js';
+import type { TailBuffer } from './tail-buffer.js';
 import type { Wal } from './wal.js';
 
 /** What one append carries through the interceptor chain besides the message. */
@@ -38,6 +43,13 @@ export interface Interceptor {
   gracefulClose?(): Promise<void>;
   /** Called last on close, after the adapter WAL closed. */
   close?(): Promise<void>;
+  /**
+   * Declares that this interceptor writes TimeTick sync messages, so the WAL's scanners order by timetick
+   * and buffer transactions (instead of delivering in append order).
+   */
+  readonly writesTimeTicks?: boolean;
+  /** Recent messages for tailing readers (the write-ahead buffer). */
+  readonly tailBuffer?: TailBuffer;
 }
 
 /** What an interceptor is built from. */
@@ -46,8 +58,17 @@ export interface InterceptorBuildParams {
   /** The WAL this interceptor belongs to; resolves once it is fully open (use it from background work). */
   readonly wal: () => Promise<Wal>;
   readonly allocator: TimestampAllocator;
-  /** State rebuilt by recovery; undefined before recovery exists for this WAL. */
-  readonly recoverySnapshot: unknown;
+  /** State shared by the interceptors of this one WAL (create with `shared.getOrCreate`). */
+  readonly shared: SharedState;
+  /** The stack's catalog, where checkpoints and recovery state live (a memory catalog by default). */
+  readonly catalog: Catalog;
+  /**
+   * Writes straight to the adapter, past every interceptor, retrying passing faults. For what must land
+   * before the chain runs: the fencing TimeTick of a new term.
+   */
+  readonly appendDirect: (message: MutableMessage) => Promise<ImmutableMessage>;
+  /** A raw adapter reader, for recovery replay before the WAL is open. */
+  readonly readRaw: (options: { name: string; deliverPolicy: DeliverPolicy; readAheadBufferSize?: number }) => Promise<RawScanner>;
 }
 
 export interface InterceptorBuilder {

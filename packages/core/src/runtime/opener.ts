@@ -1,16 +1,21 @@
 import { assertPChannelInfo, type PChannelInfo } from '../channel/channel.js';
+import type { Catalog } from '../contracts/catalog.js';
 import { WalError } from '../errors/index.js';
+import type { MutableMessage } from '../message/message.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
-import type { WalImplsOpener } from '../walimpls/spi.js';
-import type { Interceptor, InterceptorBuilder } from './interceptor.js';
+import { retryWithBackoff } from '../util/backoff.js';
+import type { WalImpls, WalImplsOpener } from '../walimpls/spi.js';
+import type { Interceptor, InterceptorBuilder, InterceptorBuildParams } from './interceptor.js';
+import { SharedState } from './shared-state.js';
 import type { Wal, WalOpener } from './wal.js';
-import { WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';
+import { DEFAULT_APPEND_RETRY, shouldRetryAppend, WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';
 
 export interface WalStack {
   readonly walName: string;
   readonly opener: WalImplsOpener;
   readonly interceptors: readonly InterceptorBuilder[];
   readonly allocator: TimestampAllocator;
+  readonly catalog: Catalog;
   readonly runtime?: WalRuntimeOptions;
 }
 
@@ -35,17 +40,9 @@ export class WalStackOpener implements WalOpener {
       resolveWal = resolve;
     });
     const interceptors: Interceptor[] = [];
+    const params = this.#buildParams(impls, () => walReady);
     try {
-      for (const builder of this.#stack.interceptors) {
-        interceptors.push(
-          await builder.build({
-            channel: impls.channel,
-            wal: () => walReady,
-            allocator: this.#stack.allocator,
-            recoverySnapshot: undefined,
-          }),
-        );
-      }
+      for (const builder of this.#stack.interceptors) interceptors.push(await builder.build(params));
     } catch (error) {
       await Promise.allSettled(interceptors.map((interceptor) => interceptor.close?.()));
       await impls.close();
@@ -61,6 +58,22 @@ export class WalStackOpener implements WalOpener {
     this.#open.add(wal);
     resolveWal(wal);
     return wal;
+  }
+
+  #buildParams(impls: WalImpls, wal: () => Promise<Wal>): InterceptorBuildParams {
+    const retry = this.#stack.runtime?.appendRetry ?? DEFAULT_APPEND_RETRY;
+    return {
+      channel: impls.channel,
+      wal,
+      allocator: this.#stack.allocator,
+      catalog: this.#stack.catalog,
+      shared: new SharedState(),
+      appendDirect: async (message: MutableMessage) => {
+        const id = await retryWithBackoff(() => impls.append(message), { ...retry, shouldRetry: shouldRetryAppend });
+        return message.intoImmutable(id);
+      },
+      readRaw: (options) => impls.read(options),
+    };
   }
 
   close(): Promise<void> {

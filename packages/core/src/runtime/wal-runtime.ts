@@ -15,9 +15,11 @@ import type { AppendNotification, Scanner, ScanOptions, Wal, WalAppendOptions, W
 const NO_OPTIONS = Object.freeze({});
 
 /** Unlike the original, permanent failures (too large, capacity, read-only) are not retried forever. */
-function shouldRetryAppend(error: unknown): boolean {
+export function shouldRetryAppend(error: unknown): boolean {
   return isRetriableFailure(error) && !hasCode(error, 'CHANNEL_FENCED', 'ABORTED', 'CLOSED');
 }
+
+export const DEFAULT_APPEND_RETRY = { initialMs: 10, maxMs: 5_000 } as const;
 
 export interface WalRuntimeOptions {
   /** Backoff of the adapter append retry (default 10 ms doubling to 5 s, as the original). */
@@ -60,7 +62,7 @@ export class WalRuntime implements Wal {
     this.#interceptors = interceptors;
     this.#allocator = allocator;
     this.#onClosed = onClosed;
-    this.#retry = options.appendRetry ?? { initialMs: 10, maxMs: 5_000 };
+    this.#retry = options.appendRetry ?? DEFAULT_APPEND_RETRY;
     this.#chain = interceptors.reduceRight<AppendNext>(
       (next, interceptor) => (message, context) => interceptor.doAppend(message, context, next),
       (message, context) => this.#appendToAdapter(message, context),
