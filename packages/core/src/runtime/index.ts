@@ -8,7 +8,10 @@ export type {
   InterceptorBuildParams,
 } from './interceptor.js';
 export { type WalStack, WalStackOpener } from './opener.js';
-export { WalScanner } from './scanner.js';
+export * from './ordering/index.js';
+export { WalScanner, type WalScannerSource } from './scanner.js';
+export { type SharedKey, SharedState, sharedKey } from './shared-state.js';
+export type { TailBuffer, TailReader } from './tail-buffer.js';
 export type {
   AppendNotification,
   DeliveriesOptions,
@@ -22,7 +25,9 @@ export type {
   WalOpener,
   WalState,
 } from './wal.js';
-export { WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';
-export { type SharedKey, SharedState, sharedKey } from './shared-state.js';
-export type { TailBuffer, TailReader } from './tail-buffer.js';
-export { DEFAULT_APPEND_RETRY, shouldRetryAppend } from './wal-runtime.js';
+export {
+  DEFAULT_APPEND_RETRY,
+  shouldRetryAppend,
+  WalRuntime,
+  type WalRuntimeOptions,
+} from './wal-runtime.js';

@@ -68,7 +68,11 @@ export interface InterceptorBuildParams {
    */
   readonly appendDirect: (message: MutableMessage) => Promise<ImmutableMessage>;
   /** A raw adapter reader, for recovery replay before the WAL is open. */
-  readonly readRaw: (options: { name: string; deliverPolicy: DeliverPolicy; readAheadBufferSize?: number }) => Promise<RawScanner>;
+  readonly readRaw: (options: {
+    name: string;
+    deliverPolicy: DeliverPolicy;
+    readAheadBufferSize?: number;
+  }) => Promise<RawScanner>;
 }
 
 export interface InterceptorBuilder {

@@ -8,7 +8,12 @@ import type { WalImpls, WalImplsOpener } from '../walimpls/spi.js';
 import type { Interceptor, InterceptorBuilder, InterceptorBuildParams } from './interceptor.js';
 import { SharedState } from './shared-state.js';
 import type { Wal, WalOpener } from './wal.js';
-import { DEFAULT_APPEND_RETRY, shouldRetryAppend, WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';
+import {
+  DEFAULT_APPEND_RETRY,
+  shouldRetryAppend,
+  WalRuntime,
+  type WalRuntimeOptions,
+} from './wal-runtime.js';
 
 export interface WalStack {
   readonly walName: string;
@@ -69,7 +74,10 @@ export class WalStackOpener implements WalOpener {
       catalog: this.#stack.catalog,
       shared: new SharedState(),
       appendDirect: async (message: MutableMessage) => {
-        const id = await retryWithBackoff(() => impls.append(message), { ...retry, shouldRetry: shouldRetryAppend });
+        const id = await retryWithBackoff(() => impls.append(message), {
+          ...retry,
+          shouldRetry: shouldRetryAppend,
+        });
         return message.intoImmutable(id);
       },
       readRaw: (options) => impls.read(options),

@@ -1,8 +1,12 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
 import type { ImmutableMessage } from '../message/message.js';
+import { SystemMessageType } from '../message/message-type.js';
+import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
 import { compileFilters } from './filters.js';
+import { TimeTickOrderer } from './ordering/timetick-orderer.js';
+import type { TailBuffer, TailReader } from './tail-buffer.js';
 import type {
   DeliveriesOptions,
   Delivery,
@@ -14,35 +18,61 @@ import type {
 
 const DEFAULT_WINDOW = 64;
 
+export interface WalScannerSource {
+  readonly channel: PChannelInfo;
+  /** Opens an adapter reader (catch-up mode). */
+  readonly openRaw: (policy: DeliverPolicy) => Promise<RawScanner>;
+  /** The first adapter reader, already open at the reader's deliver policy. */
+  readonly firstRaw: RawScanner;
+  /** Order by timetick and buffer txns: on when the stack writes TimeTicks. */
+  readonly ordered: boolean;
+  /** Recent messages kept by the WAL, for tailing without the store. */
+  readonly tailBuffer?: TailBuffer;
+  readonly onClose: () => void;
+}
+
+type Mode =
+  | {
+      readonly kind: 'catchup';
+      readonly raw: RawScanner;
+      readonly iterator: AsyncIterator<ImmutableMessage>;
+      readonly dropUpTo: bigint;
+    }
+  | { readonly kind: 'tailing'; readonly reader: TailReader };
+
 /**
- * The runtime's reader: pulls from the adapter's raw scanner one message at a time, keeps what the
- * reader asked for (vchannel, filters), and offers RxJS views on top. It has no buffer of its own: the
- * raw scanner's bounded read-ahead is the only one.
+ * The runtime's reader. It pulls from the adapter (catch-up) or, once it met the WAL's tail, from the
+ * tail buffer (tailing), keeps the reader's vchannel and filters, and — when the stack writes TimeTicks —
+ * releases messages in timetick order with transactions resolved. Its only buffers are the adapter's
+ * bounded read-ahead and what one TimeTick releases.
  */
 export class WalScanner implements Scanner {
   readonly name: string;
   readonly channel: PChannelInfo;
   readonly done: Promise<Error | undefined>;
-  readonly #raw: RawScanner;
-  readonly #iterator: AsyncIterator<ImmutableMessage>;
+  readonly #source: WalScannerSource;
   readonly #vchannel: string | undefined;
   readonly #accept: ((message: ImmutableMessage) => boolean) | undefined;
+  readonly #orderer: TimeTickOrderer | undefined;
+  readonly #ready: ImmutableMessage[] = [];
   readonly #state = new BehaviorSubject<ScannerState>('running');
   readonly #progress = new Subject<ScannerProgress>();
-  readonly #onClose: () => void;
+  readonly #stop = new AbortController();
+  #mode: Mode;
+  #lastPulled: ImmutableMessage | undefined;
+  #settle!: (result: Error | undefined) => void;
   #closing: Promise<void> | undefined;
 
-  constructor(raw: RawScanner, channel: PChannelInfo, options: ScanOptions, onClose: () => void) {
-    this.#raw = raw;
-    this.#iterator = raw[Symbol.asyncIterator]();
-    this.name = raw.name;
-    this.channel = channel;
+  constructor(source: WalScannerSource, options: ScanOptions) {
+    this.#source = source;
+    this.name = source.firstRaw.name;
+    this.channel = source.channel;
     this.#vchannel = options.vchannel;
     this.#accept = compileFilters(options.filters ?? []);
-    this.#onClose = onClose;
-    this.done = raw.done.then((error) => {
-      this.#finish(error ? 'failed' : 'closed');
-      return error;
+    this.#orderer = source.ordered ? new TimeTickOrderer() : undefined;
+    this.#mode = this.#catchup(source.firstRaw, -1n);
+    this.done = new Promise((resolve) => {
+      this.#settle = resolve;
     });
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
@@ -57,17 +87,20 @@ export class WalScanner implements Scanner {
 
   async next(): Promise<IteratorResult<ImmutableMessage, undefined>> {
     for (;;) {
-      const result = await this.#iterator.next();
-      if (result.done) return { value: undefined, done: true };
-      const message = result.value;
+      const ready = this.#ready.shift();
+      if (ready) return this.#hand(ready);
+      const message = await this.#pull();
+      if (message === undefined) return { value: undefined, done: true };
       if (!this.#wanted(message)) continue;
-      if (this.#progress.observed) {
-        this.#progress.next({
-          messageId: message.id,
-          timeTick: message.hasTimeTick ? message.timeTick : undefined,
-        });
+      if (!this.#orderer) return this.#hand(message);
+      for (const released of this.#orderer.accept(message)) this.#ready.push(released);
+      if (
+        this.#mode.kind === 'catchup' &&
+        message.messageType === SystemMessageType.TimeTick &&
+        this.#source.tailBuffer
+      ) {
+        this.#tryTailing(message.timeTick);
       }
-      return { value: message, done: false };
     }
   }
 
@@ -115,10 +148,12 @@ export class WalScanner implements Scanner {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#raw.close().then(() => {
-      this.#finish('closed');
-      this.#onClose();
-    });
+    this.#closing ??= (async () => {
+      this.#stop.abort();
+      await this.#leaveMode();
+      this.#finish('closed', undefined);
+      this.#source.onClose();
+    })();
     return this.#closing;
   }
 
@@ -136,6 +171,73 @@ export class WalScanner implements Scanner {
     };
   }
 
+  /** The next message from the current source, switching sources as needed; undefined once closed. */
+  async #pull(): Promise<ImmutableMessage | undefined> {
+    for (;;) {
+      if (this.#stop.signal.aborted) return undefined;
+      const mode = this.#mode;
+      if (mode.kind === 'tailing') {
+        const message = await mode.reader.next(this.#stop.signal);
+        if (this.#stop.signal.aborted) return undefined;
+        if (message) return (this.#lastPulled = message);
+        await this.#fallBackToStore();
+        continue;
+      }
+      let result: IteratorResult<ImmutableMessage>;
+      try {
+        result = await mode.iterator.next();
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.#finish('failed', failure);
+        throw failure;
+      }
+      if (result.done) {
+        // The adapter reader ended: closed by us, or by the WAL closing under it.
+        if (this.#mode === mode) void this.close();
+        return undefined;
+      }
+      const message = result.value;
+      if (message.hasTimeTick && message.timeTick <= mode.dropUpTo) continue;
+      return (this.#lastPulled = message);
+    }
+  }
+
+  #tryTailing(afterTimeTick: bigint): void {
+    const reader = this.#source.tailBuffer!.readFromExclusiveTimeTick(afterTimeTick);
+    if (!reader) return;
+    const previous = this.#mode;
+    this.#mode = { kind: 'tailing', reader };
+    if (previous.kind === 'catchup') void previous.raw.close();
+  }
+
+  /** The tail buffer evicted what this reader needs: resume from the store where the tail left off. */
+  async #fallBackToStore(): Promise<void> {
+    const last = this.#lastPulled;
+    await this.#leaveMode();
+    const policy = last ? DeliverPolicy.startFrom(last.lastConfirmedId) : DeliverPolicy.all();
+    this.#mode = this.#catchup(await this.#source.openRaw(policy), last?.timeTick ?? -1n);
+  }
+
+  async #leaveMode(): Promise<void> {
+    const mode = this.#mode;
+    if (mode.kind === 'tailing') mode.reader.close();
+    else await mode.raw.close();
+  }
+
+  #catchup(raw: RawScanner, dropUpTo: bigint): Mode {
+    return { kind: 'catchup', raw, iterator: raw[Symbol.asyncIterator](), dropUpTo };
+  }
+
+  #hand(message: ImmutableMessage): IteratorResult<ImmutableMessage, undefined> {
+    if (this.#progress.observed) {
+      this.#progress.next({
+        messageId: message.id,
+        timeTick: message.hasTimeTick ? message.timeTick : undefined,
+      });
+    }
+    return { value: message, done: false };
+  }
+
   #wanted(message: ImmutableMessage): boolean {
     const vchannel = message.vchannel;
     // A message without a vchannel is for every vchannel of the pchannel (TimeTicks, broadcasts).
@@ -143,10 +245,11 @@ export class WalScanner implements Scanner {
     return this.#accept === undefined || this.#accept(message);
   }
 
-  #finish(state: ScannerState): void {
+  #finish(state: ScannerState, error: Error | undefined): void {
     if (this.#state.value !== 'running') return;
     this.#state.next(state);
     this.#state.complete();
     this.#progress.complete();
+    this.#settle(error);
   }
 }

@@ -10,6 +10,7 @@ import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { WalImpls } from '../walimpls/spi.js';
 import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
 import { WalScanner } from './scanner.js';
+import type { TailBuffer } from './tail-buffer.js';
 import type { AppendNotification, Scanner, ScanOptions, Wal, WalAppendOptions, WalState } from './wal.js';
 
 const NO_OPTIONS = Object.freeze({});
@@ -38,6 +39,8 @@ export class WalRuntime implements Wal {
   readonly #allocator: TimestampAllocator;
   readonly #chain: AppendNext;
   readonly #termText: string;
+  readonly #ordered: boolean;
+  readonly #tailBuffer: TailBuffer | undefined;
   #ready: Promise<void> | undefined;
   readonly #retry: { readonly initialMs: number; readonly maxMs: number };
   readonly #state = new BehaviorSubject<WalState>('available');
@@ -68,6 +71,8 @@ export class WalRuntime implements Wal {
       (message, context) => this.#appendToAdapter(message, context),
     );
     this.#termText = encodeBase36(this.channel.term);
+    this.#ordered = interceptors.some((interceptor) => interceptor.writesTimeTicks === true);
+    this.#tailBuffer = interceptors.find((interceptor) => interceptor.tailBuffer)?.tailBuffer;
     const waits = interceptors.filter((i) => i.ready).map((i) => i.ready!());
     if (waits.length > 0) {
       this.#ready = Promise.all(waits).then(() => {
@@ -118,13 +123,26 @@ export class WalRuntime implements Wal {
 
   async read(options: ScanOptions = {}): Promise<Scanner> {
     if (this.#closing) throw this.#shutdownError();
-    const raw = await this.#impls.read({
-      name: options.name ?? `${this.channel.name}/${this.channel.term}/${++this.#scannerSeq}`,
-      deliverPolicy: options.deliverPolicy ?? DeliverPolicy.all(),
-      readAheadBufferSize: options.readAheadBufferSize,
-      signal: options.signal,
-    });
-    const scanner: Scanner = new WalScanner(raw, this.channel, options, () => this.#scanners.delete(scanner));
+    const name = options.name ?? `${this.channel.name}/${this.channel.term}/${++this.#scannerSeq}`;
+    const openRaw = (deliverPolicy: DeliverPolicy) =>
+      this.#impls.read({
+        name,
+        deliverPolicy,
+        readAheadBufferSize: options.readAheadBufferSize,
+        signal: options.signal,
+      });
+    const firstRaw = await openRaw(options.deliverPolicy ?? DeliverPolicy.all());
+    const scanner: Scanner = new WalScanner(
+      {
+        channel: this.channel,
+        openRaw,
+        firstRaw,
+        ordered: this.#ordered,
+        tailBuffer: this.#tailBuffer,
+        onClose: () => this.#scanners.delete(scanner),
+      },
+      options,
+    );
     this.#scanners.add(scanner);
     return scanner;
   }
