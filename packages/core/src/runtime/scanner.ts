@@ -179,7 +179,10 @@ export class WalScanner implements Scanner {
       if (mode.kind === 'tailing') {
         const message = await mode.reader.next(this.#stop.signal);
         if (this.#stop.signal.aborted) return undefined;
-        if (message) return (this.#lastPulled = message);
+        if (message) {
+          this.#lastPulled = message;
+          return message;
+        }
         await this.#fallBackToStore();
         continue;
       }
@@ -198,7 +201,8 @@ export class WalScanner implements Scanner {
       }
       const message = result.value;
       if (message.hasTimeTick && message.timeTick <= mode.dropUpTo) continue;
-      return (this.#lastPulled = message);
+      this.#lastPulled = message;
+      return message;
     }
   }
 
