@@ -15,6 +15,11 @@ export interface Result {
   readonly p99Ms?: number;
 }
 
+/** Collects now when the process runs with --expose-gc, so preparation garbage is not billed to a case. */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 export function now(): number {
   return performance.now();
 }
@@ -52,8 +57,8 @@ export async function measureInterleaved(cases: readonly BenchCase[], rounds = 5
   for (let round = 0; round < rounds; round++) {
     for (const [index, benchCase] of cases.entries()) {
       samples[index]!.push(await benchCase.run());
-      // Collect between cases when exposed (node --expose-gc), so one case's garbage is not the next one's cost.
-      (globalThis as { gc?: () => void }).gc?.();
+      // One case's garbage must not be the next one's cost.
+      collectGarbage();
     }
   }
   return cases.map((benchCase, index) => summarize(benchCase.name, samples[index]!));

@@ -12,9 +12,9 @@ import {
   pchannel,
   type WalImpls,
 } from '@walstream/core';
-import { measureInterleaved, now, printTable, type Result, type Sample } from '../lib/measure.js';
+import { collectGarbage, measureInterleaved, now, printTable, type Result, type Sample } from '../lib/measure.js';
 
-const COUNT = 20_000;
+const COUNT = 50_000;
 const IN_FLIGHT = 1_000;
 const FLOOR = 'floor: awaited array push, 1 at a time';
 const PAYLOAD = new Uint8Array(64).fill(7);
@@ -34,6 +34,7 @@ function appendTo(wal: { append(message: MutableMessage): Promise<unknown> }): A
 
 async function oneAtATime(append: (message: MutableMessage) => Promise<unknown>): Promise<Sample> {
   const batch = messages(COUNT);
+  collectGarbage();
   const start = now();
   for (const message of batch) await append(message);
   return { ops: COUNT, seconds: (now() - start) / 1_000 };
@@ -41,6 +42,7 @@ async function oneAtATime(append: (message: MutableMessage) => Promise<unknown>)
 
 async function inFlight(append: (message: MutableMessage) => Promise<unknown>): Promise<Sample> {
   const batch = messages(COUNT);
+  collectGarbage();
   const start = now();
   for (let i = 0; i < COUNT; i += IN_FLIGHT) await Promise.all(batch.slice(i, i + IN_FLIGHT).map(append));
   return { ops: COUNT, seconds: (now() - start) / 1_000 };
@@ -61,6 +63,7 @@ async function scanAll(
   read: () => Promise<AsyncIterable<unknown> & { close(): Promise<void> }>,
 ): Promise<Sample> {
   const scanner = await read();
+  collectGarbage();
   const start = now();
   let seen = 0;
   for await (const _ of scanner) if (++seen === COUNT) break;
