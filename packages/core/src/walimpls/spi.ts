@@ -17,7 +17,10 @@ export interface WalImplsBuilder {
   /** The adapter's name; also the `walName` of every MessageID it makes. */
   readonly name: string;
   readonly capabilities: WalImplsCapabilities;
-  /** Connects backend clients. Throws UNAVAILABLE or TIMEOUT when the backend cannot be reached. */
+  /**
+   * Connects backend clients. Throws UNAVAILABLE or TIMEOUT when the backend cannot be reached. May be
+   * called more than once; openers of one builder see the same logs.
+   */
   build(options?: BuildOptions): Promise<WalImplsOpener>;
 }
 
@@ -49,7 +52,10 @@ export interface OpenOptions {
 export interface ROWalImpls extends AsyncDisposable {
   readonly walName: string;
   readonly channel: PChannelInfo;
-  /** Starts a reader. Rejects CLOSED after `close()`. */
+  /**
+   * Starts a reader. Its position is fixed when the promise resolves (for `latest`: the first message
+   * appended after that). Rejects CLOSED after `close()`, INVALID_MESSAGE_ID for an id of another adapter.
+   */
   read(options: ReadOptions): Promise<RawScanner>;
   /** Closes the WAL and every scanner it started. Idempotent. */
   close(): Promise<void>;
@@ -62,7 +68,11 @@ export interface WalImpls extends ROWalImpls {
    * ABORTED when `signal` fires (the message may still land), UNAVAILABLE for passing backend faults.
    */
   append(message: MutableMessage, options?: AppendOptions): Promise<MessageID>;
-  /** Allows the store to drop every entry up to and including `id`. */
+  /**
+   * Allows the store to drop every entry before `id`. The entry at `id` stays readable, so `startFrom(id)`
+   * keeps working (a checkpoint's last-confirmed id is such a position). Truncating at or before an
+   * earlier truncation point is a no-op.
+   */
   truncate(id: MessageID, options?: AppendOptions): Promise<void>;
 }
 
@@ -76,6 +86,7 @@ export interface ReadOptions {
   readonly deliverPolicy: DeliverPolicy;
   /** How many fetched messages may wait for the consumer; 0 or absent = the adapter's default. */
   readonly readAheadBufferSize?: number;
+  /** Aborting closes the scanner. Adapters remove the listeners they add to it. */
   readonly signal?: AbortSignal;
 }
 
@@ -88,7 +99,10 @@ export interface RawScanner extends AsyncIterable<ImmutableMessage>, AsyncDispos
   readonly name: string;
   /** Messages fetched from the store and not yet taken by the consumer; at most the read-ahead size. */
   readonly buffered: number;
-  /** Settles when the scanner finished: `undefined` after `close()`, the error after a failure. */
+  /**
+   * Settles when the scanner finished: `undefined` after `close()` (its own, or its WAL's), the coded
+   * error after a backend failure.
+   */
   readonly done: Promise<Error | undefined>;
   /** Stops fetching, releases the backend reader and ends iteration. Idempotent. */
   close(): Promise<void>;
