@@ -189,7 +189,8 @@ export class ImmutableMessage extends MessageView {
     super();
     this.id = id;
     this.payload = payload;
-    this.props = Object.freeze({ ...properties });
+    // Object.assign, not a spread: spread-then-freeze is an order of magnitude slower on Node 20.
+    this.props = Object.freeze(Object.assign({}, properties));
   }
 
   get walName(): string {

@@ -1,0 +1,60 @@
+import { type FaultConfig, type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
+import type { WalImplsOpener } from '@walstream/core';
+import { registerWalImplsConformance } from '@walstream/testkit';
+import { describe, test } from 'vitest';
+
+/** After each case the store must hold no reader the case opened: close() really released them. */
+function noScannerLeft(adapter: MemoryAdapter): void {
+  for (const channel of adapter.store.channels()) {
+    const { openScanners } = adapter.store.stats(channel);
+    if (openScanners !== 0)
+      throw new Error(`pchannel ${channel} still has ${openScanners} open scanner(s) after the case`);
+  }
+}
+
+/**
+ * The memory adapter with `faults` set on every pchannel as it is opened (the suite makes up channel
+ * names, so faults cannot be set up front).
+ */
+function faultyMemoryAdapter(faults: FaultConfig): MemoryAdapter {
+  const adapter = memoryAdapter();
+  return {
+    ...adapter,
+    async build(options) {
+      const opener = await adapter.build(options);
+      const faulty: WalImplsOpener = {
+        open(openOptions) {
+          const name = openOptions.channel?.name;
+          // Bad names go through untouched: rejecting them is the adapter's job under test.
+          if (typeof name === 'string' && name.length > 0) adapter.store.faults(name).set(faults);
+          return opener.open(openOptions);
+        },
+        close: () => opener.close(),
+        [Symbol.asyncDispose]: () => opener.close(),
+      };
+      return faulty;
+    },
+  };
+}
+
+registerWalImplsConformance(
+  { describe, test },
+  {
+    suiteName: 'memory adapter: walimpls conformance',
+    builder: () => memoryAdapter(),
+    afterCase: noScannerLeft,
+  },
+);
+
+// With one append in five failing UNAVAILABLE (retriable, nothing written) and every append and every
+// delivery delayed by 1 ms: the suite retries retriable appends, so every case keeps its meaning, and
+// the delays move appends and reads out of lockstep.
+registerWalImplsConformance(
+  { describe, test },
+  {
+    suiteName: 'memory adapter with injected faults: walimpls conformance',
+    builder: () => faultyMemoryAdapter({ appendErrorRate: 0.2, appendDelayMs: 1, readDelayMs: 1 }),
+    afterCase: noScannerLeft,
+    messageCount: 50,
+  },
+);

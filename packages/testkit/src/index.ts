@@ -1,0 +1,5 @@
+/**
+ * @walstream/testkit: the conformance suites adapter, interceptor and policy authors run in their own
+ * test runner. The real-broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`).
+ */
+export * from './walimpls/index.js';

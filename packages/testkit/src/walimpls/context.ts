@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type AccessMode,
+  type MessageID,
+  type MutableMessage,
+  type RawScanner,
+  type ReadOptions,
+  type ROWalImpls,
+  WalError,
+  type WalImpls,
+  type WalImplsBuilder,
+  type WalImplsCapabilities,
+  type WalImplsOpener,
+} from '@walstream/core';
+import { describeError, fail } from './assert.js';
+import type { WalImplsTestContext } from './types.js';
+import { abortable, pause } from './wait.js';
+
+/** Thrown by {@link WalImplsTestContext.skip}; the runner turns it into a skipped result. */
+export class CaseSkipped extends Error {
+  override readonly name = 'CaseSkipped';
+}
+
+export interface FixtureSettings {
+  readonly capabilities: Partial<WalImplsCapabilities>;
+  readonly messageCount: number;
+  readonly appendRetries: number;
+  readonly channelPrefix: string;
+}
+
+interface Closable {
+  readonly what: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The per-case fixture: one builder, lazily one opener, and a record of every opener, WAL and scanner
+ * the case made, closed in reverse order afterwards.
+ */
+export class CaseFixture implements WalImplsTestContext {
+  readonly builder: WalImplsBuilder;
+  readonly walName: string;
+  readonly capabilities: WalImplsCapabilities;
+  readonly messageCount: number;
+  readonly signal: AbortSignal;
+  readonly #settings: FixtureSettings;
+  readonly #openers: Closable[] = [];
+  readonly #wals: Closable[] = [];
+  readonly #scanners: Closable[] = [];
+  readonly #deferred: (() => Promise<void> | void)[] = [];
+  #opener: Promise<WalImplsOpener> | undefined;
+  #scannerCount = 0;
+
+  constructor(builder: WalImplsBuilder, settings: FixtureSettings, signal: AbortSignal) {
+    this.builder = builder;
+    this.walName = builder.name;
+    this.capabilities = { ...builder.capabilities, ...settings.capabilities };
+    this.messageCount = settings.messageCount;
+    this.signal = signal;
+    this.#settings = settings;
+  }
+
+  opener(): Promise<WalImplsOpener> {
+    this.#opener ??= this.newOpener();
+    return this.#opener;
+  }
+
+  async newOpener(): Promise<WalImplsOpener> {
+    const what = `opener #${this.#openers.length + 1} of ${this.walName}`;
+    const opener = await abortable(
+      this.builder.build({ signal: this.signal }),
+      this.signal,
+      `build() of ${what}`,
+    );
+    if (!opener) fail(`builder ${this.walName}: build() resolved without an opener`);
+    this.#openers.push({ what, close: () => opener.close() });
+    return opener;
+  }
+
+  channelName(label: string): string {
+    const clean = label.toLowerCase().replace(/[^a-z0-9]+/g, '');
+    return `${this.#settings.channelPrefix}_${clean}_${randomBytes(5).toString('hex')}`;
+  }
+
+  async open(
+    name: string,
+    term: bigint | number,
+    accessMode: AccessMode = 'rw',
+    opener?: WalImplsOpener,
+  ): Promise<WalImpls> {
+    const from = opener ?? (await this.opener());
+    const what = `${name}@${String(term)} (${accessMode})`;
+    let wal: WalImpls;
+    try {
+      wal = await abortable(
+        from.open({ channel: { name, term: BigInt(term), accessMode }, signal: this.signal }),
+        this.signal,
+        `open ${what}`,
+      );
+    } catch (error) {
+      if (this.signal.aborted) throw error;
+      fail(`opening ${what} failed: ${describeError(error)}`, error);
+    }
+    this.#wals.push({ what: `WAL ${what}`, close: () => wal.close() });
+    return wal;
+  }
+
+  async read(
+    wal: ROWalImpls,
+    options: Omit<ReadOptions, 'name'> & { readonly name?: string },
+  ): Promise<RawScanner> {
+    const name = options.name ?? `scanner${++this.#scannerCount}`;
+    const scanner = await abortable(
+      wal.read({ signal: this.signal, ...options, name }),
+      this.signal,
+      `read(${name}) on ${wal.channel.name}`,
+    );
+    this.#scanners.push({ what: `scanner ${name} on ${wal.channel.name}`, close: () => scanner.close() });
+    return scanner;
+  }
+
+  async append(wal: WalImpls, message: MutableMessage): Promise<MessageID> {
+    const retries = this.#settings.appendRetries;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await abortable(
+          wal.append(message, { signal: this.signal }),
+          this.signal,
+          `append to ${wal.channel.name}`,
+        );
+      } catch (error) {
+        const retriable = WalError.is(error) && error.retriable && !this.signal.aborted;
+        if (retriable && attempt < retries) {
+          // A short backoff: a real backend's passing fault needs a moment, a memory store none.
+          await pause(Math.min(2 ** attempt, 50), this.signal);
+          continue;
+        }
+        if (this.signal.aborted) throw error;
+        const tries = attempt + 1;
+        fail(
+          `append to ${wal.channel.name}@${String(wal.channel.term)} failed${tries > 1 ? ` after ${tries} tries` : ''}: ` +
+            describeError(error),
+          error,
+        );
+      }
+    }
+  }
+
+  skip(reason: string): never {
+    throw new CaseSkipped(reason);
+  }
+
+  defer(cleanup: () => Promise<void> | void): void {
+    this.#deferred.push(cleanup);
+  }
+
+  /**
+   * Runs the deferred cleanups, then closes scanners, WALs and openers, newest first. Returns what went
+   * wrong: a `close()` that rejects is itself a conformance failure.
+   */
+  async teardown(signal: AbortSignal): Promise<string[]> {
+    const problems: string[] = [];
+    const attempt = async (what: string, action: () => Promise<void> | void) => {
+      try {
+        await abortable(Promise.resolve().then(action), signal, `${what} during cleanup`);
+      } catch (error) {
+        problems.push(`${what}: ${describeError(error)}`);
+      }
+    };
+    for (const cleanup of this.#deferred.reverse()) await attempt('a deferred cleanup', cleanup);
+    for (const group of [this.#scanners, this.#wals, this.#openers]) {
+      for (const item of [...group].reverse()) await attempt(`closing ${item.what}`, item.close);
+    }
+    return problems;
+  }
+}

@@ -1,0 +1,186 @@
+import {
+  DeliverPolicy,
+  describeDeliverPolicy,
+  hasCode,
+  type MessageID,
+  type PChannelInfo,
+  type ROWalImpls,
+  WalError,
+} from '@walstream/core';
+import { check, describeError, expectRejection, fail } from '../assert.js';
+import { dataMessage } from '../messages.js';
+import { nextMessage } from '../reading.js';
+import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
+import { abortable } from '../wait.js';
+import { seeded } from './shared.js';
+
+const FOREIGN_WAL = 'walstream-conformance-foreign';
+
+/** An id from an adapter that does not exist: every adapter must refuse to use it. */
+function foreignId(): MessageID {
+  return {
+    walName: FOREIGN_WAL,
+    compare(other: MessageID): number {
+      if (other.walName !== FOREIGN_WAL) {
+        throw new WalError(
+          'INVALID_MESSAGE_ID',
+          `cannot compare a ${FOREIGN_WAL} id with a ${other.walName} id`,
+        );
+      }
+      return 0;
+    },
+    marshal: () => '0',
+    toString: () => `${FOREIGN_WAL}:0`,
+  };
+}
+
+/**
+ * A reader started at a foreign id must fail with INVALID_MESSAGE_ID: preferably `read()` rejects, but a
+ * scanner that fails before delivering anything is accepted too (some stores only look at the id when the
+ * first fetch runs).
+ */
+async function expectReadRejected(
+  t: WalImplsTestContext,
+  wal: ROWalImpls,
+  policy: DeliverPolicy,
+): Promise<void> {
+  const what = `read(${describeDeliverPolicy(policy)})`;
+  let scanner: Awaited<ReturnType<ROWalImpls['read']>>;
+  try {
+    scanner = await t.read(wal, { deliverPolicy: policy });
+  } catch (error) {
+    if (hasCode(error, 'INVALID_MESSAGE_ID')) return;
+    fail(`${what}: expected a rejection coded INVALID_MESSAGE_ID, got ${describeError(error)}`, error);
+  }
+  try {
+    const message = await nextMessage(scanner[Symbol.asyncIterator](), t.signal, `${what} to fail`);
+    fail(`${what}: expected INVALID_MESSAGE_ID, but the scanner delivered ${message.id.toString()}`);
+  } catch (error) {
+    if (hasCode(error, 'INVALID_MESSAGE_ID')) return;
+    throw error;
+  }
+}
+
+function badChannels(name: string): [string, PChannelInfo][] {
+  return [
+    ['an empty name', { name: '', term: 1n, accessMode: 'rw' }],
+    ['a negative term', { name, term: -1n, accessMode: 'rw' }],
+    [
+      'an unknown access mode',
+      { name, term: 1n, accessMode: 'write' as unknown as PChannelInfo['accessMode'] },
+    ],
+  ];
+}
+
+export const errors: readonly WalImplsCaseDefinition[] = [
+  {
+    group: 'errors',
+    name: 'read from another adapter id rejects INVALID_MESSAGE_ID',
+    async run(t) {
+      const seed = await seeded(t, 'foreignread', 3);
+      await expectReadRejected(t, seed.wal, DeliverPolicy.startFrom(foreignId()));
+      await expectReadRejected(t, seed.wal, DeliverPolicy.startAfter(foreignId()));
+    },
+  },
+  {
+    group: 'errors',
+    name: 'truncate to another adapter id rejects INVALID_MESSAGE_ID',
+    async run(t) {
+      const seed = await seeded(t, 'foreigntruncate', 3);
+      await expectRejection('truncate(foreign id)', () => seed.wal.truncate(foreignId()), [
+        'INVALID_MESSAGE_ID',
+      ]);
+    },
+  },
+  {
+    group: 'errors',
+    name: 'comparing an id with another adapter id throws INVALID_MESSAGE_ID',
+    async run(t) {
+      const seed = await seeded(t, 'foreigncompare', 1);
+      const id = seed.written[0]!.id;
+      try {
+        const result = id.compare(foreignId());
+        fail(
+          `${id.toString()}.compare(a ${FOREIGN_WAL} id) returned ${result}; use assertSameWal in compare`,
+        );
+      } catch (error) {
+        check(
+          hasCode(error, 'INVALID_MESSAGE_ID'),
+          () =>
+            `${id.toString()}.compare(a ${FOREIGN_WAL} id) threw ${describeError(error)}, expected INVALID_MESSAGE_ID`,
+        );
+      }
+    },
+  },
+  {
+    group: 'errors',
+    name: 'a closed WAL rejects append, read and truncate with CLOSED',
+    async run(t) {
+      const seed = await seeded(t, 'closedwal', 2);
+      await abortable(seed.wal.close(), t.signal, 'wal.close()');
+      await abortable(seed.wal.close(), t.signal, 'a second wal.close() (must be idempotent)');
+      await expectRejection(
+        'append on a closed WAL',
+        () => seed.wal.append(dataMessage(seed.name, 1, 99)),
+        ['CLOSED'],
+        5,
+      );
+      await expectRejection(
+        'read on a closed WAL',
+        () => seed.wal.read({ name: 'after-close', deliverPolicy: DeliverPolicy.all() }),
+        ['CLOSED'],
+      );
+      await expectRejection('truncate on a closed WAL', () => seed.wal.truncate(seed.written[0]!.id), [
+        'CLOSED',
+      ]);
+    },
+  },
+  {
+    group: 'errors',
+    name: 'a closed opener rejects open with CLOSED and has closed its WALs',
+    async run(t) {
+      const opener = await t.newOpener();
+      const name = t.channelName('closedopener');
+      const wal = await t.open(name, 1, 'rw', opener);
+      await abortable(opener.close(), t.signal, 'opener.close()');
+      await abortable(opener.close(), t.signal, 'a second opener.close() (must be idempotent)');
+      await expectRejection(
+        'open on a closed opener',
+        () => opener.open({ channel: { name, term: 2n, accessMode: 'rw' } }),
+        ['CLOSED'],
+      );
+      await expectRejection(
+        'append on a WAL whose opener closed',
+        () => wal.append(dataMessage(name, 1, 0)),
+        ['CLOSED'],
+        5,
+      );
+    },
+  },
+  {
+    group: 'errors',
+    name: 'open rejects a bad channel with INVALID_ARGUMENT',
+    async run(t) {
+      const opener = await t.opener();
+      for (const [what, channel] of badChannels(t.channelName('bad'))) {
+        await expectRejection(`open with ${what}`, async () => {
+          const wal = await opener.open({ channel });
+          t.defer(() => wal.close());
+        }, ['INVALID_ARGUMENT']);
+      }
+    },
+  },
+  {
+    group: 'errors',
+    name: 'append with an aborted signal rejects ABORTED',
+    async run(t) {
+      const seed = await seeded(t, 'aborted', 1);
+      const reason = new Error('the caller gave up');
+      await expectRejection(
+        'append with an already aborted signal',
+        () => seed.wal.append(dataMessage(seed.name, 1, 1), { signal: AbortSignal.abort(reason) }),
+        ['ABORTED'],
+      );
+    },
+  },
+];

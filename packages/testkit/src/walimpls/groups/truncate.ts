@@ -1,0 +1,111 @@
+import { DeliverPolicy, type ImmutableMessage, type MessageID } from '@walstream/core';
+import { check, fail } from '../assert.js';
+import {
+  assertDelivered,
+  assertSameMessage,
+  dataMessage,
+  isMarker,
+  label,
+  type Written,
+} from '../messages.js';
+import { readUntil } from '../reading.js';
+import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
+import { abortable } from '../wait.js';
+import { appendMarker, type Seeded, seeded, smallCount } from './shared.js';
+
+/**
+ * What `all` must deliver after `truncate(cut)`: with `noop` everything; with `physical` nothing before
+ * the cut, and the entry at the cut itself (the SPI keeps it, so `startFrom(cut)` works).
+ */
+function assertAfterTruncate(
+  t: WalImplsTestContext,
+  delivered: readonly ImmutableMessage[],
+  written: readonly Written[],
+  cut: MessageID,
+  where: string,
+): void {
+  if (t.capabilities.truncate === 'noop') {
+    assertDelivered(delivered, written, `${where} (truncate is a no-op: everything stays)`);
+    return;
+  }
+  const at = written.findIndex((w) => w.id.compare(cut) === 0);
+  if (at < 0) fail(`${where}: the truncation id ${cut.toString()} is not among the written messages`);
+  const first = delivered[0];
+  const expected = written.slice(at);
+  if (first !== undefined && first.id.compare(cut) < 0) {
+    fail(
+      `${where}: truncate is physical, yet all delivered ${label(first)} from before the truncation id ${cut.toString()}`,
+    );
+  }
+  assertDelivered(delivered, expected, `${where} (truncate is physical: nothing before ${cut.toString()})`);
+}
+
+async function readAll(t: WalImplsTestContext, seed: Seeded, end: string): Promise<ImmutableMessage[]> {
+  const scanner = await t.read(seed.wal, { deliverPolicy: DeliverPolicy.all() });
+  const marker = await appendMarker(t, seed.wal, end);
+  seed.written.push(marker);
+  const delivered = await readUntil(scanner, isMarker(end), t.signal, {
+    max: seed.written.length,
+    what: `reading ${seed.name} with all after truncate`,
+  });
+  await scanner.close();
+  return delivered;
+}
+
+export const truncate: readonly WalImplsCaseDefinition[] = [
+  {
+    group: 'truncate',
+    name: 'truncate at a higher term, then close and reopen',
+    async run(t) {
+      const first = await seeded(t, 'truncreopen', smallCount(t));
+      await first.wal.close();
+      // The Milvus sequence: a later term appends, truncates at its own id, closes and reopens.
+      const wal = await t.open(first.name, 2);
+      const message = dataMessage(first.name, 2, 0);
+      const cut: Written = { id: await t.append(wal, message), message };
+      await abortable(wal.truncate(cut.id), t.signal, 'truncate(the id just appended)');
+      await abortable(wal.close(), t.signal, 'closing the WAL after truncate');
+      const reopened = await t.open(first.name, 2);
+      const seed: Seeded = { name: first.name, wal: reopened, written: [...first.written, cut] };
+      const delivered = await readAll(t, seed, 'reopened-end');
+      assertAfterTruncate(t, delivered, seed.written, cut.id, 'all after truncate and reopen');
+    },
+  },
+  {
+    group: 'truncate',
+    name: 'truncate in the middle keeps what comes after the id',
+    async run(t) {
+      const seed = await seeded(t, 'truncmid', smallCount(t));
+      const mid = Math.floor(seed.written.length / 2);
+      const cut = seed.written[mid]!.id;
+      await abortable(seed.wal.truncate(cut), t.signal, 'truncate(middle id)');
+      const delivered = await readAll(t, seed, 'mid-end');
+      assertAfterTruncate(t, delivered, seed.written, cut, 'all after truncate(middle id)');
+      // Resuming after the truncation point, as recovery from a checkpoint does, works either way.
+      const resumed = await t.read(seed.wal, { deliverPolicy: DeliverPolicy.startAfter(cut) });
+      const next = await readUntil(resumed, isMarker('mid-end'), t.signal, {
+        max: seed.written.length,
+        what: 'startAfter(truncation id)',
+      });
+      assertDelivered(next, seed.written.slice(mid + 1), 'startAfter(truncation id) after truncate');
+    },
+  },
+  {
+    group: 'truncate',
+    name: 'truncate is idempotent and accepts an earlier id',
+    async run(t) {
+      const seed = await seeded(t, 'truncagain', smallCount(t));
+      const mid = Math.floor(seed.written.length / 2);
+      const cut = seed.written[mid]!.id;
+      await abortable(seed.wal.truncate(cut), t.signal, 'truncate(middle id)');
+      await abortable(seed.wal.truncate(cut), t.signal, 'truncate(middle id) again');
+      await abortable(seed.wal.truncate(seed.written[1]!.id), t.signal, 'truncate(an earlier id)');
+      const delivered = await readAll(t, seed, 'again-end');
+      // An earlier truncation id must not bring back what the later one dropped.
+      assertAfterTruncate(t, delivered, seed.written, cut, 'all after truncating backwards');
+      const last = delivered.at(-1);
+      check(last !== undefined, 'all delivered nothing after truncate');
+      assertSameMessage(last, seed.written.at(-1)!, 'the last delivery after truncate');
+    },
+  },
+];

@@ -1,0 +1,138 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
+import { hasCode } from '@walstream/core';
+import { describe, expect, test } from 'vitest';
+import {
+  basics,
+  fencing,
+  type RunnerTestContext,
+  registerWalImplsConformance,
+  runWalImplsConformance,
+  type TestRegistrar,
+  walimplsCaseDefinitions,
+  walimplsConformanceCases,
+} from '../src/index.js';
+import { faultyMemoryAdapter, leaksAbortListenersAdapter } from './support/broken-adapters.js';
+
+/** A registrar that records what it is given instead of running it. */
+function recordingRegistrar() {
+  const path: string[] = [];
+  const tests: {
+    path: string;
+    fn: (context: RunnerTestContext) => Promise<void>;
+    timeout: number | undefined;
+  }[] = [];
+  const registrar: TestRegistrar = {
+    describe(name, fn) {
+      path.push(name);
+      fn();
+      path.pop();
+    },
+    test(name, fn, timeout) {
+      tests.push({ path: [...path, name].join(' > '), fn, timeout });
+    },
+  };
+  return { registrar, tests };
+}
+
+describe('registerWalImplsConformance', () => {
+  test('registers one test per case under one describe per group, with a timeout above the case budget', () => {
+    const { registrar, tests } = recordingRegistrar();
+    registerWalImplsConformance(registrar, { builder: () => memoryAdapter(), timeoutMs: 1_000 });
+    expect(tests).toHaveLength(walimplsCaseDefinitions.length);
+    expect(tests[0]!.path).toBe(`walimpls conformance > basics > ${basics[0]!.name}`);
+    expect(tests.at(-1)!.path).toBe(`walimpls conformance > fencing > ${fencing.at(-1)!.name}`);
+    for (const t of tests) expect(t.timeout).toBeGreaterThan(1_000);
+  });
+
+  test('a turned-off group or skipped name calls the runner skip and does not build an adapter', async () => {
+    const { registrar, tests } = recordingRegistrar();
+    let built = 0;
+    registerWalImplsConformance(registrar, {
+      builder: () => {
+        built++;
+        return memoryAdapter();
+      },
+      groups: { readWrite: false },
+      skip: [basics[0]!.name],
+      suiteName: 'memory',
+    });
+    const skips: (string | undefined)[] = [];
+    const context: RunnerTestContext = { skip: (note) => void skips.push(note) };
+    await tests.find((t) => t.path.startsWith('memory > readWrite >'))!.fn(context);
+    await tests.find((t) => t.path === `memory > basics > ${basics[0]!.name}`)!.fn(context);
+    expect(skips).toEqual(['group readWrite is turned off', 'skipped by name']);
+    expect(built).toBe(0);
+    await tests.find((t) => t.path === `memory > basics > ${basics[1]!.name}`)!.fn(context);
+    expect(built).toBe(1);
+    expect(skips).toHaveLength(2);
+  });
+
+  test('a capability the adapter lacks skips at run time through the runner', async () => {
+    const skips: (string | undefined)[] = [];
+    const cases = walimplsConformanceCases({
+      builder: () => memoryAdapter(),
+      capabilities: { fencing: false },
+      cases: fencing,
+    });
+    for (const c of cases) expect(await c.run({ skip: (note) => void skips.push(note) })).toBe('skipped');
+    expect(skips).toEqual(fencing.map(() => 'the adapter does not declare capabilities.fencing'));
+  });
+
+  test('rejects unknown groups, unknown case names and bad numbers', () => {
+    const builder = () => memoryAdapter();
+    const invalid = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return hasCode(error, 'INVALID_ARGUMENT') ? error.message : `wrong error: ${String(error)}`;
+      }
+      return 'no error';
+    };
+    expect(invalid(() => walimplsConformanceCases({ builder, skip: ['no such case'] }))).toMatch(
+      /no case is named/,
+    );
+    expect(invalid(() => walimplsConformanceCases({ builder, groups: { nope: false } as never }))).toMatch(
+      /unknown group/,
+    );
+    expect(invalid(() => walimplsConformanceCases({ builder, messageCount: 0 }))).toMatch(/messageCount/);
+    expect(invalid(() => walimplsConformanceCases({ builder: undefined as never }))).toMatch(/builder/);
+  });
+});
+
+describe('running cases', () => {
+  test('appends rejected UNAVAILABLE are retried; with retries off the case fails naming the code', async () => {
+    const builder = () => faultyMemoryAdapter({ appendErrorRate: 0.5 });
+    const retried = await runWalImplsConformance({ builder, cases: basics });
+    expect(retried.failed).toBe(0);
+    const strict = await runWalImplsConformance({ builder, cases: basics, appendRetries: 0 });
+    const failure = strict.results.find((r) => r.status === 'failed');
+    expect(failure?.error).toBeInstanceOf(Error);
+    expect((failure!.error as Error).message).toMatch(
+      /append to wsconf_\w+@\d+ failed: UNAVAILABLE \(retriable\)/,
+    );
+  });
+
+  test('an abort listener left behind by the adapter fails the case', async () => {
+    const report = await runWalImplsConformance({
+      builder: leaksAbortListenersAdapter,
+      cases: basics.slice(2, 3),
+    });
+    expect(report.failed).toBe(1);
+    expect(String(report.results[0]!.error)).toMatch(/abort listener\(s\) are still attached/);
+  });
+
+  test('afterCase runs with the case builder and its throw fails the case', async () => {
+    const seen: string[] = [];
+    const report = await runWalImplsConformance({
+      builder: () => memoryAdapter(),
+      cases: basics.slice(0, 2),
+      afterCase(adapter) {
+        seen.push(...adapter.store.channels());
+        throw new Error('left something behind');
+      },
+    });
+    expect(report.failed).toBe(2);
+    expect(String(report.results[0]!.error)).toMatch(/left something behind/);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+  });
+});
