@@ -1,0 +1,188 @@
+import {
+  type AppendOptions,
+  abortError,
+  createRawScanner,
+  DEFAULT_READ_AHEAD_BUFFER_SIZE,
+  type DeliverPolicy,
+  ImmutableMessage,
+  type MessageID,
+  type MutableMessage,
+  type PChannelInfo,
+  type RawScanner,
+  type ReadOptions,
+  WalError,
+  type WalImpls,
+} from '@walstream/core';
+import { asPulsarMessageId, PULSAR_WAL_NAME, PulsarMessageId } from './message-id.js';
+import type { PulsarAdmin } from './protocol/admin.js';
+import type { PulsarClient } from './protocol/client.js';
+import type { Producer } from './protocol/producer.js';
+import { Reader, type StartPosition } from './protocol/reader.js';
+
+export interface PulsarWalContext {
+  readonly client: PulsarClient;
+  readonly admin: PulsarAdmin;
+  readonly topic: string;
+  readonly truncateSubscription: string;
+  readonly onClosed: (wal: PulsarWal) => void;
+}
+
+function startOf(policy: DeliverPolicy): StartPosition {
+  switch (policy.kind) {
+    case 'all':
+      return { kind: 'earliest' };
+    case 'latest':
+      return { kind: 'latest' };
+    case 'startFrom':
+      return { kind: 'id', id: asPulsarMessageId(policy.id).data, inclusive: true };
+    case 'startAfter':
+      return { kind: 'id', id: asPulsarMessageId(policy.id).data, inclusive: false };
+    default:
+      throw new WalError('INVALID_ARGUMENT', `unknown deliver policy ${JSON.stringify(policy)}`);
+  }
+}
+
+/**
+ * One pchannel (one Pulsar topic) opened at one term. A read-write WAL owns an exclusive producer that
+ * claims the term as the topic epoch; readers are non-durable subscriptions that come and go with their
+ * scanners. Closing the WAL closes both; the data stays in Pulsar.
+ */
+export class PulsarWal implements WalImpls {
+  readonly walName = PULSAR_WAL_NAME;
+  readonly channel: PChannelInfo;
+  readonly topic: string;
+  readonly #context: PulsarWalContext;
+  readonly #producer: Producer | undefined;
+  readonly #scanners = new Set<RawScanner>();
+  #truncatedTo: PulsarMessageId | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(context: PulsarWalContext, channel: PChannelInfo, producer: Producer | undefined) {
+    this.#context = context;
+    this.topic = context.topic;
+    this.channel = Object.freeze({ name: channel.name, term: channel.term, accessMode: channel.accessMode });
+    this.#producer = producer;
+  }
+
+  #refuse(what: string, signal: AbortSignal | undefined): WalError | undefined {
+    if (this.#closed) return new WalError('CLOSED', `${what} on closed WAL ${this.channel.name}`);
+    if (!this.#producer) {
+      return new WalError('READ_ONLY', `${what} on WAL ${this.channel.name} opened read-only`, {
+        retriable: false,
+      });
+    }
+    if (signal?.aborted) return abortError(signal, what);
+    return undefined;
+  }
+
+  async append(message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
+    const signal = options?.signal;
+    const refused = this.#refuse('append', signal);
+    if (refused) throw refused;
+    if (typeof (message as Partial<MutableMessage> | null)?.intoImmutable !== 'function') {
+      throw new WalError('INVALID_ARGUMENT', 'append needs a MutableMessage');
+    }
+    const sending = this.#producer!.send(message.payload, message.properties);
+    const id = signal ? await raceAbort(sending, signal) : await sending;
+    return new PulsarMessageId(id);
+  }
+
+  /**
+   * Moves the adapter's durable truncation subscription past `id` (admin REST reset-cursor). With a
+   * finite retention policy Pulsar may then delete ledgers wholly before it; the subscription keeps what
+   * follows. Never moves backwards.
+   */
+  async truncate(id: MessageID, options?: AppendOptions): Promise<void> {
+    const refused = this.#refuse('truncate', options?.signal);
+    if (refused) throw refused;
+    const target = asPulsarMessageId(id);
+    if (this.#truncatedTo && target.compare(this.#truncatedTo) <= 0) return;
+    await this.#context.admin.resetCursorAfter(this.topic, this.#context.truncateSubscription, target.data);
+    if (!this.#truncatedTo || target.compare(this.#truncatedTo) > 0) this.#truncatedTo = target;
+  }
+
+  async read(options: ReadOptions): Promise<RawScanner> {
+    if (this.#closed) throw new WalError('CLOSED', `read on closed WAL ${this.channel.name}`);
+    if (options?.signal?.aborted) throw abortError(options.signal, 'read');
+    if (typeof options?.name !== 'string' || !options.deliverPolicy) {
+      throw new WalError('INVALID_ARGUMENT', 'read needs a name and a deliverPolicy');
+    }
+    const size =
+      options.readAheadBufferSize && options.readAheadBufferSize > 0
+        ? options.readAheadBufferSize
+        : DEFAULT_READ_AHEAD_BUFFER_SIZE;
+    const reader = await Reader.create(this.#context.client, {
+      topic: this.topic,
+      subscription: `walstream-reader-${options.name}`.replace(/[^A-Za-z0-9_.=-]/g, '_'),
+      start: startOf(options.deliverPolicy),
+      receiverQueueSize: size,
+    });
+    if (this.#closed) {
+      await reader.close();
+      throw new WalError('CLOSED', `read on closed WAL ${this.channel.name}`);
+    }
+    const scanner = createRawScanner({
+      name: options.name,
+      readAheadBufferSize: size,
+      fetch: async (sink, signal) => {
+        while (!signal.aborted) {
+          let received: Awaited<ReturnType<Reader['receive']>>;
+          try {
+            received = await reader.receive(signal);
+          } catch (error) {
+            if (signal.aborted) return;
+            throw error;
+          }
+          const message = new ImmutableMessage(
+            new PulsarMessageId(received.id),
+            received.payload,
+            received.properties,
+          );
+          if (!sink.tryPush(message) && !(await sink.push(message))) return;
+        }
+      },
+      release: async () => {
+        this.#scanners.delete(scanner);
+        await reader.close();
+      },
+    });
+    this.#scanners.add(scanner);
+    return scanner;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.allSettled([...this.#scanners].map((scanner) => scanner.close()));
+      this.#scanners.clear();
+      await this.#producer?.close();
+      this.#context.onClosed(this);
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  toString(): string {
+    return `PulsarWal(${this.channel.name}@${this.channel.term} on ${this.topic})`;
+  }
+}
+
+/** Rejects ABORTED when `signal` fires first; the send itself goes on (the message may still land). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal, 'append'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

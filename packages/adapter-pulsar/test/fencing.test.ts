@@ -1,0 +1,134 @@
+import {
+  DeliverPolicy,
+  hasCode,
+  type ImmutableMessage,
+  type MessageID,
+  MutableMessage,
+  pchannel,
+  type RawScanner,
+  type WalImpls,
+  type WalImplsOpener,
+} from '@walstream/core';
+import { afterEach, describe, expect, test } from 'vitest';
+import { adapter, brokerLog, uniqueName } from './env.js';
+
+const openers: WalImplsOpener[] = [];
+afterEach(async () => {
+  await Promise.allSettled(openers.splice(0).map((opener) => opener.close()));
+});
+
+async function opener(): Promise<WalImplsOpener> {
+  const built = await adapter().build();
+  openers.push(built);
+  return built;
+}
+
+function message(writer: string, seq: number): MutableMessage {
+  return new MutableMessage(new TextEncoder().encode(`${writer}-${seq}`), { writer, seq: String(seq) });
+}
+
+async function readUntil(
+  scanner: RawScanner,
+  done: (m: ImmutableMessage) => boolean,
+): Promise<ImmutableMessage[]> {
+  const got: ImmutableMessage[] = [];
+  for await (const m of scanner) {
+    got.push(m);
+    if (done(m)) break;
+  }
+  return got;
+}
+
+describe('fencing through the exclusive producer and the topic epoch', () => {
+  test('a writer racing a higher-term open: acknowledged appends land, fenced ones do not, and none follows the new term', async () => {
+    const name = uniqueName('fence-race');
+    const old = await (await opener()).open({ channel: pchannel(name, 1n) });
+    const acknowledged: { id: MessageID; seq: number }[] = [];
+    /** Rejected CHANNEL_FENCED: never written, so never in the log. */
+    const fenced: number[] = [];
+    /** Rejected UNAVAILABLE: written without a receipt, may or may not be in the log. */
+    const unknown = new Set<number>();
+    let fencedError: unknown;
+    // Keep up to 32 appends in flight until the writer learns it was fenced.
+    const writing = (async () => {
+      let seq = 0;
+      const inFlight = new Set<Promise<void>>();
+      while (fencedError === undefined) {
+        const mine = seq++;
+        const p = old.append(message('old', mine)).then(
+          (id) => {
+            acknowledged.push({ id, seq: mine });
+          },
+          (error: unknown) => {
+            if (hasCode(error, 'CHANNEL_FENCED')) fenced.push(mine);
+            else if (hasCode(error, 'UNAVAILABLE')) unknown.add(mine);
+            if (!hasCode(error, 'UNAVAILABLE')) fencedError ??= error;
+          },
+        );
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= 32) await Promise.race(inFlight);
+      }
+      await Promise.allSettled(inFlight);
+    })();
+    // Let the old writer get going, then take the channel over from another node.
+    while (acknowledged.length < 200) await new Promise((resolve) => setImmediate(resolve));
+    const successor = await (await opener()).open({ channel: pchannel(name, 2n) });
+    const first = await successor.append(message('new', 0));
+    await writing;
+    expect(hasCode(fencedError, 'CHANNEL_FENCED'), String(fencedError)).toBe(true);
+    expect((fencedError as { retriable: boolean }).retriable).toBe(false);
+    await expect(old.append(message('old', -1))).rejects.toSatisfy((e: unknown) =>
+      hasCode(e, 'CHANNEL_FENCED'),
+    );
+
+    const end = await successor.append(message('new', 1));
+    const scanner = await successor.read({ name: 'fence-check', deliverPolicy: DeliverPolicy.all() });
+    const log = await readUntil(scanner, (m) => m.id.compare(end) === 0);
+    const oldSeqs = log.filter((m) => m.properties.writer === 'old').map((m) => Number(m.properties.seq));
+    // Every acknowledged append of the old writer is in the log, in order; besides them only appends
+    // whose fate was reported unknown (UNAVAILABLE), and none that was rejected CHANNEL_FENCED.
+    const acked = new Set(acknowledged.map((a) => a.seq));
+    expect(oldSeqs.filter((seq) => acked.has(seq))).toEqual([...acked].sort((a, b) => a - b));
+    for (const seq of oldSeqs) expect(acked.has(seq) || unknown.has(seq), `old append ${seq}`).toBe(true);
+    for (const seq of fenced) expect(oldSeqs).not.toContain(seq);
+    expect(fenced.length).toBeGreaterThan(0);
+    for (let i = 1; i < oldSeqs.length; i++) expect(oldSeqs[i]!).toBeGreaterThan(oldSeqs[i - 1]!);
+    // Every old message precedes the new term's first message.
+    const firstNewAt = log.findIndex((m) => m.id.compare(first) === 0);
+    expect(firstNewAt).toBe(oldSeqs.length);
+    for (const ack of acknowledged) expect(log.some((m) => m.id.compare(ack.id) === 0)).toBe(true);
+  }, 60_000);
+
+  test('a stale open at a lower term is refused and the current writer goes on unharmed', async () => {
+    const name = uniqueName('fence-stale');
+    const current = await (await opener()).open({ channel: pchannel(name, 5n) });
+    await current.append(message('current', 0));
+    await expect((await opener()).open({ channel: pchannel(name, 4n) })).rejects.toSatisfy((e: unknown) =>
+      hasCode(e, 'CHANNEL_FENCED'),
+    );
+    // The stale attempt made the broker close the current producer once; it re-attached on its own.
+    const ids: MessageID[] = [];
+    for (let i = 1; i <= 20; i++) ids.push(await current.append(message('current', i)));
+    for (let i = 1; i < ids.length; i++) expect(ids[i]!.compare(ids[i - 1]!)).toBeGreaterThan(0);
+  }, 60_000);
+
+  test('reopening at the same term after a close writes on; a read-only WAL never writes', async () => {
+    const name = uniqueName('fence-same');
+    const o = await opener();
+    const first: WalImpls = await o.open({ channel: pchannel(name, 3n) });
+    const a = await first.append(message('w', 0));
+    await first.close();
+    const again = await o.open({ channel: pchannel(name, 3n) });
+    const b = await again.append(message('w', 1));
+    expect(b.compare(a)).toBeGreaterThan(0);
+    const ro = await o.open({ channel: pchannel(name, 3n, 'ro') });
+    await expect(ro.append(message('w', 2))).rejects.toSatisfy((e: unknown) => hasCode(e, 'READ_ONLY'));
+    // A read-only open does not take the producer away from the writer.
+    expect((await again.append(message('w', 3))).compare(b)).toBeGreaterThan(0);
+  }, 60_000);
+
+  test('the broker log shows the fencing', async () => {
+    expect(await brokerLog(400)).toMatch(/[Ff]enc/);
+  });
+});
