@@ -1,0 +1,78 @@
+import { createRawScanner, type DeliverPolicy, type RawScanner, WalError } from '@walstream/core';
+import type { KafkaDriver } from './driver/types.js';
+import { asKafkaMessageId } from './message-id.js';
+import { isOpenMarker, toImmutable } from './records.js';
+
+export interface ScannerSpec {
+  readonly driver: KafkaDriver;
+  readonly topic: string;
+  readonly name: string;
+  readonly deliverPolicy: DeliverPolicy;
+  readonly readAheadBufferSize?: number;
+}
+
+/** The first offset a policy reads. Rejects INVALID_MESSAGE_ID for an id of another adapter. */
+async function startOffset(driver: KafkaDriver, topic: string, policy: DeliverPolicy): Promise<bigint> {
+  switch (policy.kind) {
+    case 'startFrom':
+      return asKafkaMessageId(policy.id).offset;
+    case 'startAfter':
+      return asKafkaMessageId(policy.id).offset + 1n;
+    case 'all':
+      return (await driver.bounds(topic)).start;
+    case 'latest':
+      return (await driver.bounds(topic)).end;
+    default:
+      throw new WalError('INVALID_ARGUMENT', `unknown deliver policy ${JSON.stringify(policy)}`);
+  }
+}
+
+/**
+ * A raw scanner over the driver's fetch loop. Read-ahead is bounded by core's buffer: when it is full,
+ * `push` waits, the records handler does not return, and the driver fetches nothing more.
+ */
+export async function openScanner(spec: ScannerSpec): Promise<RawScanner> {
+  const { driver, topic, deliverPolicy } = spec;
+  let from = await startOffset(driver, topic, deliverPolicy);
+  return createRawScanner({
+    name: spec.name,
+    ...(spec.readAheadBufferSize === undefined ? {} : { readAheadBufferSize: spec.readAheadBufferSize }),
+    async fetch(sink, signal) {
+      for (;;) {
+        try {
+          await driver.consume(
+            topic,
+            spec.name,
+            from,
+            {
+              onRecords: async (records) => {
+                for (const record of records) {
+                  from = record.offset + 1n;
+                  // Takeover markers of the fencing protocol are the adapter's own, not messages.
+                  if (isOpenMarker(record)) continue;
+                  if (!(await sink.push(toImmutable(record)))) return false;
+                }
+                return true;
+              },
+            },
+            signal,
+          );
+          return;
+        } catch (error) {
+          if (signal.aborted || driver.classify(error) !== 'offsetOutOfRange') throw error;
+          const { start, end } = await driver.bounds(topic);
+          // `all` means what the log still has: a concurrent truncate moved the start past the reader.
+          if (deliverPolicy.kind === 'all' && from < start) {
+            from = start;
+            continue;
+          }
+          throw new WalError(
+            'INVALID_ARGUMENT',
+            `scanner ${spec.name}: offset ${from} of ${topic} is outside the log [${start}, ${end}) (truncated?)`,
+            { cause: error, retriable: false },
+          );
+        }
+      }
+    },
+  });
+}

@@ -1,0 +1,61 @@
+import { abortError, WalError } from '@walstream/core';
+
+/**
+ * Rejects TIMEOUT when `work` takes longer than `ms`, ABORTED when `signal` fires. The work itself is not
+ * cancelled (the clients offer no cancellation); callers treat its late outcome as unknown.
+ */
+export function bounded<T>(work: Promise<T>, ms: number, what: string, signal?: AbortSignal): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortError(signal, what));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new WalError('TIMEOUT', `${what} did not complete within ${ms} ms`, { details: { timeoutMs: ms } }),
+        ),
+      ms,
+    );
+    const onAbort = () => reject(abortError(signal, what));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Sleeps `ms`, or resolves early when `signal` aborts. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A pino-compatible logger subset; silent when not given. */
+export interface KafkaAdapterLogger {
+  debug(object: Record<string, unknown>, message: string): void;
+  info(object: Record<string, unknown>, message: string): void;
+  warn(object: Record<string, unknown>, message: string): void;
+  error(object: Record<string, unknown>, message: string): void;
+}
+
+const noop = () => {};
+export const silentLogger: KafkaAdapterLogger = { debug: noop, info: noop, warn: noop, error: noop };

@@ -1,0 +1,146 @@
+import {
+  type AppendOptions,
+  abortError,
+  type MessageID,
+  type MutableMessage,
+  type PChannelInfo,
+  type RawScanner,
+  type ReadOptions,
+  WalError,
+  type WalImpls,
+} from '@walstream/core';
+import type { KafkaDriver } from './driver/types.js';
+import { asKafkaMessageId, KAFKA_WAL_NAME, KafkaMessageId } from './message-id.js';
+import type { ResolvedOptions } from './options.js';
+import { toOutRecord } from './records.js';
+import { openScanner } from './scanner.js';
+import { bounded } from './util.js';
+import { WalWriter } from './writer.js';
+
+export interface KafkaWalContext {
+  readonly driver: KafkaDriver;
+  readonly topic: string;
+  readonly channel: PChannelInfo;
+  readonly options: ResolvedOptions;
+  readonly maxMessageBytes: number;
+  readonly onClose: (wal: KafkaWal) => void;
+}
+
+/** One pchannel (a topic, partition 0) opened at one term, RW or RO. */
+export class KafkaWal implements WalImpls {
+  readonly walName = KAFKA_WAL_NAME;
+  readonly channel: PChannelInfo;
+  readonly topic: string;
+  readonly #ctx: KafkaWalContext;
+  readonly #writer: WalWriter | undefined;
+  readonly #scanners = new Set<RawScanner>();
+  #closed: Promise<void> | undefined;
+
+  constructor(ctx: KafkaWalContext) {
+    this.#ctx = ctx;
+    this.channel = ctx.channel;
+    this.topic = ctx.topic;
+    this.#writer = ctx.channel.accessMode === 'rw' ? new WalWriter(ctx) : undefined;
+  }
+
+  /** Takes the pchannel for writing (RW only): the fence. */
+  async start(): Promise<void> {
+    await this.#writer?.start();
+  }
+
+  async append(message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
+    const writer = this.#writable('append');
+    if (options?.signal?.aborted) throw abortError(options.signal, 'kafka append');
+    const offset = await writer.append(toOutRecord(message, writer.stamp), options?.signal);
+    return new KafkaMessageId(offset);
+  }
+
+  async read(options: ReadOptions): Promise<RawScanner> {
+    if (this.#closed) throw this.#closedError();
+    if (options?.signal?.aborted) throw abortError(options.signal, 'kafka read');
+    const scanner = await openScanner({
+      driver: this.#ctx.driver,
+      topic: this.topic,
+      name: options.name,
+      deliverPolicy: options.deliverPolicy,
+      ...(options.readAheadBufferSize === undefined
+        ? {}
+        : { readAheadBufferSize: options.readAheadBufferSize }),
+    });
+    if (this.#closed) {
+      await scanner.close();
+      throw this.#closedError();
+    }
+    this.#scanners.add(scanner);
+    const { signal } = options;
+    const onAbort = () => void scanner.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void scanner.done.then(() => {
+      this.#scanners.delete(scanner);
+      signal?.removeEventListener('abort', onAbort);
+    });
+    return scanner;
+  }
+
+  /**
+   * DeleteRecords before `id` (the entry at `id` stays readable). The newest record this writer wrote
+   * is always kept: it carries the term stamp that fences lower terms (see docs/adapter-kafka.md).
+   */
+  async truncate(id: MessageID, options?: AppendOptions): Promise<void> {
+    const writer = this.#writable('truncate');
+    const offset = asKafkaMessageId(id).offset;
+    if (options?.signal?.aborted) throw abortError(options.signal, 'kafka truncate');
+    const { driver, options: config } = this.#ctx;
+    let before = offset;
+    const keep = writer.lastOffset;
+    if (keep !== undefined && before > keep) before = keep;
+    const { start, end } = await bounded(
+      driver.bounds(this.topic),
+      config.operationTimeoutMs,
+      'truncate',
+      options?.signal,
+    );
+    if (before > end) before = end;
+    if (before <= start) return;
+    try {
+      await bounded(
+        driver.deleteRecords(this.topic, before),
+        config.operationTimeoutMs,
+        'truncate',
+        options?.signal,
+      );
+    } catch (error) {
+      if (WalError.is(error)) throw error;
+      throw new WalError('UNAVAILABLE', `truncate ${this.topic} before ${before}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.all([...this.#scanners].map((scanner) => scanner.close()));
+      await this.#writer?.close();
+      this.#ctx.onClose(this);
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #writable(what: string): WalWriter {
+    if (this.#closed) throw this.#closedError();
+    if (!this.#writer) {
+      throw new WalError('READ_ONLY', `${what} on pchannel ${this.channel.name} opened read-only`, {
+        retriable: false,
+      });
+    }
+    return this.#writer;
+  }
+
+  #closedError(): WalError {
+    return new WalError('CLOSED', `kafka WAL ${this.channel.name} is closed`, { retriable: false });
+  }
+}

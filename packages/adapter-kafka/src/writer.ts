@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import { abortError, type PChannelInfo, WalError } from '@walstream/core';
+import type { DriverWriter, KafkaDriver, OutRecord } from './driver/types.js';
+import type { ResolvedOptions } from './options.js';
+import { BATCH_OVERHEAD, encodeStamp, estimateRecordBytes, openMarker, type Stamp } from './records.js';
+import { readLastStamp } from './tail.js';
+import { bounded, errorMessage, pause } from './util.js';
+
+interface Pending {
+  readonly record: OutRecord;
+  readonly size: number;
+  readonly resolve: (offset: bigint) => void;
+  readonly reject: (error: unknown) => void;
+  settled: boolean;
+}
+
+export interface WriterContext {
+  readonly driver: KafkaDriver;
+  readonly topic: string;
+  readonly channel: PChannelInfo;
+  readonly options: ResolvedOptions;
+  /** The topic's max.message.bytes: the largest record batch the broker accepts. */
+  readonly maxMessageBytes: number;
+}
+
+/** How often a writer re-takes the producer epoch when its own term is still current. */
+const MAX_TAKEOVERS = 5;
+
+/**
+ * The single writer of one pchannel: batches concurrent appends (one produce request, one record batch,
+ * so record i of a batch gets base offset + i) and, in `transactional` mode, keeps the term fence.
+ *
+ * Fencing: every append batch is a transaction of a producer whose transactional id is fixed per
+ * pchannel. Opening a writer runs InitProducerId, which bumps the epoch and fences every older producer
+ * of that id, then checks the stamp of the log's last committed record: a higher term (or, after a
+ * takeover, another writer of the same term) means this writer is stale, and it rejects CHANNEL_FENCED
+ * for good. A writer fenced by a *stale* opener (lower term) sees its own term still current, takes the
+ * epoch back and retries the batch: the fenced transaction was aborted, so nothing lands twice.
+ */
+export class WalWriter {
+  readonly #ctx: WriterContext;
+  readonly #id = randomBytes(8).toString('base64url');
+  readonly #stamp: Buffer | undefined;
+  readonly #transactional: boolean;
+  #writer: DriverWriter | undefined;
+  #healthy = false;
+  #established = false;
+  #fenced: WalError | undefined;
+  #closed = false;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+  /** Offset of the newest record this writer wrote: truncation never drops it (it carries the term). */
+  #lastOffset: bigint | undefined;
+
+  constructor(ctx: WriterContext) {
+    this.#ctx = ctx;
+    this.#transactional = ctx.options.fencing === 'transactional';
+    this.#stamp = this.#transactional ? encodeStamp({ term: ctx.channel.term, writer: this.#id }) : undefined;
+  }
+
+  get lastOffset(): bigint | undefined {
+    return this.#lastOffset;
+  }
+
+  /** The adapter header every record of this writer carries (undefined without fencing). */
+  get stamp(): Buffer | undefined {
+    return this.#stamp;
+  }
+
+  /** Takes the pchannel: InitProducerId and the term check. Rejects CHANNEL_FENCED for a stale term. */
+  async start(): Promise<void> {
+    await this.#establish();
+  }
+
+  append(record: OutRecord, signal?: AbortSignal): Promise<bigint> {
+    if (this.#closed) return Promise.reject(closedError(this.#ctx.channel));
+    if (this.#fenced) return Promise.reject(this.#fenced);
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'kafka append'));
+    const size = estimateRecordBytes(record);
+    const limit = this.#ctx.maxMessageBytes;
+    if (size + BATCH_OVERHEAD > limit) {
+      return Promise.reject(tooLarge(this.#ctx.topic, size + BATCH_OVERHEAD, limit));
+    }
+    return new Promise<bigint>((resolve, reject) => {
+      const onAbort = () => settle(pending, () => reject(abortError(signal, 'kafka append')));
+      const pending: Pending = {
+        record,
+        size,
+        settled: false,
+        resolve: (offset) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(offset);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      // Aborting a queued append drops it; an append already sent may still land (the SPI says so).
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(pending);
+      this.#kick();
+    });
+  }
+
+  /** Starts the flush loop unless it runs; one batch is in flight at a time (one transaction at a time). */
+  #kick(): void {
+    if (this.#flushing) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined;
+      // An append may have queued between the loop's last check and this callback.
+      if (this.#queue.length > 0 && !this.#closed) this.#kick();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = closedError(this.#ctx.channel);
+    for (const pending of this.#queue.splice(0)) settle(pending, () => pending.reject(error));
+    await this.#flushing?.catch(() => undefined);
+    await this.#writer?.close();
+    this.#writer = undefined;
+  }
+
+  async #flush(): Promise<void> {
+    const { maxBatchMessages, maxBatchBytes } = this.#ctx.options;
+    const byteLimit = Math.min(maxBatchBytes, this.#ctx.maxMessageBytes) - BATCH_OVERHEAD;
+    while (this.#queue.length > 0 && !this.#closed) {
+      const batch: Pending[] = [];
+      let bytes = 0;
+      while (this.#queue.length > 0 && batch.length < maxBatchMessages) {
+        const next = this.#queue[0]!;
+        if (next.settled) {
+          this.#queue.shift();
+          continue;
+        }
+        if (batch.length > 0 && bytes + next.size > byteLimit) break;
+        batch.push(this.#queue.shift()!);
+        bytes += next.size;
+      }
+      if (batch.length === 0) continue;
+      try {
+        const base = await this.#write(batch.map((p) => p.record));
+        this.#lastOffset = base + BigInt(batch.length - 1);
+        for (const [i, pending] of batch.entries()) settle(pending, () => pending.resolve(base + BigInt(i)));
+      } catch (error) {
+        const coded = this.#toWalError(error);
+        for (const pending of batch) settle(pending, () => pending.reject(coded));
+      }
+    }
+  }
+
+  async #write(records: OutRecord[]): Promise<bigint> {
+    if (this.#fenced) throw this.#fenced;
+    if (!this.#healthy) await this.#establish();
+    const timeout = this.#ctx.options.operationTimeoutMs;
+    try {
+      return await bounded(this.#commit(records), timeout, `append to ${this.#ctx.topic}`);
+    } catch (error) {
+      // Whatever happened, the producer's transaction state is unknown now: re-establish before reuse.
+      this.#healthy = false;
+      if (!this.#transactional || this.#ctx.driver.classify(error) !== 'fenced') throw error;
+    }
+    // Fenced by a newer epoch. If our term is still the newest, a stale opener did it: take the epoch
+    // back (this rejects CHANNEL_FENCED otherwise) and retry the batch, which the broker aborted.
+    await this.#establish();
+    return await bounded(this.#commit(records), timeout, `append to ${this.#ctx.topic}`);
+  }
+
+  /**
+   * Writes the batch and, when transactional, waits until the last stable offset passed it. EndTxn
+   * returns before the commit markers are written, so without this wait an acknowledged append could
+   * still be invisible to read_committed readers (and `latest` could start before it). The next
+   * transaction would wait for those markers anyway (CONCURRENT_TRANSACTIONS), so this costs no throughput.
+   */
+  async #commit(records: OutRecord[]): Promise<bigint> {
+    const base = await this.#writer!.write(records);
+    if (this.#transactional) await this.#waitStable(base + BigInt(records.length - 1));
+    return base;
+  }
+
+  async #waitStable(last: bigint): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const { end } = await this.#ctx.driver.bounds(this.#ctx.topic);
+      if (end > last || this.#closed) return;
+      await pause(Math.min(1 + attempt, 10));
+    }
+  }
+
+  /** True when `stamp` proves a newer owner wrote. */
+  #staleAgainst(stamp: Stamp | undefined): boolean {
+    if (!stamp) return false;
+    const term = this.#ctx.channel.term;
+    if (stamp.term > term) return true;
+    // Same term, another writer instance: it took over after us (a re-open at the same term wins).
+    return this.#established && stamp.term === term && stamp.writer !== this.#id;
+  }
+
+  async #establish(): Promise<void> {
+    const { driver, topic, options } = this.#ctx;
+    if (!this.#transactional) {
+      await this.#writer?.close();
+      this.#writer = driver.writer({ topic });
+      await this.#writer.init();
+      this.#healthy = true;
+      return;
+    }
+    const timeout = options.operationTimeoutMs;
+    for (let attempt = 1; attempt <= MAX_TAKEOVERS; attempt++) {
+      // Checked before InitProducerId as well, so a stale writer does not disturb the owner's epoch.
+      this.#checkStamp(await readLastStamp(driver, topic, timeout));
+      await this.#writer?.close();
+      this.#writer = driver.writer({ topic, transactionalId: options.transactionalIdPrefix + topic });
+      await bounded(this.#writer.init(), timeout, `InitProducerId for ${topic}`);
+      // After InitProducerId no earlier transaction of this id is pending, so the last stable record is final.
+      this.#checkStamp(await readLastStamp(driver, topic, timeout));
+      try {
+        this.#lastOffset = await bounded(this.#commit([openMarker(this.#stamp!)]), timeout, `open ${topic}`);
+        this.#established = true;
+        this.#healthy = true;
+        return;
+      } catch (error) {
+        if (driver.classify(error) !== 'fenced') throw error;
+        // Another opener bumped the epoch between our InitProducerId and our marker: check again.
+      }
+    }
+    throw new WalError(
+      'UNAVAILABLE',
+      `${topic}: lost the producer epoch ${MAX_TAKEOVERS} times in a row while taking the pchannel`,
+    );
+  }
+
+  #checkStamp(stamp: Stamp | undefined): void {
+    if (!this.#staleAgainst(stamp)) return;
+    this.#fenced = new WalError(
+      'CHANNEL_FENCED',
+      `pchannel ${this.#ctx.channel.name} at term ${this.#ctx.channel.term} is fenced: term ${stamp!.term} took it over`,
+      { retriable: false, details: { term: this.#ctx.channel.term, newerTerm: stamp!.term } },
+    );
+    void this.#writer?.close();
+    this.#writer = undefined;
+    throw this.#fenced;
+  }
+
+  #toWalError(error: unknown): WalError {
+    if (WalError.is(error)) return error;
+    const kind = this.#ctx.driver.classify(error);
+    if (kind === 'tooLarge') return tooLarge(this.#ctx.topic, undefined, this.#ctx.maxMessageBytes, error);
+    if (kind === 'unavailable' || kind === 'fenced') {
+      return new WalError('UNAVAILABLE', `append to ${this.#ctx.topic}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    return new WalError('UNKNOWN', `append to ${this.#ctx.topic}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+function settle(pending: Pending, action: () => void): void {
+  if (pending.settled) return;
+  pending.settled = true;
+  action();
+}
+
+function closedError(channel: PChannelInfo): WalError {
+  return new WalError('CLOSED', `kafka WAL ${channel.name} is closed`, { retriable: false });
+}
+
+function tooLarge(topic: string, size: number | undefined, limit: number, cause?: unknown): WalError {
+  return new WalError(
+    'INVALID_ARGUMENT',
+    `message${size === undefined ? '' : ` of ~${size} bytes`} exceeds the max.message.bytes limit of ${limit} bytes of topic ${topic}`,
+    { retriable: false, cause, details: { limit, ...(size === undefined ? {} : { size }) } },
+  );
+}

@@ -1,0 +1,124 @@
+import { type KafkaDriverName, kafkaAdapter } from '@walstream/adapter-kafka';
+import { DeliverPolicy, hasCode, type ImmutableMessage, pchannel, WalError } from '@walstream/core';
+import { type KafkaBroker, startKafka } from '@walstream/testkit/kafka';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { DRIVERS, message, showBrokerLogOnFailure, uniqueChannel, waitFor } from './helpers.js';
+
+// Restarting a broker would disturb every other test file, so this file has a broker of its own.
+let kafka: KafkaBroker;
+beforeAll(async () => {
+  kafka = await startKafka();
+});
+afterAll(async () => {
+  await kafka?.stop();
+});
+beforeEach(() => showBrokerLogOnFailure(kafka.logFile));
+
+function adapter(driver: KafkaDriverName) {
+  // Short bounds so appends during the outage fail fast instead of hanging for the defaults.
+  return kafkaAdapter({
+    driver,
+    brokers: [kafka.bootstrap],
+    connectTimeoutMs: 3_000,
+    operationTimeoutMs: 8_000,
+  });
+}
+
+describe.each(DRIVERS)('kafka broker restart (%s)', (driver) => {
+  test('appends resume and every acknowledged message is read exactly once, in order', async () => {
+    const opener = await adapter(driver).build();
+    try {
+      const name = uniqueChannel('restart');
+      const wal = await opener.open({ channel: pchannel(name, 1n) });
+      const scanner = await wal.read({ name: 'tail', deliverPolicy: DeliverPolicy.all() });
+      const delivered: ImmutableMessage[] = [];
+      const reading = (async () => {
+        for await (const m of scanner) {
+          delivered.push(m);
+          if (m.properties.seq === 'end') return;
+        }
+      })();
+
+      // Four writers append unique sequence numbers; a failed append is never retried under the same
+      // number, so "acknowledged" and "failed" are disjoint sets.
+      const acked = new Map<string, bigint>();
+      const failed = new Set<string>();
+      let seq = 0;
+      let running = true;
+      const writer = async () => {
+        while (running) {
+          const n = String(seq++);
+          try {
+            const id = await wal.append(message(Number(n)));
+            acked.set(n, (id as unknown as { offset: bigint }).offset);
+          } catch (error) {
+            expect(hasCode(error, 'UNAVAILABLE', 'TIMEOUT'), String(error)).toBe(true);
+            failed.add(n);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        }
+      };
+      const writers = Array.from({ length: 4 }, writer);
+
+      await waitFor(() => acked.size >= 40, 30_000, '40 appends before the restart');
+      const before = acked.size;
+      await kafka.restart();
+      await waitFor(() => acked.size >= before + 40, 60_000, '40 appends after the restart');
+      running = false;
+      await Promise.all(writers);
+
+      // The end marker goes through once the writer re-established itself.
+      await wal.append(message(0, { seq: 'end' }));
+      await Promise.race([
+        reading,
+        waitFor(() => false, 60_000, 'the tailing scanner to reach the end marker').catch((e: unknown) => {
+          throw e;
+        }),
+      ]);
+      await scanner.close();
+
+      const seqs = delivered.map((m) => m.properties.seq!).filter((s) => s !== 'end');
+      // Exactly once: no sequence number twice, and every acknowledged one is there.
+      expect(new Set(seqs).size).toBe(seqs.length);
+      for (const n of acked.keys()) expect(seqs).toContain(n);
+      // Failed appends may or may not have landed (the SPI says so), but only once.
+      for (const s of seqs) expect(acked.has(s) || failed.has(s)).toBe(true);
+      // In order: ids strictly increase, and each acknowledged message sits at its acknowledged id.
+      const offsets = delivered.map((m) => (m.id as unknown as { offset: bigint }).offset);
+      for (let i = 1; i < offsets.length; i++) expect(offsets[i]! > offsets[i - 1]!).toBe(true);
+      for (const m of delivered) {
+        const at = acked.get(m.properties.seq!);
+        if (at !== undefined) expect((m.id as unknown as { offset: bigint }).offset).toBe(at);
+      }
+      expect(failed.size + acked.size).toBe(seq);
+      await wal.close();
+    } finally {
+      await opener.close();
+    }
+  }, 240_000);
+
+  test('broker down at open: UNAVAILABLE or TIMEOUT within connectTimeoutMs', async () => {
+    const opener = await adapter(driver).build();
+    try {
+      await kafka.restart({
+        whileDown: async () => {
+          const started = Date.now();
+          const error = await opener.open({ channel: pchannel(uniqueChannel('down'), 1n) }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(WalError.is(error) && ['UNAVAILABLE', 'TIMEOUT'].includes(error.code), String(error)).toBe(
+            true,
+          );
+          expect(Date.now() - started).toBeLessThan(3_000 + 3_000);
+        },
+      });
+      // And once it is back, the same opener opens fine.
+      const wal = await opener.open({ channel: pchannel(uniqueChannel('back'), 1n) });
+      await wal.append(message(1));
+      await wal.close();
+    } finally {
+      await opener.close();
+    }
+  }, 120_000);
+});

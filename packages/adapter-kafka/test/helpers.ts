@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { type KafkaAdapterOptions, type KafkaDriverName, kafkaAdapter } from '@walstream/adapter-kafka';
+import { MutableMessage } from '@walstream/core';
+import { inject, onTestFailed } from 'vitest';
+
+export const DRIVERS: readonly KafkaDriverName[] = ['kafkajs', 'platformatic'];
+
+export function bootstrap(): string {
+  return inject('kafkaBootstrap');
+}
+
+/** An adapter on the run's broker. */
+export function adapterFor(driver: KafkaDriverName, extra: Partial<KafkaAdapterOptions> = {}) {
+  return kafkaAdapter({ driver, brokers: [bootstrap()], ...extra });
+}
+
+/** Prints the tail of a broker's log when the current test fails. */
+export function showBrokerLogOnFailure(logFile: string = inject('kafkaLogFile')): void {
+  onTestFailed(() => {
+    try {
+      const lines = readFileSync(logFile, 'utf8').trimEnd().split('\n');
+      console.error(`--- broker log tail (${logFile}) ---\n${lines.slice(-60).join('\n')}`);
+    } catch {
+      // The broker's work dir may be gone already.
+    }
+  });
+}
+
+let counter = 0;
+/** A pchannel name no other test uses. */
+export function uniqueChannel(label: string): string {
+  return `t-${label}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+}
+
+export function message(seq: number, extra: Record<string, string> = {}): MutableMessage {
+  return new MutableMessage(Buffer.from(`payload-${seq}`), { seq: String(seq), ...extra });
+}
+
+/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes (then throws `what`). */
+export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
