@@ -2,4 +2,6 @@
  * @walstream/testkit: the conformance suites adapter, interceptor and policy authors run in their own
  * test runner. The real-broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`).
  */
+
+export * from './semantics/index.js';
 export * from './walimpls/index.js';

@@ -12,14 +12,9 @@ import {
   type WalImplsCapabilities,
   type WalImplsOpener,
 } from '@walstream/core';
-import { describeError, fail } from './assert.js';
+import { CaseSkipped, describeError, fail } from '../runner/assert.js';
+import { abortable, pause } from '../runner/wait.js';
 import type { WalImplsTestContext } from './types.js';
-import { abortable, pause } from './wait.js';
-
-/** Thrown by {@link WalImplsTestContext.skip}; the runner turns it into a skipped result. */
-export class CaseSkipped extends Error {
-  override readonly name = 'CaseSkipped';
-}
 
 export interface FixtureSettings {
   readonly capabilities: Partial<WalImplsCapabilities>;

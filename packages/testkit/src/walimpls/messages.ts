@@ -7,7 +7,7 @@ import {
   SystemMessageType,
   SystemProperty,
 } from '@walstream/core';
-import { check, fail } from './assert.js';
+import { check, fail } from '../runner/assert.js';
 
 /** A message the suite appended and the id the adapter returned for it. */
 export interface Written {

@@ -1,8 +1,8 @@
 import type { ImmutableMessage, MutableMessage, RawScanner, WalImpls } from '@walstream/core';
-import { fail } from './assert.js';
+import { fail } from '../runner/assert.js';
+import { abortable } from '../runner/wait.js';
 import type { Written } from './messages.js';
 import type { WalImplsTestContext } from './types.js';
-import { abortable } from './wait.js';
 
 /** The next delivery of `iterator`, or a failure naming `what` when the case runs out of time. */
 export async function nextMessage(

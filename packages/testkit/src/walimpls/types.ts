@@ -10,6 +10,17 @@ import type {
   WalImplsCapabilities,
   WalImplsOpener,
 } from '@walstream/core';
+import type {
+  BoundCase,
+  CaseDefinition,
+  CaseStatus,
+  RunnerTestContext,
+  SuiteCaseResult,
+  SuiteReport,
+  TestRegistrar,
+} from '../runner/types.js';
+
+export type { CaseStatus, RunnerTestContext, TestRegistrar };
 
 /** The groups of the walimpls suite, in the order they are registered. */
 export const WALIMPLS_GROUPS = [
@@ -30,12 +41,7 @@ export type WalImplsGroupName = (typeof WALIMPLS_GROUPS)[number];
  * One conformance case as plain data. `run` gets a fresh {@link WalImplsTestContext} (a fresh builder,
  * resources closed afterwards) and rejects with a descriptive error when the adapter does not conform.
  */
-export interface WalImplsCaseDefinition {
-  readonly group: WalImplsGroupName;
-  /** Unique across the suite; `skip` names cases by it. */
-  readonly name: string;
-  run(t: WalImplsTestContext): Promise<void>;
-}
+export type WalImplsCaseDefinition = CaseDefinition<WalImplsGroupName, WalImplsTestContext>;
 
 /** What a case sees: the adapter under test and helpers that track and release what they create. */
 export interface WalImplsTestContext {
@@ -99,46 +105,12 @@ export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImpls
   afterCase?: (builder: B) => void | Promise<void>;
 }
 
-/** The context a test runner hands to a test function: vitest's and node:test's both fit. */
-export interface RunnerTestContext {
-  /** Marks the running test as skipped (vitest's throws, node:test's returns). */
-  skip?: (note?: string) => void;
-}
+/**
+ * A case bound to its options: everything a runner needs. `run` builds a fresh adapter, runs the case
+ * and closes what it opened.
+ */
+export type WalImplsConformanceCase = BoundCase<WalImplsGroupName>;
 
-export type CaseStatus = 'passed' | 'skipped';
+export type CaseResult = SuiteCaseResult<WalImplsGroupName>;
 
-/** A case bound to its options: everything a runner needs. */
-export interface WalImplsConformanceCase {
-  readonly group: WalImplsGroupName;
-  readonly name: string;
-  /** Set when the options turned the case off. */
-  readonly skipReason: string | undefined;
-  readonly timeoutMs: number;
-  /**
-   * Builds a fresh adapter, runs the case and closes what it opened. Resolves `passed` or `skipped`
-   * (after calling `runner.skip` when given); rejects with the conformance failure.
-   */
-  run(runner?: RunnerTestContext): Promise<CaseStatus>;
-}
-
-/** `describe` and `test` of the caller's runner (vitest's work as they are). */
-export interface TestRegistrar {
-  describe: (name: string, fn: () => void) => unknown;
-  test: (name: string, fn: (context: RunnerTestContext) => Promise<void>, timeout?: number) => unknown;
-}
-
-export interface CaseResult {
-  readonly group: WalImplsGroupName;
-  readonly name: string;
-  readonly status: CaseStatus | 'failed';
-  readonly error?: unknown;
-  readonly durationMs: number;
-}
-
-export interface ConformanceReport {
-  readonly results: readonly CaseResult[];
-  readonly passed: number;
-  readonly failed: number;
-  readonly skipped: number;
-  readonly durationMs: number;
-}
+export type ConformanceReport = SuiteReport<WalImplsGroupName>;

@@ -1,9 +1,9 @@
 import { DeliverPolicy } from '@walstream/core';
-import { check } from '../assert.js';
+import { check } from '../../runner/assert.js';
+import { pause } from '../../runner/wait.js';
 import { assertDelivered, assertSameMessage, dataMessage, isMarker, sortById } from '../messages.js';
 import { appendAll, nextMessage, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition } from '../types.js';
-import { pause } from '../wait.js';
 import { appendMarker, seeded, smallCount } from './shared.js';
 
 const READ_AHEAD = 8;

@@ -5,7 +5,7 @@ import {
   SystemProperty,
   unmarshalMessageId,
 } from '@walstream/core';
-import { check, describeError, fail } from '../assert.js';
+import { check, describeError, fail } from '../../runner/assert.js';
 import { assertDelivered, assertStrictlyIncreasing, isMarker, type Written } from '../messages.js';
 import { appendAll, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition } from '../types.js';

@@ -7,11 +7,11 @@ import {
   type ROWalImpls,
   WalError,
 } from '@walstream/core';
-import { check, describeError, expectRejection, fail } from '../assert.js';
+import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
+import { abortable } from '../../runner/wait.js';
 import { dataMessage } from '../messages.js';
 import { nextMessage } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
-import { abortable } from '../wait.js';
 import { seeded } from './shared.js';
 
 const FOREIGN_WAL = 'walstream-conformance-foreign';

@@ -1,9 +1,9 @@
 import { DeliverPolicy, hasCode, WalError } from '@walstream/core';
-import { check, describeError, expectRejection, fail } from '../assert.js';
+import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
+import { abortable } from '../../runner/wait.js';
 import { assertDelivered, dataMessage, isMarker } from '../messages.js';
 import { readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
-import { abortable } from '../wait.js';
 import { appendMarker, seeded } from './shared.js';
 
 function requireFencing(t: WalImplsTestContext): void {

@@ -1,5 +1,5 @@
 import { DeliverPolicy } from '@walstream/core';
-import { check, expectRejection } from '../assert.js';
+import { check, expectRejection } from '../../runner/assert.js';
 import { assertDelivered, dataMessage, isMarker } from '../messages.js';
 import { readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition } from '../types.js';

@@ -1,5 +1,5 @@
 import { DeliverPolicy } from '@walstream/core';
-import { check } from '../assert.js';
+import { check } from '../../runner/assert.js';
 import {
   assertDelivered,
   assertStrictlyIncreasing,

@@ -1,9 +1,9 @@
 import { DeliverPolicy, hasCode, type RawScanner } from '@walstream/core';
-import { check, describeError } from '../assert.js';
+import { check, describeError } from '../../runner/assert.js';
+import { abortable } from '../../runner/wait.js';
 import { assertDelivered, assertSameMessage, isMarker } from '../messages.js';
 import { readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
-import { abortable } from '../wait.js';
 import { appendMarker, seeded, smallCount } from './shared.js';
 
 /** `done` settles to undefined: the scanner finished because it was closed, not because it failed. */

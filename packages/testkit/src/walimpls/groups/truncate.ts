@@ -1,5 +1,6 @@
 import { DeliverPolicy, type ImmutableMessage, type MessageID } from '@walstream/core';
-import { check, fail } from '../assert.js';
+import { check, fail } from '../../runner/assert.js';
+import { abortable } from '../../runner/wait.js';
 import {
   assertDelivered,
   assertSameMessage,
@@ -10,7 +11,6 @@ import {
 } from '../messages.js';
 import { readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
-import { abortable } from '../wait.js';
 import { appendMarker, type Seeded, seeded, smallCount } from './shared.js';
 
 /**

@@ -51,3 +51,8 @@ function describeValue(value: unknown): string {
   if (typeof value === 'object' && value !== null && 'toString' in value) return ` with ${String(value)}`;
   return ` with ${JSON.stringify(value)}`;
 }
+
+/** Thrown by a test context's `skip`; the runner turns it into a skipped result. */
+export class CaseSkipped extends Error {
+  override readonly name = 'CaseSkipped';
+}

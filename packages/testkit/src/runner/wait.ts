@@ -1,6 +1,15 @@
 import { ConformanceFailure } from './assert.js';
 
 /**
+ * Calls `listener` once when `signal` aborts; the returned function detaches it, so a long-lived signal
+ * (a case's deadline) does not collect one listener per wait.
+ */
+export function whenAborted(signal: AbortSignal, listener: () => void): () => void {
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
+}
+
+/**
  * Settles like `promise`, or rejects when `signal` aborts first: a hung adapter call then fails the case
  * with the step it hung in instead of hanging the runner.
  */
@@ -10,18 +19,14 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal, what: str
     return Promise.reject(timedOut(what, signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(timedOut(what, signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+    const detach = whenAborted(signal, () => reject(timedOut(what, signal)));
+    const settle =
+      <A>(finish: (value: A) => void) =>
+      (value: A) => {
+        detach();
+        finish(value);
+      };
+    promise.then(settle(resolve), settle(reject));
   });
 }
 
@@ -31,17 +36,16 @@ function timedOut(what: string, signal: AbortSignal): ConformanceFailure {
 
 /**
  * Lets `ms` of wall time pass (a slow consumer, a backoff). Never used to make an assertion true: the
- * suite waits on conditions, this only gives a background fetch loop the chance to misbehave.
+ * suites wait on conditions, this only gives a background fetch loop the chance to misbehave.
  */
 export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return abortable(
     new Promise<void>((resolve) => {
-      const stop = () => clearTimeout(timer);
+      const detach = whenAborted(signal, () => clearTimeout(timer));
       const timer = setTimeout(() => {
-        signal.removeEventListener('abort', stop);
+        detach();
         resolve();
       }, ms);
-      signal.addEventListener('abort', stop, { once: true });
     }),
     signal,
     `a pause of ${ms} ms`,

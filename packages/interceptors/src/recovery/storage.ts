@@ -1,0 +1,184 @@
+import {
+  type Catalog,
+  type ImmutableMessage,
+  type MessageID,
+  unmarshalMessageId,
+  type WalCheckpoint,
+} from '@walstream/core';
+import { ShardState, type ShardStateJson } from '../shard/state.js';
+import type { RecoveryTxnBuffer } from './ordering.js';
+
+/**
+ * The checkpoint record this package writes. Core's {@link WalCheckpoint} has no room for the derived
+ * state that is not in the log after the checkpoint (vchannels, segments), so it rides along in two extra
+ * fields of the same record: one write, so the checkpoint can never be ahead of the state it goes with.
+ */
+export interface SemanticsCheckpoint extends WalCheckpoint {
+  /** JSON of the shard state at `timeTick` ({@link ShardStateJson}). */
+  readonly semanticsState?: string;
+  /** The term that wrote the record (decimal); a lower term never overwrites it. */
+  readonly semanticsTerm?: string;
+}
+
+export interface Checkpoint {
+  readonly lastConfirmed: MessageID;
+  readonly timeTick: bigint;
+}
+
+export interface LoadedCheckpoint {
+  readonly checkpoint: Checkpoint | undefined;
+  readonly state: ShardState;
+}
+
+/** The checkpoint record of `pchannel`, if any, with the shard state saved beside it. */
+export async function loadCheckpoint(catalog: Catalog, pchannel: string): Promise<LoadedCheckpoint> {
+  const record = (await catalog.getCheckpoint(pchannel)) as SemanticsCheckpoint | undefined;
+  if (!record) return { checkpoint: undefined, state: new ShardState() };
+  const state = record.semanticsState
+    ? ShardState.fromJSON(JSON.parse(record.semanticsState) as ShardStateJson)
+    : new ShardState();
+  return {
+    checkpoint: {
+      lastConfirmed: unmarshalMessageId(record.walName, record.messageId),
+      timeTick: record.timeTick,
+    },
+    state,
+  };
+}
+
+export interface RecoveryStorageOptions {
+  readonly catalog: Catalog;
+  readonly pchannel: string;
+  readonly term: bigint;
+  readonly state: ShardState;
+  readonly txns: RecoveryTxnBuffer;
+  readonly checkpoint: Checkpoint;
+  readonly persistIntervalMs: number;
+  readonly maxDirtyMessages: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * Keeps the derived state (vchannels, segments) in step with what TimeTick syncs made visible, and
+ * persists it with the checkpoint: on an interval, or as soon as enough messages were applied. Fed in
+ * timetick order by the sync, it applies a txn only at its commit, so the checkpoint (LC, tt) always
+ * describes exactly the state saved with it, and replay from LC with tt > checkpoint rebuilds the rest.
+ */
+export class RecoveryStorage {
+  readonly #options: RecoveryStorageOptions;
+  readonly #state: ShardState;
+  readonly #txns: RecoveryTxnBuffer;
+  #checkpoint: Checkpoint;
+  #persisted: Checkpoint | undefined;
+  #dirty = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #persisting: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #persists = 0;
+
+  constructor(options: RecoveryStorageOptions) {
+    this.#options = options;
+    this.#state = options.state;
+    this.#txns = options.txns;
+    this.#checkpoint = options.checkpoint;
+  }
+
+  get checkpoint(): Checkpoint {
+    return this.#checkpoint;
+  }
+
+  get state(): ShardState {
+    return this.#state;
+  }
+
+  /** Successful persists so far. */
+  get persistCount(): number {
+    return this.#persists;
+  }
+
+  /** Messages applied since the last persist. */
+  get dirty(): number {
+    return this.#dirty;
+  }
+
+  start(): void {
+    if (this.#timer || this.#stopped) return;
+    this.#timer = setInterval(() => {
+      if (this.#dirty > 0 || this.#persisted !== this.#checkpoint) void this.persist();
+    }, this.#options.persistIntervalMs);
+    this.#timer.unref?.();
+  }
+
+  /** What one TimeTick sync covered, in timetick order, and the tick. */
+  observe(messages: readonly ImmutableMessage[], tick: ImmutableMessage): void {
+    if (this.#stopped) return;
+    const apply = (message: ImmutableMessage): void => this.#state.apply(message);
+    for (const message of messages) this.#txns.push(message, apply);
+    this.#txns.expire(tick.timeTick);
+    this.#checkpoint = { lastConfirmed: tick.lastConfirmedId, timeTick: tick.timeTick };
+    this.#dirty += messages.length;
+    if (this.#dirty >= this.#options.maxDirtyMessages) void this.persist();
+  }
+
+  /** Saves state and checkpoint in one catalog write. Concurrent calls coalesce; failures are retried later. */
+  persist(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#persisting) {
+      this.#again = true;
+      return this.#persisting;
+    }
+    this.#persisting = this.#persistOnce().finally(() => {
+      this.#persisting = undefined;
+      if (this.#again) {
+        this.#again = false;
+        void this.persist();
+      }
+    });
+    return this.#persisting;
+  }
+
+  /** Stops persisting (the WAL was fenced: a newer term owns the checkpoint now). */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Final persist, then stop. */
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#persisting;
+    if (!this.#stopped && (this.#dirty > 0 || this.#persisted !== this.#checkpoint)) await this.persist();
+    this.stop();
+  }
+
+  async #persistOnce(): Promise<void> {
+    // State and checkpoint are captured together, before any await lets another sync apply more.
+    const checkpoint = this.#checkpoint;
+    const dirty = this.#dirty;
+    const { catalog, pchannel, term } = this.#options;
+    const record: SemanticsCheckpoint = {
+      messageId: checkpoint.lastConfirmed.marshal(),
+      walName: checkpoint.lastConfirmed.walName,
+      timeTick: checkpoint.timeTick,
+      semanticsState: JSON.stringify(this.#state.toJSON()),
+      semanticsTerm: term.toString(),
+    };
+    try {
+      const existing = (await catalog.getCheckpoint(pchannel)) as SemanticsCheckpoint | undefined;
+      if (existing?.semanticsTerm !== undefined && BigInt(existing.semanticsTerm) > term) {
+        // A newer term took over; writing ours would roll its checkpoint back.
+        this.stop();
+        return;
+      }
+      await catalog.saveCheckpoint(pchannel, record);
+      this.#persisted = checkpoint;
+      this.#dirty -= dirty;
+      this.#persists++;
+    } catch (error) {
+      this.#options.onError?.(error);
+    }
+  }
+}

@@ -1,0 +1,270 @@
+import {
+  abortError,
+  type ImmutableMessage,
+  type TailBuffer,
+  type TailReader,
+  WalError,
+} from '@walstream/core';
+import { Notifier } from '../util/signal.js';
+
+export interface WriteAheadBufferOptions {
+  /** Most bytes (estimated message sizes) kept; older messages are evicted first. Default 64 MiB. */
+  readonly capacityBytes?: number;
+  /** How long a message stays at least; older ones are evicted. Default 30 s. */
+  readonly keepaliveMs?: number;
+  /** Wall clock in ms, injectable for tests. */
+  readonly now?: () => number;
+}
+
+export const DEFAULT_WAB_CAPACITY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_WAB_KEEPALIVE_MS = 30_000;
+
+interface Entry {
+  readonly message: ImmutableMessage;
+  readonly timeTick: bigint;
+  readonly size: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * The write-ahead buffer (WAB): the persisted messages of this WAL in timetick order, each at a continuous
+ * offset, so tailing readers need not go back to the store. Filled only by the TimeTick sync: each sync
+ * pushes the messages it covers (ascending timetick) and its tick; a non-persisted tick is only remembered
+ * as the latest tick.
+ *
+ * Eviction drops from the head while a message is past its keepalive or the buffer is over capacity, but
+ * never the last message: a reader catching up from the store must always be able to meet a persisted
+ * message in both streams.
+ */
+export class WriteAheadBuffer implements TailBuffer {
+  readonly #capacity: number;
+  readonly #keepaliveMs: number;
+  readonly #now: () => number;
+  readonly #grew = new Notifier();
+  #entries: Entry[] = [];
+  /** Index in #entries of the first live entry. */
+  #head = 0;
+  /** Offset of #entries[#head]. */
+  #headOffset = 0;
+  #bytes = 0;
+  #lastTick: ImmutableMessage;
+  #closed = false;
+
+  constructor(seed: ImmutableMessage, options: WriteAheadBufferOptions = {}) {
+    this.#capacity = positive('capacityBytes', options.capacityBytes ?? DEFAULT_WAB_CAPACITY_BYTES);
+    this.#keepaliveMs = positive('keepaliveMs', options.keepaliveMs ?? DEFAULT_WAB_KEEPALIVE_MS);
+    this.#now = options.now ?? Date.now;
+    this.#lastTick = seed;
+    if (seed.persisted) this.#append(seed, seed.timeTick);
+  }
+
+  /** Messages held. */
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Offset of the oldest message held. */
+  get firstOffset(): number {
+    return this.#headOffset;
+  }
+
+  /** Offset the next message gets. */
+  get nextOffset(): number {
+    return this.#headOffset + this.size;
+  }
+
+  /** The newest tick pushed, persisted or not. */
+  get lastTimeTick(): bigint {
+    return this.#lastTick.timeTick;
+  }
+
+  /** Timeticks of what is held, oldest first (tests and diagnostics). */
+  timeTicks(): bigint[] {
+    return this.#entries.slice(this.#head).map((entry) => entry.timeTick);
+  }
+
+  /**
+   * Adds what one TimeTick sync covers: `messages` (persisted, ascending timetick, all above the previous
+   * tick and at most `tick`) and the tick itself (buffered only if persisted). `timeTicks`, when given,
+   * are the messages' timeticks (the writer knows them; decoding `_tt` again is not free).
+   */
+  push(messages: readonly ImmutableMessage[], tick: ImmutableMessage, timeTicks?: readonly bigint[]): void {
+    if (this.#closed) return;
+    const floor = this.#lastTick.timeTick;
+    let previous = this.#lastEntryTimeTick();
+    for (const [index, message] of messages.entries()) {
+      const timeTick = timeTicks?.[index] ?? message.timeTick;
+      if (timeTick <= floor || timeTick < previous || timeTick > tick.timeTick) {
+        throw new WalError(
+          'INNER',
+          `write-ahead buffer: message at ${timeTick} out of order (last tick ${floor}, previous ${previous}, new tick ${tick.timeTick})`,
+        );
+      }
+      previous = timeTick;
+    }
+    if (tick.timeTick < floor) {
+      throw new WalError('INNER', `write-ahead buffer: tick ${tick.timeTick} is behind tick ${floor}`);
+    }
+    for (const [index, message] of messages.entries()) {
+      if (message.persisted) this.#append(message, timeTicks?.[index] ?? message.timeTick);
+    }
+    if (tick.persisted) this.#append(tick, tick.timeTick);
+    this.#lastTick = tick;
+    this.#evict();
+    this.#grew.notify();
+  }
+
+  readFromExclusiveTimeTick(timeTick: bigint): TailReader | undefined {
+    if (this.#closed || this.size === 0) return undefined;
+    const first = this.#entries[this.#head]!;
+    // Whatever lay between `timeTick` and the head was evicted (or never seen): read it from the store.
+    if (timeTick < first.timeTick) return undefined;
+    let low = this.#head;
+    let high = this.#entries.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (this.#entries[mid]!.timeTick > timeTick) high = mid;
+      else low = mid + 1;
+    }
+    return new Reader(this, this.#headOffset + (low - this.#head), timeTick);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#entries = [];
+    this.#head = 0;
+    this.#bytes = 0;
+    this.#grew.notify();
+  }
+
+  /** @internal The entry at `offset`, `'evicted'`, or undefined when it was not written yet. */
+  entryAt(offset: number): ImmutableMessage | 'evicted' | undefined {
+    if (offset < this.#headOffset) return 'evicted';
+    const index = this.#head + (offset - this.#headOffset);
+    return this.#entries[index]?.message;
+  }
+
+  /** @internal */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal The newest tick, for readers that are past every buffered message. */
+  get lastTick(): ImmutableMessage {
+    return this.#lastTick;
+  }
+
+  /** @internal */
+  waitForGrowth(): Promise<void> {
+    return this.#grew.wait();
+  }
+
+  #lastEntryTimeTick(): bigint {
+    const last = this.#entries[this.#entries.length - 1];
+    return this.size > 0 && last ? last.timeTick : 0n;
+  }
+
+  #append(message: ImmutableMessage, timeTick: bigint): void {
+    const size = message.estimateSize();
+    this.#entries.push({
+      message,
+      timeTick,
+      size,
+      expiresAt: this.#now() + this.#keepaliveMs,
+    });
+    this.#bytes += size;
+  }
+
+  #evict(): void {
+    const now = this.#now();
+    while (this.size > 1) {
+      const head = this.#entries[this.#head]!;
+      if (head.expiresAt > now && this.#bytes <= this.#capacity) break;
+      this.#entries[this.#head] = undefined as unknown as Entry;
+      this.#head++;
+      this.#headOffset++;
+      this.#bytes -= head.size;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+/** Reads the buffer by offset; falls back to the latest tick when it is past every buffered message. */
+class Reader implements TailReader {
+  readonly #buffer: WriteAheadBuffer;
+  #offset: number;
+  #lastTimeTick: bigint;
+  #closed = false;
+  readonly #closedSignal = new AbortController();
+
+  constructor(buffer: WriteAheadBuffer, offset: number, lastTimeTick: bigint) {
+    this.#buffer = buffer;
+    this.#offset = offset;
+    this.#lastTimeTick = lastTimeTick;
+  }
+
+  async next(signal?: AbortSignal): Promise<ImmutableMessage | undefined> {
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal, 'write-ahead buffer read');
+      if (this.#closed) return undefined;
+      if (this.#buffer.closed) throw new WalError('CLOSED', 'write-ahead buffer closed');
+      const entry = this.#buffer.entryAt(this.#offset);
+      if (entry === 'evicted') return undefined;
+      if (entry !== undefined) {
+        this.#offset++;
+        if (entry.timeTick > this.#lastTimeTick) this.#lastTimeTick = entry.timeTick;
+        return entry;
+      }
+      // Past every buffered message: an idle WAL still moves time on with non-persisted ticks.
+      const tick = this.#buffer.lastTick;
+      if (tick.timeTick > this.#lastTimeTick) {
+        this.#lastTimeTick = tick.timeTick;
+        return tick;
+      }
+      await this.#waitForGrowth(signal);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#closedSignal.abort();
+  }
+
+  /** Waits until the buffer grows, this reader is closed, or `signal` fires (then rejects ABORTED). */
+  async #waitForGrowth(signal: AbortSignal | undefined): Promise<void> {
+    const grew = this.#buffer.waitForGrowth();
+    const closed = this.#closedSignal.signal;
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        closed.removeEventListener('abort', done);
+        resolve();
+      };
+      const onAbort = (): void => {
+        closed.removeEventListener('abort', done);
+        reject(abortError(signal, 'write-ahead buffer read'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      closed.addEventListener('abort', done, { once: true });
+      void grew.then(done);
+    });
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!(typeof value === 'number' && value > 0)) {
+    throw new WalError(
+      'INVALID_ARGUMENT',
+      `write-ahead buffer ${name} must be a number > 0, got ${String(value)}`,
+    );
+  }
+  return value;
+}

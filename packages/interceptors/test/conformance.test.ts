@@ -1,0 +1,20 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
+import { registerSemanticsConformance } from '@walstream/testkit';
+import { describe, test } from 'vitest';
+import { type SemanticsOptions, walSemantics } from '../src/index.js';
+
+/** Short close waits: the suite closes and reopens WALs many times. */
+const OPTIONS: SemanticsOptions = { timetick: { closeTimeoutMs: 200 } };
+
+// The memory adapter with injected append errors, behind the whole semantics stack.
+registerSemanticsConformance(
+  { describe, test },
+  {
+    suiteName: 'WAL semantics conformance: memory adapter + walSemantics()',
+    adapter: () => memoryAdapter(),
+    interceptors: () => walSemantics(OPTIONS),
+    faults: (adapter, pchannel) => adapter.store.faults(pchannel),
+    // NUM_RUNS=300 for a soak; the default (20 schedules per property) keeps the suite near 10 s.
+    ...(process.env.NUM_RUNS ? { numRuns: Number(process.env.NUM_RUNS) } : {}),
+  },
+);

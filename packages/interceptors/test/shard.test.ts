@@ -1,0 +1,243 @@
+import { type ImmutableMessage, newMessage, SystemMessageType } from '@walstream/core';
+import {
+  beginTxnMessage,
+  commitTxnMessage,
+  decodeInsert,
+  decodeManualFlush,
+  inTxn,
+  ShardMessageType,
+  shardMessages,
+} from '@walstream/interceptors';
+import { describe, expect, it } from 'vitest';
+import { createVChannel, isTick, ManualClock, note, semanticsStack, stored } from './support.js';
+
+const ofType = (log: readonly ImmutableMessage[], type: number) => log.filter((m) => m.messageType === type);
+const insert = (vchannel: string, rows: number, partitionId?: bigint) =>
+  shardMessages.insert(vchannel, { rows, partitionId }, new Uint8Array(16));
+
+describe('shard: vchannel lifecycle', () => {
+  it('rejects messages on an unknown vchannel and on a dropped one with UNRECOVERABLE and a reason', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await expect(wal.append(note('ps_xv0', 1))).rejects.toMatchObject({
+      code: 'UNRECOVERABLE',
+      details: { vchannel: 'ps_xv0', reason: 'vchannel-not-found' },
+    });
+    await expect(wal.append(beginTxnMessage('ps_xv0'))).rejects.toMatchObject({ code: 'UNRECOVERABLE' });
+    await createVChannel(wal, 'ps_av0', 1n);
+    await wal.append(note('ps_av0', 1));
+    await wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 1n }));
+    for (const message of [
+      note('ps_av0', 2),
+      insert('ps_av0', 1),
+      shardMessages.createCollection('ps_av0', { collectionId: 1n }),
+    ]) {
+      await expect(wal.append(message)).rejects.toMatchObject({
+        code: 'UNRECOVERABLE',
+        details: { reason: 'vchannel-dropped' },
+      });
+    }
+    await stack.close();
+  });
+
+  it('a repeated CreateCollection of the same collection is accepted; of another collection it is INVALID_ARGUMENT', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    await expect(createVChannel(wal, 'ps_av0', 1n)).resolves.toBeDefined();
+    await expect(createVChannel(wal, 'ps_av0', 2n)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 9n })),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await stack.close();
+  });
+
+  it('requireVChannel: false admits plain messages on unknown vchannels, never shard types or dropped ones', async () => {
+    const stack = await semanticsStack({ shard: { requireVChannel: false } });
+    const wal = await stack.open(1n);
+    await expect(wal.append(note('ps_freev0', 1))).resolves.toBeDefined();
+    await expect(wal.append(insert('ps_freev0', 1))).rejects.toMatchObject({ code: 'UNRECOVERABLE' });
+    await createVChannel(wal, 'ps_av0', 1n);
+    await wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 1n }));
+    await expect(wal.append(note('ps_av0', 1))).rejects.toMatchObject({
+      details: { reason: 'vchannel-dropped' },
+    });
+    await stack.close();
+  });
+
+  it('users may not append the WAL own types', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    const forged = [
+      shardMessages.createSegment('ps_av0', {
+        collectionId: 1n,
+        partitionId: 0n,
+        segmentId: 5n,
+        maxRows: 1,
+        maxBytes: 1,
+      }),
+      shardMessages.flush('ps_av0', { collectionId: 1n, partitionId: 0n, segmentId: 5n }),
+      newMessage(SystemMessageType.TimeTick).allVChannels().build(),
+    ];
+    for (const message of forged)
+      await expect(wal.append(message)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await stack.close();
+  });
+});
+
+describe('shard: segments', () => {
+  it('the first insert makes the WAL write a CreateSegment, then lands in that segment (redo is invisible)', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    const results = await Promise.all(Array.from({ length: 30 }, () => wal.append(insert('ps_av0', 2))));
+    const log = stored(stack);
+    const creates = ofType(log, ShardMessageType.CreateSegment);
+    expect(creates).toHaveLength(1);
+    const inserts = ofType(log, ShardMessageType.Insert);
+    expect(inserts).toHaveLength(30);
+    for (const message of inserts) {
+      expect(decodeInsert(message).segmentId).toBeDefined();
+      expect(message.id.compare(creates[0]!.id)).toBeGreaterThan(0);
+      expect(message.timeTick).toBeGreaterThan(creates[0]!.timeTick);
+    }
+    expect(new Set(results.map((r) => r.timeTick)).size).toBe(30);
+    expect(stack.context().shard.segments()).toHaveLength(1);
+    expect(stack.context().shard.segments()[0]!.rows).toBe(60);
+    await stack.close();
+  });
+
+  it('seals by rows: a full segment is flushed by the WAL and a new one created', async () => {
+    const stack = await semanticsStack({ shard: { segment: { maxRows: 10 } } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    for (let i = 0; i < 3; i++) await wal.append(insert('ps_av0', 4));
+    await expect.poll(() => ofType(stored(stack), ShardMessageType.Flush).length).toBe(1);
+    const log = stored(stack);
+    const segmentOf = (m: ImmutableMessage) => decodeInsert(m).segmentId;
+    const inserts = ofType(log, ShardMessageType.Insert);
+    expect(segmentOf(inserts[0]!)).toBe(segmentOf(inserts[1]!));
+    expect(segmentOf(inserts[2]!)).not.toBe(segmentOf(inserts[0]!));
+    expect(ofType(log, ShardMessageType.CreateSegment)).toHaveLength(2);
+    const flush = ofType(log, ShardMessageType.Flush)[0]!;
+    expect(flush.id.compare(inserts[1]!.id)).toBeGreaterThan(0);
+    await stack.close();
+  });
+
+  it('seals by bytes and by age', async () => {
+    const clock = new ManualClock();
+    const stack = await semanticsStack(
+      { now: clock.now, shard: { segment: { maxBytes: 40, maxAgeMs: 1_000, checkIntervalMs: 5 } } },
+      { clock },
+    );
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    await wal.append(shardMessages.insert('ps_av0', { rows: 1, binarySize: 40 }));
+    await expect.poll(() => ofType(stored(stack), ShardMessageType.Flush).length).toBe(1);
+    await wal.append(insert('ps_av0', 1));
+    expect(ofType(stored(stack), ShardMessageType.Flush)).toHaveLength(1);
+    clock.advance(1_000);
+    await expect.poll(() => ofType(stored(stack), ShardMessageType.Flush).length).toBe(2);
+    await stack.close();
+  });
+
+  it('rejects an insert larger than a segment, and inserts to a partition that does not exist', async () => {
+    const stack = await semanticsStack({ shard: { segment: { maxRows: 10 } } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n, [0n, 1n]);
+    await expect(wal.append(insert('ps_av0', 11))).rejects.toMatchObject({
+      code: 'UNRECOVERABLE',
+      details: { reason: 'insert-too-large' },
+    });
+    await expect(wal.append(insert('ps_av0', 1, 7n))).rejects.toMatchObject({
+      code: 'UNRECOVERABLE',
+      details: { reason: 'partition-not-found' },
+    });
+    await wal.append(shardMessages.createPartition('ps_av0', { collectionId: 1n, partitionId: 7n }));
+    await expect(wal.append(insert('ps_av0', 1, 7n))).resolves.toBeDefined();
+    await wal.append(shardMessages.dropPartition('ps_av0', { collectionId: 1n, partitionId: 7n }));
+    await expect(wal.append(insert('ps_av0', 1, 7n))).rejects.toMatchObject({
+      details: { reason: 'partition-not-found' },
+    });
+    expect(
+      stack
+        .context()
+        .shard.segments()
+        .every((s) => s.partitionId !== 7n),
+    ).toBe(true);
+    await stack.close();
+  });
+
+  it('ManualFlush seals the growing segments and returns their ids; later inserts get a new segment', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n, [0n, 1n]);
+    const a = await wal.append(insert('ps_av0', 1, 0n));
+    await wal.append(insert('ps_av0', 1, 1n));
+    const segmentIds = stack
+      .context()
+      .shard.segments()
+      .map((s) => s.segmentId);
+    const flush = await wal.append(shardMessages.manualFlush('ps_av0'));
+    expect([...(flush.extra?.segmentIds as bigint[])].sort()).toEqual([...segmentIds].sort());
+    const written = ofType(stored(stack), ShardMessageType.ManualFlush)[0]!;
+    expect(decodeManualFlush(written)).toMatchObject({ collectionId: 1n, flushTs: flush.timeTick });
+    expect(stack.context().shard.segments()).toHaveLength(0);
+    const after = await wal.append(insert('ps_av0', 1, 0n));
+    const segmentOf = (id: typeof a.messageId) =>
+      decodeInsert(stored(stack).find((m) => m.id.compare(id) === 0)!).segmentId;
+    expect(segmentOf(after.messageId)).not.toBe(segmentOf(a.messageId));
+    expect(ofType(stored(stack), ShardMessageType.Flush)).toHaveLength(0);
+    await stack.close();
+  });
+
+  it('a sealed segment is flushed only after the txns with rows in it ended', async () => {
+    const stack = await semanticsStack({ shard: { segment: { maxRows: 5 } } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    const begin = await wal.append(beginTxnMessage('ps_av0'));
+    await wal.append(inTxn(insert('ps_av0', 5), begin.txn!));
+    const segment = stack.context().shard.segments()[0]!;
+    expect(segment.state).toBe('sealed');
+    // Time moves and other appends land; the Flush still waits for the txn.
+    const marker = await wal.append(note('ps_av0', 1));
+    await expect.poll(() => stored(stack).some((m) => isTick(m) && m.timeTick >= marker.timeTick)).toBe(true);
+    expect(ofType(stored(stack), ShardMessageType.Flush)).toHaveLength(0);
+    const commit = await wal.append(commitTxnMessage('ps_av0', begin.txn!));
+    await expect.poll(() => ofType(stored(stack), ShardMessageType.Flush).length).toBe(1);
+    expect(ofType(stored(stack), ShardMessageType.Flush)[0]!.id.compare(commit.messageId)).toBeGreaterThan(0);
+    await stack.close();
+  });
+});
+
+describe('redo', () => {
+  it('gives up after maxAttempts reruns with UNAVAILABLE', async () => {
+    const stack = await semanticsStack({ redo: { maxAttempts: 1 } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    await expect(wal.append(insert('ps_av0', 1))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await stack.close();
+  });
+
+  it('a wait for a new segment ends with ABORTED on the append signal and ON_SHUTDOWN on close', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0', 1n);
+    stack.adapter.store.faults('ps').set({ appendDelayMs: 200 });
+    const controller = new AbortController();
+    const aborted = wal.append(insert('ps_av0', 1), { signal: controller.signal });
+    await expect
+      .poll(() => stack.context().shard.segments().length === 0 && stack.context().ackManager.outstanding > 0)
+      .toBe(true);
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
+    const closing = wal.append(insert('ps_av0', 1));
+    const closed = wal.close();
+    await expect(closing).rejects.toMatchObject({ code: 'ON_SHUTDOWN' });
+    await closed;
+    await stack.close();
+  });
+});

@@ -1,0 +1,179 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
+import {
+  type InterceptorBuildParams,
+  LocalTimestampAllocator,
+  MemoryCatalog,
+  pchannel,
+  SharedState,
+  SystemMessageType,
+} from '@walstream/core';
+import { semanticsContext, timetick, walSemantics } from '@walstream/interceptors';
+import { describe, expect, it } from 'vitest';
+import {
+  createVChannel,
+  isTick,
+  lastConfirmedViolations,
+  note,
+  PCHANNEL,
+  semanticsStack,
+  stored,
+  timeTickViolations,
+} from './support.js';
+
+describe('timetick: fencing and stamping', () => {
+  it('writes a persisted, all-vchannel fencing TimeTick above every earlier timetick; its LC is the checkpoint LC', async () => {
+    const stack = await semanticsStack();
+    const first = await stack.open(1n);
+    // A fresh log has no checkpoint: the fence is its own LC.
+    const firstFence = stack.context().fence;
+    expect(firstFence.lastConfirmedId.compare(firstFence.id)).toBe(0);
+    await createVChannel(first, 'ps_av0');
+    const last = await first.append(note('ps_av0', 1));
+    await first.close();
+    const checkpoint = await stack.catalog.getCheckpoint(PCHANNEL);
+    await stack.open(2n);
+    const fence = stack.context().fence;
+    expect(fence.messageType).toBe(SystemMessageType.TimeTick);
+    expect(fence.vchannel).toBeUndefined();
+    expect(fence.persisted).toBe(true);
+    // Where the previous term's state is recoverable from: open txns of term 1 begin at or after it.
+    expect(fence.lastConfirmedId.marshal()).toBe(checkpoint!.messageId);
+    expect(fence.walTerm).toBe(2n);
+    expect(fence.timeTick).toBeGreaterThan(last.timeTick);
+    expect(
+      stored(stack)
+        .filter(isTick)
+        .every((tick) => tick.timeTick <= fence.timeTick),
+    ).toBe(true);
+    await stack.close();
+  });
+
+  it('gives every append a strictly increasing timetick and an LC at or before its own id', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0');
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(note('ps_av0', i))));
+    const ticks = results.map((r) => r.timeTick);
+    expect(new Set(ticks).size).toBe(ticks.length);
+    const log = stored(stack).filter((m) => !isTick(m));
+    for (const message of log) expect(message.lastConfirmedId.compare(message.id)).toBeLessThanOrEqual(0);
+    expect(lastConfirmedViolations(stored(stack))).toEqual([]);
+    await stack.close();
+  });
+});
+
+describe('timetick: sync messages', () => {
+  it('covers acknowledged appends with a persisted TimeTick soon after, without a fixed interval', async () => {
+    // An idle interval far beyond the test: only the ack-driven sync can cover the append.
+    const stack = await semanticsStack({ timetick: { syncGapMs: 1, idleTickIntervalMs: 60_000 } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0');
+    const result = await wal.append(note('ps_av0', 1));
+    await expect
+      .poll(() => stored(stack).some((m) => isTick(m) && m.persisted && m.timeTick >= result.timeTick), {
+        timeout: 2_000,
+      })
+      .toBe(true);
+    expect(timeTickViolations(stored(stack))).toEqual([]);
+    await stack.close();
+  });
+
+  it('coalesces a burst: far fewer ticks than appends, and the contract holds', async () => {
+    const stack = await semanticsStack({ timetick: { syncGapMs: 5 } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0');
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => wal.append(note('ps_av0', i))));
+    const maxTt = results.reduce((max, r) => (r.timeTick > max ? r.timeTick : max), 0n);
+    await expect.poll(() => stored(stack).some((m) => isTick(m) && m.timeTick >= maxTt)).toBe(true);
+    const ticks = stored(stack).filter(isTick);
+    expect(ticks.length).toBeLessThan(100);
+    expect(timeTickViolations(stored(stack))).toEqual([]);
+    await stack.close();
+  });
+
+  it('sends non-persisted ticks while idle: time moves in the WAL, nothing is written', async () => {
+    const stack = await semanticsStack({ timetick: { idleTickIntervalMs: 5 } });
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0');
+    await expect.poll(() => stored(stack).filter(isTick).length).toBeGreaterThanOrEqual(2);
+    const context = stack.context();
+    const before = stored(stack).length;
+    const tickBefore = context.wab.lastTimeTick;
+    await expect.poll(() => context.wab.lastTimeTick > tickBefore && context.sync.syncCount > 3).toBe(true);
+    expect(stored(stack).length).toBe(before);
+    // The idle tick reaches a tailing reader as a non-persisted TimeTick.
+    const reader = context.wab.readFromExclusiveTimeTick(context.wab.timeTicks().at(-1)!)!;
+    const idle = await reader.next(AbortSignal.timeout(2_000));
+    expect(idle?.messageType).toBe(SystemMessageType.TimeTick);
+    expect(idle?.persisted).toBe(false);
+    reader.close();
+    await wal.close();
+    await stack.close();
+  });
+});
+
+describe('timetick: write-ahead buffer', () => {
+  it('holds exactly the persisted log after the fence, in timetick order, with continuous offsets', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0');
+    await createVChannel(wal, 'ps_bv0');
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => wal.append(note(i % 2 ? 'ps_av0' : 'ps_bv0', i))),
+    );
+    const maxTt = results.reduce((max, r) => (r.timeTick > max ? r.timeTick : max), 0n);
+    const context = stack.context();
+    await expect.poll(() => context.wab.lastTimeTick >= maxTt).toBe(true);
+    const reader = context.wab.readFromExclusiveTimeTick(context.fence.timeTick)!;
+    const fromWab: string[] = [];
+    for (let i = context.wab.firstOffset + 1; i < context.wab.nextOffset; i++) {
+      const next = await reader.next(AbortSignal.timeout(1_000));
+      fromWab.push(next!.id.marshal());
+    }
+    const log = stored(stack).slice(1);
+    const byTimeTick = [...log].sort((a, b) =>
+      a.timeTick === b.timeTick ? a.id.compare(b.id) : a.timeTick < b.timeTick ? -1 : 1,
+    );
+    expect(fromWab).toEqual(byTimeTick.map((m) => m.id.marshal()));
+    await stack.close();
+  });
+
+  it('is the timetick interceptor tail buffer; the interceptor declares it writes TimeTicks', async () => {
+    const adapter = memoryAdapter();
+    const impls = await (await adapter.build()).open({ channel: pchannel('hand', 1n) });
+    const options = {};
+    const params: InterceptorBuildParams = {
+      channel: impls.channel,
+      wal: () => new Promise<never>(() => undefined),
+      allocator: new LocalTimestampAllocator(),
+      shared: new SharedState(),
+      catalog: new MemoryCatalog(),
+      appendDirect: async (message) => message.intoImmutable(await impls.append(message)),
+      readRaw: (readOptions) => impls.read(readOptions),
+    };
+    const built = [];
+    for (const builder of walSemantics(options)) built.push(await builder.build(params));
+    expect(built.map((interceptor) => interceptor.name)).toEqual(['redo', 'lock', 'timetick', 'shard']);
+    const tt = built[2]!;
+    expect(tt.writesTimeTicks).toBe(true);
+    const context = await semanticsContext(params, options);
+    expect(tt.tailBuffer).toBe(context.wab);
+    // Built once for the WAL: one fencing tick, whatever the number of builders.
+    expect(adapter.store.messages('hand').filter(isTick)).toHaveLength(1);
+    // Another options object for the same WAL is a mistake the builders report.
+    await expect(timetick({}).build(params)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    for (const interceptor of built) await interceptor.close?.();
+    await impls.close();
+  });
+
+  it('a read-only WAL writes nothing: no fence, pass-through interceptors that still declare TimeTicks', async () => {
+    const stack = await semanticsStack();
+    const rw = await stack.open(1n);
+    await rw.close();
+    const before = stored(stack).length;
+    const ro = await stack.opener.open({ channel: pchannel(PCHANNEL, 1n, 'ro') });
+    expect(stored(stack)).toHaveLength(before);
+    await expect(ro.append(note('ps_av0', 1))).rejects.toMatchObject({ code: 'READ_ONLY' });
+    await stack.close();
+  });
+});

@@ -1,0 +1,139 @@
+import { type ImmutableMessage, SystemMessageType } from '@walstream/core';
+import { ConformanceFailure } from '../../runner/assert.js';
+import { assertExactlyOnce } from '../checks/delivery.js';
+import { summarize } from '../checks/scope.js';
+import { assertTimeTickContract, assertTimeTickOrder } from '../checks/timetick.js';
+import { assertCommittedWhole, assertUncommittedInvisible } from '../checks/txn.js';
+import { isAcked } from '../ledger.js';
+import { describeMessage, KEY_PROPERTY } from '../messages.js';
+import type { ScheduleShape } from '../schedule/arbitrary.js';
+import { appendPlain, beginWithBodies, endTxn } from '../schedule/client.js';
+import { appendMarkers } from '../schedule/execute.js';
+import type { SemanticsCaseDefinition } from '../types.js';
+import { Coverage } from './coverage.js';
+import { resumeAfterPoints } from './resume.js';
+import { everyReader, forSchedules, type Played } from './scenario.js';
+
+/** Appends and txns with reopenings between waves (graceful or over a live WAL), txns open across them. */
+const REOPENING: ScheduleShape = {
+  maxVChannels: 2,
+  maxWaves: 3,
+  maxOpsPerWave: 5,
+  maxBodies: 3,
+  weights: { append: 4, exclusive: 0, txn: 3 },
+  ends: ['commit', 'rollback', 'commitAfterReopen', 'commitAfterReopen', 'abandon'],
+  faults: true,
+  aborts: false,
+  maxReopens: 2,
+  minReopens: 1,
+  reopenDuringWaves: true,
+};
+
+function countRecovery(played: Played, coverage: Coverage): void {
+  for (const how of played.stack.reopenings) {
+    coverage.add(how === 'graceful' ? 'graceful reopenings' : 'reopenings over a live WAL');
+  }
+  for (const txn of played.stack.ledger.txns.values()) {
+    const bodies = txn.bodies.filter((body) => isAcked(body.outcome)).length;
+    if (txn.end === 'commitAfterReopen' && isAcked(txn.commit) && bodies > 0)
+      coverage.add('txns committed after a reopening');
+  }
+}
+
+/** Where one term ends and the next begins in a reader's deliveries: the last of one, the first of the next. */
+function termBoundaries(reference: readonly ImmutableMessage[], end: number): number[] {
+  const points: number[] = [];
+  for (let index = 1; index < end; index++) {
+    if (reference[index]!.walTerm !== reference[index - 1]!.walTerm) points.push(index - 1, index);
+  }
+  return points;
+}
+
+/**
+ * The WAL's first entry of every term is a persisted TimeTick above every earlier timetick, and every
+ * later entry of the term is above it; no entry of an older term lands after a newer term began.
+ */
+function assertFencingTicks(entries: readonly ImmutableMessage[]): void {
+  const problems: string[] = [];
+  let highest = -1n;
+  let term: bigint | undefined;
+  let fence = -1n;
+  entries.forEach((entry, index) => {
+    const at = `entry #${index} ${describeMessage(entry)}`;
+    const entryTerm = entry.walTerm;
+    const tt = entry.hasTimeTick ? entry.timeTick : undefined;
+    if (entryTerm === undefined || tt === undefined) {
+      problems.push(`${at} carries no ${entryTerm === undefined ? 'writer term (_wt)' : 'timetick'}`);
+      return;
+    }
+    if (term !== undefined && entryTerm < term)
+      problems.push(`${at} of term ${entryTerm} landed after term ${term} began`);
+    if (term === undefined || entryTerm > term) {
+      term = entryTerm;
+      fence = tt;
+      const isTick = entry.messageType === SystemMessageType.TimeTick && entry.persisted;
+      if (!isTick) problems.push(`${at} is the first entry of term ${entryTerm}, not its fencing TimeTick`);
+      if (tt <= highest)
+        problems.push(`${at} opens term ${entryTerm} at tt=${tt}, not above the earlier tt=${highest}`);
+    } else if (entryTerm === term && tt <= fence) {
+      problems.push(`${at} is not above its term's fencing TimeTick (tt=${fence})`);
+    }
+    if (tt > highest) highest = tt;
+  });
+  if (problems.length > 0) {
+    throw new ConformanceFailure(
+      `the log does not start each term with its fencing TimeTick:\n${summarize(problems)}`,
+    );
+  }
+}
+
+/** Recovery: close (or lose) the WAL, reopen it at a higher term, and everything carries on. */
+export const recovery: readonly SemanticsCaseDefinition[] = [
+  {
+    group: 'recovery',
+    name: 'after reopening at a higher term, vchannels are known, open txns commit whole and readers continue exactly',
+    async run(t) {
+      const coverage = new Coverage();
+      let fencing = true;
+      await forSchedules(t, 'recover', REOPENING, async (played) => {
+        fencing = played.stack.adapter.capabilities.fencing;
+        countRecovery(played, coverage);
+        const ledger = played.stack.ledger;
+        for (const reader of everyReader(played)) {
+          assertTimeTickOrder(reader);
+          assertTimeTickContract(reader, ledger);
+          assertExactlyOnce(reader, ledger);
+          assertCommittedWhole(reader, ledger, true);
+          assertUncommittedInvisible(reader, ledger);
+        }
+        // A reader may stop at either side of a term change (the fencing TimeTick included) and resume.
+        for (const reader of played.finals) await resumeAfterPoints(played, reader, coverage, termBoundaries);
+      });
+      // Without fencing every reopening is graceful (see SemanticsStack.reopen).
+      coverage.require(
+        'graceful reopenings',
+        'txns committed after a reopening',
+        ...(fencing ? ['reopenings over a live WAL'] : []),
+      );
+    },
+  },
+  {
+    group: 'recovery',
+    name: 'every term starts with a persisted fencing TimeTick above every earlier timetick',
+    async run(t) {
+      const stack = await t.stack('fence', 1);
+      const vchannel = stack.vchannels[0]!;
+      const rules = { strictTxns: true };
+      await appendPlain(stack, vchannel, 'plain');
+      const open = await beginWithBodies(stack, vchannel, 2, 'commitAfterReopen', rules);
+      await stack.reopen({ graceful: true });
+      await appendPlain(stack, vchannel, 'plain');
+      await endTxn(stack, open, rules);
+      await stack.reopen({ graceful: false });
+      await appendPlain(stack, vchannel, 'plain');
+      const [marker] = await appendMarkers(stack);
+      const entries = await stack.readRaw((entry) => entry.properties[KEY_PROPERTY] === marker!.key, 10_000);
+      assertFencingTicks(entries);
+    },
+  },
+];

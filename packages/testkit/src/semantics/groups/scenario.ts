@@ -1,0 +1,149 @@
+import type fc from 'fast-check';
+import { ConformanceFailure } from '../../runner/assert.js';
+import type { PlainRecord } from '../ledger.js';
+import type { Reader, ReadRecord } from '../reader.js';
+import {
+  describeSchedule,
+  type Schedule,
+  type ScheduleShape,
+  scheduleArbitrary,
+} from '../schedule/arbitrary.js';
+import { execute } from '../schedule/execute.js';
+import type { SemanticsStack } from '../stack.js';
+import { TailChain } from '../tail-chain.js';
+import type { SemanticsTestContext, StackScope } from '../types.js';
+
+/** What one schedule left behind for the checks. */
+export interface Played {
+  readonly stack: SemanticsStack;
+  readonly schedule: Schedule;
+  readonly markers: readonly PlainRecord[];
+  /**
+   * Readers started before the first append: on the WAL (every vchannel, the first vchannel), resumed on
+   * each new term's WAL; and on a read-only replica, which reads the store across terms. Complete.
+   */
+  readonly tails: readonly ReadRecord[];
+  /**
+   * Readers from the start of the log once the schedule ran: on the last term's WAL (every vchannel, then
+   * each one), and on the read-only replica (every vchannel).
+   */
+  readonly finals: readonly Reader[];
+  /** `finals[0]`: the catch-up reader of every vchannel. */
+  readonly all: Reader;
+  /** How long readers may take to deliver what was acknowledged (the suite's `settleMs`). */
+  readonly settleMs: number;
+  /** Readers that did not deliver their end markers within `settleMs`, and why. */
+  readonly stalled: readonly string[];
+}
+
+/**
+ * Plays a schedule on a fresh stack with tailing readers (every vchannel, and the first vchannel) running
+ * from before the first append, then reads the whole log again from the start, and waits until every
+ * reader delivered the end markers of its vchannels.
+ */
+export async function play(
+  scope: StackScope,
+  t: SemanticsTestContext,
+  label: string,
+  schedule: Schedule,
+): Promise<Played> {
+  const stack = await scope.stack(label, schedule.vchannels);
+  const chains = [
+    await TailChain.start(stack, 'tail'),
+    await TailChain.start(stack, 'tail-v0', stack.vchannels[0]),
+  ];
+  const tails = [...chains, await stack.read('ro-tail', { replica: true })];
+  const markers = await execute(stack, schedule, t.appendErrorRate, {
+    afterReopen: async () => {
+      for (const chain of chains) await chain.continueOn(stack);
+    },
+  });
+  const markersOf = (vchannel: string | undefined) =>
+    markers
+      .filter((marker) => vchannel === undefined || marker.vchannel === vchannel)
+      .map((marker) => marker.key);
+  const stalled = await settle(
+    scope,
+    t.settleMs,
+    tails.map((tail) => (signal) => tail.waitFor(markersOf(tail.scope.vchannel), signal)),
+  );
+  const finals = [await stack.read('all')];
+  for (const vchannel of stack.vchannels)
+    finals.push(await stack.read(`all-${vchannel.slice(-2)}`, { vchannel }));
+  finals.push(await stack.read('ro-all', { replica: true }));
+  stalled.push(
+    ...(await settle(
+      scope,
+      t.settleMs,
+      finals.map((reader) => (signal) => reader.waitFor(markersOf(reader.scope.vchannel), signal)),
+    )),
+  );
+  return { stack, schedule, markers, tails, finals, all: finals[0]!, settleMs: t.settleMs, stalled };
+}
+
+/**
+ * Waits until every wait resolved, for at most `settleMs` together, and returns why the others did not.
+ * A reader that did not deliver in time is not an error yet: the checks first judge what it did deliver,
+ * so the report names the promise it broke (a TimeTick that came too early, a gap) rather than "stalled".
+ */
+export async function settle(
+  scope: { readonly signal: AbortSignal },
+  settleMs: number,
+  waits: readonly ((signal: AbortSignal) => Promise<void>)[],
+): Promise<string[]> {
+  const bounded = AbortSignal.any([scope.signal, AbortSignal.timeout(settleMs)]);
+  const stalled: string[] = [];
+  await Promise.all(
+    waits.map((wait) =>
+      wait(bounded).catch((error: unknown) => {
+        if (scope.signal.aborted) throw error;
+        stalled.push(error instanceof Error ? error.message : String(error));
+      }),
+    ),
+  );
+  return stalled;
+}
+
+/** Checks `verify` on the outcome of `numRuns` generated schedules of `shape`. */
+export function forSchedules(
+  t: SemanticsTestContext,
+  label: string,
+  shape: ScheduleShape,
+  verify: (played: Played) => void | Promise<void>,
+  numRuns?: number,
+): Promise<void> {
+  const arbitrary: fc.Arbitrary<Schedule> = scheduleArbitrary({ ...shape, faults: shape.faults && t.faults });
+  return t.forAll(
+    arbitrary,
+    async (schedule, scope) => {
+      const played = await play(scope, t, label, schedule);
+      await verify(played);
+      // The checks passed on what was delivered, but a reader stopped short of what was acknowledged.
+      if (played.stalled.length > 0) {
+        throw new ConformanceFailure(
+          `readers did not deliver the acknowledged end markers within ${t.settleMs} ms:\n` +
+            played.stalled.map((line) => `  - ${line}`).join('\n'),
+        );
+      }
+    },
+    { describe: describeSchedule, ...(numRuns === undefined ? {} : { numRuns }) },
+  );
+}
+
+/** Every reader of a played schedule: the tailing chains and the catch-up readers. */
+export function everyReader(played: Played): ReadRecord[] {
+  return [...played.tails, ...played.finals];
+}
+
+/** The common shape: a few vchannels, concurrent appends and txns, injected errors on and off. */
+export const BUSY: ScheduleShape = {
+  maxVChannels: 3,
+  maxWaves: 3,
+  maxOpsPerWave: 6,
+  maxBodies: 3,
+  weights: { append: 5, exclusive: 0, txn: 2 },
+  ends: ['commit', 'rollback', 'abandon'],
+  faults: true,
+  aborts: true,
+  maxReopens: 0,
+};
