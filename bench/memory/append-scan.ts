@@ -12,7 +12,14 @@ import {
   pchannel,
   type WalImpls,
 } from '@walstream/core';
-import { collectGarbage, measureInterleaved, now, printTable, type Result, type Sample } from '../lib/measure.js';
+import {
+  collectGarbage,
+  measureInterleaved,
+  now,
+  printTable,
+  type Result,
+  type Sample,
+} from '../lib/measure.js';
 
 const COUNT = 50_000;
 const IN_FLIGHT = 1_000;

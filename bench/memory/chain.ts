@@ -16,17 +16,28 @@ import {
   type WalImpls,
 } from '@walstream/core';
 import { shardMessages, walSemantics } from '@walstream/interceptors';
-import { collectGarbage, measureInterleaved, now, printTable, type Result, type Sample } from '../lib/measure.js';
+import {
+  collectGarbage,
+  measureInterleaved,
+  now,
+  printTable,
+  type Result,
+  type Sample,
+} from '../lib/measure.js';
 
 const COUNT = 20_000;
 const IN_FLIGHT = 1_000;
 const VISIBLE_COUNT = 1_000;
 const PAYLOAD = new Uint8Array(64).fill(7);
-const ChainEvent = messageTypes.byName('ChainBenchEvent') ?? defineMessageType({ name: 'ChainBenchEvent', code: 3011, flags: {} });
+const ChainEvent =
+  messageTypes.byName('ChainBenchEvent') ??
+  defineMessageType({ name: 'ChainBenchEvent', code: 3011, flags: {} });
 const VCHANNEL = 'chain_v0';
 
 function batch(count: number): MutableMessage[] {
-  return Array.from({ length: count }, (_, i) => newMessage(ChainEvent).vchannel(VCHANNEL).property('seq', String(i)).body(PAYLOAD).build());
+  return Array.from({ length: count }, (_, i) =>
+    newMessage(ChainEvent).vchannel(VCHANNEL).property('seq', String(i)).body(PAYLOAD).build(),
+  );
 }
 
 /** Appends one at a time, recording each append's latency. */
@@ -67,7 +78,10 @@ async function rawWal(): Promise<WalImpls> {
 }
 
 async function chainWal(): Promise<Wal> {
-  const opener = await createWAL().adapter(memoryAdapter()).use(...walSemantics()).build();
+  const opener = await createWAL()
+    .adapter(memoryAdapter())
+    .use(...walSemantics())
+    .build();
   const wal = await opener.open({ channel: pchannel(`chain-${++channelSeq}`, 1n) });
   await wal.append(shardMessages.createCollection(VCHANNEL, { collectionId: 1n }));
   return wal;
@@ -129,14 +143,25 @@ export async function runChainBench(): Promise<Result[]> {
     { name: 'full chain append, 1 at a time', run: () => using(chainWal, oneAtATime) },
     { name: 'full chain append, 1000 in flight', run: () => using(chainWal, inFlight) },
   ]);
-  printTable(`full interceptor chain on the memory adapter (${COUNT.toLocaleString('en-US')} × 64 B, median of 5 interleaved rounds)`, append, RAW);
+  printTable(
+    `full interceptor chain on the memory adapter (${COUNT.toLocaleString('en-US')} × 64 B, median of 5 interleaved rounds)`,
+    append,
+    RAW,
+  );
 
   const VISIBLE = 'append → visible to a tailing reader (closed loop)';
-  const visible = await measureInterleaved([
-    { name: VISIBLE, run: appendToVisible },
-    { name: 'appends with a tailing reader (open loop, until it read all)', run: tailingThroughput },
-  ], 3);
-  printTable(`append-to-visible on the full chain (${VISIBLE_COUNT.toLocaleString('en-US')} appends, median of 3 interleaved rounds)`, visible, VISIBLE);
+  const visible = await measureInterleaved(
+    [
+      { name: VISIBLE, run: appendToVisible },
+      { name: 'appends with a tailing reader (open loop, until it read all)', run: tailingThroughput },
+    ],
+    3,
+  );
+  printTable(
+    `append-to-visible on the full chain (${VISIBLE_COUNT.toLocaleString('en-US')} appends, median of 3 interleaved rounds)`,
+    visible,
+    VISIBLE,
+  );
   return [...append, ...visible];
 }
 
@@ -154,5 +179,3 @@ async function using(
     await wal.close();
   }
 }
-
-
