@@ -244,6 +244,7 @@ describe('WAL runtime: interceptor chain', () => {
 describe('WAL runtime: scanner', () => {
   it('keeps one vchannel (plus all-vchannel messages) in append order', async () => {
     const { wal, opener } = await openWal();
+    await using _closeOpener = { [Symbol.asyncDispose]: () => opener.close() };
     for (let i = 0; i < 10; i++) await wal.append(note(i % 2 === 0 ? 'rt_av0' : 'rt_bv0', i));
     await wal.append(newMessage(Note).allVChannels().property('seq', 'all').build());
     await using scanner = await wal.read({ vchannel: 'rt_bv0' });
