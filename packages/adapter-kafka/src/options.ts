@@ -47,6 +47,11 @@ export interface KafkaAdapterOptions {
   readonly maxBatchBytes?: number;
   /** Most messages per append batch. Default 4096. */
   readonly maxBatchMessages?: number;
+  /**
+   * Group commit (`fencing: 'transactional'`): most append batches (produce requests) one transaction
+   * carries. Appends that queue while a transaction is open join it, up to this cap. Default 16.
+   */
+  readonly maxTransactionBatches?: number;
   /** Longest a fetch waits at the end of the log. Default 500 ms (also bounds scanner close). */
   readonly fetchMaxWaitMs?: number;
   /** Bytes one fetch may return. Default 1 MiB: with the read-ahead size, the scanner's memory bound. */
@@ -73,6 +78,7 @@ export interface ResolvedOptions {
   readonly readRetryTimeoutMs: number;
   readonly maxBatchBytes: number;
   readonly maxBatchMessages: number;
+  readonly maxTransactionBatches: number;
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytes: number;
   readonly consumerGroupPrefix: string;
@@ -141,6 +147,7 @@ export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
     readRetryTimeoutMs: positive('readRetryTimeoutMs', options.readRetryTimeoutMs, 120_000),
     maxBatchBytes: positive('maxBatchBytes', options.maxBatchBytes, 1 << 20),
     maxBatchMessages: positive('maxBatchMessages', options.maxBatchMessages, 4096),
+    maxTransactionBatches: positive('maxTransactionBatches', options.maxTransactionBatches, 16),
     fetchMaxWaitMs: positive('fetchMaxWaitMs', options.fetchMaxWaitMs, 500),
     fetchMaxBytes: positive('fetchMaxBytes', options.fetchMaxBytes, 1 << 20),
     consumerGroupPrefix: options.consumerGroupPrefix ?? 'walstream-scan-',

@@ -12,6 +12,8 @@ interface Pending {
   readonly resolve: (offset: bigint) => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
+  /** Taken into a batch: from then on an abort no longer rejects it (it may land; its outcome is reported). */
+  sent: boolean;
 }
 
 export interface WriterContext {
@@ -82,11 +84,14 @@ export class WalWriter {
       return Promise.reject(tooLarge(this.#ctx.topic, size + BATCH_OVERHEAD, limit));
     }
     return new Promise<bigint>((resolve, reject) => {
-      const onAbort = () => settle(pending, () => reject(abortError(signal, 'kafka append')));
+      const onAbort = () => {
+        if (!pending.sent) settle(pending, () => reject(abortError(signal, 'kafka append')));
+      };
       const pending: Pending = {
         record,
         size,
         settled: false,
+        sent: false,
         resolve: (offset) => {
           signal?.removeEventListener('abort', onAbort);
           resolve(offset);
@@ -96,7 +101,10 @@ export class WalWriter {
           reject(error);
         },
       };
-      // Aborting a queued append drops it; an append already sent may still land (the SPI says so).
+      // Aborting a queued append drops it. Once its batch is taken the abort is ignored and the append
+      // reports what happened: rejecting ABORTED while the record may still land would tell the layers
+      // above (the TimeTick ack manager) that it was not written, and a reader could then see it after a
+      // TimeTick past its timetick.
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#queue.push(pending);
       this.#kick();
@@ -124,9 +132,37 @@ export class WalWriter {
   }
 
   async #flush(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#closed) {
+      // Group commit: one transaction carries every append queued while the previous one committed,
+      // split into record batches (produce requests) of at most the batch caps. Yield once first, so the
+      // appenders the previous transaction just resolved can queue their next appends and join this one
+      // (else a window of N appends in flight splits into a big and a tiny transaction, each a full cost).
+      if (this.#transactional) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#closed) break;
+      const groups = this.#takeBatches(this.#transactional ? this.#ctx.options.maxTransactionBatches : 1);
+      if (groups.length === 0) continue;
+      try {
+        const bases = await this.#write(groups.map((batch) => batch.map((p) => p.record)));
+        const lastGroup = groups[groups.length - 1]!;
+        this.#lastOffset = bases[bases.length - 1]! + BigInt(lastGroup.length - 1);
+        for (const [g, batch] of groups.entries()) {
+          const base = bases[g]!;
+          for (const [i, pending] of batch.entries())
+            settle(pending, () => pending.resolve(base + BigInt(i)));
+        }
+      } catch (error) {
+        const coded = this.#toWalError(error);
+        for (const batch of groups) for (const pending of batch) settle(pending, () => pending.reject(coded));
+      }
+    }
+  }
+
+  /** Takes up to `maxBatches` record batches off the queue, each within the message and byte caps. */
+  #takeBatches(maxBatches: number): Pending[][] {
     const { maxBatchMessages, maxBatchBytes } = this.#ctx.options;
     const byteLimit = Math.min(maxBatchBytes, this.#ctx.maxMessageBytes) - BATCH_OVERHEAD;
-    while (this.#queue.length > 0 && !this.#closed) {
+    const groups: Pending[][] = [];
+    while (this.#queue.length > 0 && groups.length < maxBatches) {
       const batch: Pending[] = [];
       let bytes = 0;
       while (this.#queue.length > 0 && batch.length < maxBatchMessages) {
@@ -136,48 +172,55 @@ export class WalWriter {
           continue;
         }
         if (batch.length > 0 && bytes + next.size > byteLimit) break;
+        next.sent = true;
         batch.push(this.#queue.shift()!);
         bytes += next.size;
       }
-      if (batch.length === 0) continue;
-      try {
-        const base = await this.#write(batch.map((p) => p.record));
-        this.#lastOffset = base + BigInt(batch.length - 1);
-        for (const [i, pending] of batch.entries()) settle(pending, () => pending.resolve(base + BigInt(i)));
-      } catch (error) {
-        const coded = this.#toWalError(error);
-        for (const pending of batch) settle(pending, () => pending.reject(coded));
-      }
+      if (batch.length === 0) break;
+      groups.push(batch);
     }
+    return groups;
   }
 
-  async #write(records: OutRecord[]): Promise<bigint> {
+  async #write(batches: OutRecord[][]): Promise<bigint[]> {
     if (this.#fenced) throw this.#fenced;
     if (!this.#healthy) await this.#establish();
     const timeout = this.#ctx.options.operationTimeoutMs;
     try {
-      return await bounded(this.#commit(records), timeout, `append to ${this.#ctx.topic}`);
+      return await bounded(this.#commit(batches), timeout, `append to ${this.#ctx.topic}`);
     } catch (error) {
       // Whatever happened, the producer's transaction state is unknown now: re-establish before reuse.
       this.#healthy = false;
-      if (!this.#transactional || this.#ctx.driver.classify(error) !== 'fenced') throw error;
+      if (!this.#transactional) throw error;
+      if (this.#ctx.driver.classify(error) !== 'fenced') {
+        // A newer opener's InitProducerId racing our EndTxn can make the broker fail it with
+        // UNKNOWN_SERVER_ERROR (its coordinator is mid epoch fence): if a newer term wrote since, this
+        // writer is fenced; otherwise the outcome is unknown, which the SPI allows as a retriable error.
+        this.#checkStamp(
+          await readLastStamp(this.#ctx.driver, this.#ctx.topic, timeout).catch(() => undefined),
+        );
+        throw error;
+      }
     }
     // Fenced by a newer epoch. If our term is still the newest, a stale opener did it: take the epoch
-    // back (this rejects CHANNEL_FENCED otherwise) and retry the batch, which the broker aborted.
+    // back (this rejects CHANNEL_FENCED otherwise) and retry the batches, which the broker aborted.
     await this.#establish();
-    return await bounded(this.#commit(records), timeout, `append to ${this.#ctx.topic}`);
+    return await bounded(this.#commit(batches), timeout, `append to ${this.#ctx.topic}`);
   }
 
   /**
-   * Writes the batch and, when transactional, waits until the last stable offset passed it. EndTxn
+   * Writes the batches and, when transactional, waits until the last stable offset passed them. EndTxn
    * returns before the commit markers are written, so without this wait an acknowledged append could
    * still be invisible to read_committed readers (and `latest` could start before it). The next
    * transaction would wait for those markers anyway (CONCURRENT_TRANSACTIONS), so this costs no throughput.
    */
-  async #commit(records: OutRecord[]): Promise<bigint> {
-    const base = await this.#writer!.write(records);
-    if (this.#transactional) await this.#waitStable(base + BigInt(records.length - 1));
-    return base;
+  async #commit(batches: OutRecord[][]): Promise<bigint[]> {
+    const bases = await this.#writer!.write(batches);
+    if (this.#transactional) {
+      const last = batches.length - 1;
+      await this.#waitStable(bases[last]! + BigInt(batches[last]!.length - 1));
+    }
+    return bases;
   }
 
   async #waitStable(last: bigint): Promise<void> {
@@ -216,7 +259,11 @@ export class WalWriter {
       // After InitProducerId no earlier transaction of this id is pending, so the last stable record is final.
       this.#checkStamp(await readLastStamp(driver, topic, timeout));
       try {
-        this.#lastOffset = await bounded(this.#commit([openMarker(this.#stamp!)]), timeout, `open ${topic}`);
+        [this.#lastOffset] = await bounded(
+          this.#commit([[openMarker(this.#stamp!)]]),
+          timeout,
+          `open ${topic}`,
+        );
         this.#established = true;
         this.#healthy = true;
         return;

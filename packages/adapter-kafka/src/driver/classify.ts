@@ -2,6 +2,9 @@ import type { FailureKind } from './types.js';
 
 /** Kafka protocol error codes (org.apache.kafka.common.protocol.Errors) the adapter reacts to. */
 const BY_CODE: ReadonlyMap<number, FailureKind> = new Map<number, FailureKind>([
+  // UNKNOWN_SERVER_ERROR: the outcome is unknown. Seen when a newer InitProducerId races an EndTxn
+  // (Kafka 4.x throws IllegalStateException mid epoch fence); the WAL re-checks the term first.
+  [-1, 'unavailable'],
   [1, 'offsetOutOfRange'],
   [3, 'unavailable'], // UNKNOWN_TOPIC_OR_PARTITION: metadata not yet propagated
   [5, 'unavailable'], // LEADER_NOT_AVAILABLE
@@ -31,6 +34,7 @@ const BY_CODE: ReadonlyMap<number, FailureKind> = new Map<number, FailureKind>([
 ]);
 
 const BY_NAME: ReadonlyMap<string, FailureKind> = new Map<string, FailureKind>([
+  ['UNKNOWN_SERVER_ERROR', 'unavailable'],
   ['OFFSET_OUT_OF_RANGE', 'offsetOutOfRange'],
   ['MESSAGE_TOO_LARGE', 'tooLarge'],
   ['RECORD_LIST_TOO_LARGE', 'tooLarge'],

@@ -29,11 +29,11 @@ import type {
 
 const TOPIC_RESOURCE = 2;
 /**
- * Starts at 25 ms: the next transaction's AddPartitionsToTxn is answered CONCURRENT_TRANSACTIONS until the
- * previous commit's markers are written (a few ms), and kafkajs's default 300 ms first retry would make
- * every sequential append wait for it. Doubling to 2 s over 15 tries still rides out a broker restart.
+ * Starts at 10 ms: the next transaction's AddPartitionsToTxn is answered CONCURRENT_TRANSACTIONS until the
+ * previous commit is complete at the coordinator (a few ms), and kafkajs's default 300 ms first retry
+ * would make every transaction wait for it. Doubling to 2 s over 18 tries still rides out a broker restart.
  */
-const RETRY = { retries: 15, initialRetryTime: 25, maxRetryTime: 2_000 } as const;
+const RETRY = { retries: 18, initialRetryTime: 10, maxRetryTime: 2_000 } as const;
 
 const NETWORK_ERRORS = new Set([
   'KafkaJSConnectionError',
@@ -362,22 +362,27 @@ class KafkaJsWriter implements DriverWriter {
     if (this.#spec.transactionalId) this.#pending = await producer.transaction();
   }
 
-  async write(records: readonly OutRecord[]): Promise<bigint> {
+  async write(batches: readonly (readonly OutRecord[])[]): Promise<bigint[]> {
     const producer = this.#producer;
     if (!producer) throw new WalError('UNAVAILABLE', 'kafkajs writer is not initialized');
-    const request = {
+    const request = (records: readonly OutRecord[]) => ({
       topic: this.#spec.topic,
       acks: -1,
       timeout: this.#options.operationTimeoutMs,
       messages: toMessages(records),
-    };
-    if (!this.#spec.transactionalId) return baseOffset(await producer.send(request), this.#spec.topic);
+    });
+    const offsets: bigint[] = [];
+    if (!this.#spec.transactionalId) {
+      for (const batch of batches)
+        offsets.push(baseOffset(await producer.send(request(batch)), this.#spec.topic));
+      return offsets;
+    }
     const txn = this.#pending ?? (await producer.transaction());
     this.#pending = undefined;
     try {
-      const offset = baseOffset(await txn.send(request), this.#spec.topic);
+      for (const batch of batches) offsets.push(baseOffset(await txn.send(request(batch)), this.#spec.topic));
       await txn.commit();
-      return offset;
+      return offsets;
     } catch (error) {
       if (txn.isActive()) await txn.abort().catch(() => undefined);
       throw error;

@@ -10,7 +10,9 @@ export interface PltBaseOptions {
   readonly connectTimeout?: number;
   readonly requestTimeout?: number;
   readonly retries?: number | boolean;
-  readonly retryDelay?: number | ((client: unknown, operationId: string, attempt: number) => number);
+  readonly retryDelay?:
+    | number
+    | ((client: unknown, operationId: string, attempt: number, retries: number, error: unknown) => number);
   readonly autocreateTopics?: boolean;
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WalError } from '@walstream/core';
 import type { ResolvedOptions } from '../options.js';
 import { pause } from '../util.js';
-import { classifyChain } from './classify.js';
+import { classifyChain, errorChain } from './classify.js';
 import type {
   PltAdmin,
   PltBaseOptions,
@@ -50,6 +50,14 @@ async function loadPlatformatic(): Promise<PltModule> {
 
 export async function createPlatformaticDriver(options: ResolvedOptions): Promise<KafkaDriver> {
   return new PlatformaticDriver(await loadPlatformatic(), options);
+}
+
+/** True when the failure is CONCURRENT_TRANSACTIONS (the previous transaction is still completing). */
+function concurrentTransactions(error: unknown): boolean {
+  return errorChain(error).some((link) => {
+    const fields = link as { apiCode?: unknown; apiId?: unknown };
+    return fields.apiCode === 51 || fields.apiId === 'CONCURRENT_TRANSACTIONS';
+  });
 }
 
 function networkish(link: object): boolean {
@@ -119,12 +127,18 @@ class PlatformaticDriver implements KafkaDriver {
       connectTimeout: Math.min(options.connectTimeoutMs, 3_000),
       requestTimeout: options.operationTimeoutMs,
       timeout: options.operationTimeoutMs,
-      // 25 ms doubling to 2 s: a sequential transaction's AddPartitionsToTxn gets CONCURRENT_TRANSACTIONS
-      // until the previous commit's markers are written (a few ms); a flat 500 ms delay would make every
-      // append wait that long. 20 tries still ride out a broker restart.
-      retries: 20,
-      retryDelay: (_client: unknown, _operation: string, attempt: number) =>
-        Math.min(25 * 2 ** attempt, 2_000),
+      // A transaction's AddPartitionsToTxn gets CONCURRENT_TRANSACTIONS until the previous commit is
+      // complete at the coordinator: retried every few ms (2, 4, ... 20), as an exponential backoff would
+      // add tens of ms to every transaction. Other failures: 10 ms doubling to 2 s, which over 40 tries
+      // rides out a broker restart (each operation is bounded by operationTimeoutMs anyway).
+      retries: 40,
+      retryDelay: (
+        _client: unknown,
+        _operation: string,
+        attempt: number,
+        _retries: number,
+        error: unknown,
+      ) => (concurrentTransactions(error) ? Math.min(2 * attempt, 20) : Math.min(5 * 2 ** attempt, 2_000)),
       autocreateTopics: false,
     };
   }
@@ -333,24 +347,32 @@ class PlatformaticWriter implements DriverWriter {
     else await producer.initIdempotentProducer(FRESH_PRODUCER);
   }
 
-  async write(records: readonly OutRecord[]): Promise<bigint> {
+  async write(batches: readonly (readonly OutRecord[])[]): Promise<bigint[]> {
     const producer = this.#producer;
     if (!producer) throw new WalError('UNAVAILABLE', '@platformatic/kafka writer is not initialized');
     const topic = this.#spec.topic;
-    const messages = records.map((record) => ({
-      topic,
-      partition: 0,
-      value: record.value,
-      headers: new Map(record.headers.map(([key, value]) => [Buffer.from(key), value] as const)),
-    }));
-    if (!this.#spec.transactionalId)
-      return firstOffset(await producer.send({ messages, acks: ACKS_ALL }), topic);
+    const toMessages = (records: readonly OutRecord[]) =>
+      records.map((record) => ({
+        topic,
+        partition: 0,
+        value: record.value,
+        headers: new Map(record.headers.map(([key, value]) => [Buffer.from(key), value] as const)),
+      }));
+    const offsets: bigint[] = [];
+    if (!this.#spec.transactionalId) {
+      for (const batch of batches)
+        offsets.push(
+          firstOffset(await producer.send({ messages: toMessages(batch), acks: ACKS_ALL }), topic),
+        );
+      return offsets;
+    }
     const txn = this.#pending ?? (await producer.beginTransaction(FRESH_PRODUCER));
     this.#pending = undefined;
     try {
-      const offset = firstOffset(await txn.send({ messages, acks: ACKS_ALL }), topic);
+      for (const batch of batches)
+        offsets.push(firstOffset(await txn.send({ messages: toMessages(batch), acks: ACKS_ALL }), topic));
       await txn.commit();
-      return offset;
+      return offsets;
     } catch (error) {
       if (!txn.completed) await txn.abort().catch(() => undefined);
       throw error;

@@ -52,10 +52,12 @@ export interface DriverWriter {
    */
   init(): Promise<void>;
   /**
-   * Writes `records` to partition 0 in one produce request (one record batch, so offsets are contiguous)
-   * with acks=all, inside one committed transaction when transactional. Resolves the first record's offset.
+   * Writes each batch to partition 0 in one produce request (one record batch, so its offsets are
+   * contiguous) with acks=all, in order. Transactional: the produce requests go out one after the other
+   * inside one transaction, which `write` then commits (group commit); the batches land all or none.
+   * Idempotent: one produce request per batch. Resolves the first offset of each batch.
    */
-  write(records: readonly OutRecord[]): Promise<bigint>;
+  write(batches: readonly (readonly OutRecord[])[]): Promise<bigint[]>;
   close(): Promise<void>;
 }
 
