@@ -1,5 +1,5 @@
 import type { MessageID } from '@walstream/core';
-import { Heap } from '../util/heap.js';
+import { MinHeap } from '@walstream/core';
 
 /** What the last-confirmed manager needs to know about a txn: whether it can still commit. */
 export interface TxnLiveness {
@@ -31,7 +31,7 @@ export interface ConfirmedEntry {
  * which keeps the LC behind every open txn's begin whatever the ack interleaving.
  */
 export class LastConfirmedManager {
-  readonly #pending = new Heap<ConfirmedEntry>((a, b) => a.id.compare(b.id) < 0);
+  readonly #pending = new MinHeap<ConfirmedEntry>((a, b) => a.id.compare(b.id) < 0);
   #lastConfirmed: MessageID;
   #marshalled: string;
 
