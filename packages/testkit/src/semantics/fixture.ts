@@ -15,6 +15,24 @@ export interface FixtureSettings extends StackSettings {
   readonly shrink: boolean;
 }
 
+/** How many more batches of `numRuns` a property gets when a situation it requires did not come up. */
+export const EXTRA_BATCHES = 4;
+
+/** The seed of an extra batch: derived from the first batch's, so a failure in it replays with its seed. */
+export function batchSeed(first: number, batch: number): number {
+  return (first + Math.imul(batch, 0x9e3779b9)) | 0;
+}
+
+/** {@link SemanticsTestContext.forAll}'s options, and what the suite's own cases add to them. */
+export interface ForAllOptions<T> {
+  readonly numRuns?: number;
+  readonly describe?: (value: T) => string;
+  /** Values run first in every batch (fast-check `examples`), on top of the `numRuns` generated ones. */
+  readonly examples?: readonly T[];
+  /** Whether every situation the case requires came up; while not, further batches run. */
+  readonly covered?: () => boolean;
+}
+
 /** Stacks made in one scope (a case, or one run of a property), closed together. */
 class Scope implements StackScope {
   readonly signal: AbortSignal;
@@ -66,10 +84,15 @@ export class SemanticsFixture implements SemanticsTestContext {
     return this.#scope.stack(label, vchannels);
   }
 
+  /**
+   * `examples` run first in every batch, on top of the `numRuns` generated values. When `covered` is
+   * given and returns false after a batch, up to {@link EXTRA_BATCHES} further batches run, each on a seed
+   * derived from the first batch's, until it returns true; the caller then checks its coverage as before.
+   */
   async forAll<T>(
     arbitrary: fc.Arbitrary<T>,
     body: (value: T, scope: StackScope) => Promise<void>,
-    options: { readonly numRuns?: number; readonly describe?: (value: T) => string } = {},
+    options: ForAllOptions<T> = {},
   ): Promise<void> {
     const property = fc.asyncProperty(arbitrary, async (value) => {
       if (this.signal.aborted) throw this.signal.reason;
@@ -87,24 +110,46 @@ export class SemanticsFixture implements SemanticsTestContext {
       }
     });
     const settings = this.#settings;
-    const details = await fc.check(property, {
-      numRuns: options.numRuns ?? this.numRuns,
-      ...(settings.seed === undefined ? {} : { seed: settings.seed }),
-      ...(settings.path === undefined ? {} : { path: settings.path }),
-      endOnFailure: !settings.shrink,
-    });
-    if (!details.failed) return;
+    const examples = (options.examples ?? []).map((example): [T] => [example]);
+    const numRuns = (options.numRuns ?? this.numRuns) + examples.length;
+    let first: number | undefined = settings.seed;
+    for (let batch = 0; ; batch++) {
+      const seed = batch === 0 ? first : batchSeed(first!, batch);
+      const details = await fc.check(property, {
+        numRuns,
+        ...(seed === undefined ? {} : { seed }),
+        ...(settings.path === undefined ? {} : { path: settings.path }),
+        ...(examples.length === 0 ? {} : { examples }),
+        endOnFailure: !settings.shrink,
+      });
+      if (details.failed) throw this.#failure(details, numRuns, batch, first, options.describe);
+      first ??= details.seed;
+      // A replayed path runs one value: more batches would not replay anything.
+      const done = options.covered === undefined || settings.path !== undefined || options.covered();
+      if (done || batch >= EXTRA_BATCHES || this.signal.aborted) return;
+    }
+  }
+
+  #failure<T>(
+    details: fc.RunDetails<[T]>,
+    numRuns: number,
+    batch: number,
+    first: number | undefined,
+    describe: ((value: T) => string) | undefined,
+  ): ConformanceFailure {
     const error = details.errorInstance;
     const counterexample = details.counterexample?.[0];
     const shown =
       counterexample === undefined
         ? '(none)'
-        : options.describe
-          ? options.describe(counterexample)
+        : describe
+          ? describe(counterexample)
           : fc.stringify(counterexample);
     const message = error instanceof Error ? error.message : String(error);
-    throw new ConformanceFailure(
-      `${message}\n  in run ${details.numRuns} of ${options.numRuns ?? this.numRuns}, on ${shown}\n` +
+    const where =
+      batch === 0 ? '' : ` of extra batch ${batch} (coverage was missing; seed derived from ${first})`;
+    return new ConformanceFailure(
+      `${message}\n  in run ${details.numRuns} of ${numRuns}${where}, on ${shown}\n` +
         `  replay with { seed: ${details.seed}, path: ${JSON.stringify(details.counterexamplePath)} }`,
       { cause: error },
     );

@@ -11,6 +11,11 @@ export class Coverage {
     this.#counts.set(what, (this.#counts.get(what) ?? 0) + count);
   }
 
+  /** Whether each of `whats` came up at least once (what {@link require} checks, without failing). */
+  covers(...whats: string[]): boolean {
+    return whats.every((what) => (this.#counts.get(what) ?? 0) > 0);
+  }
+
   /** Fails unless each of `whats` came up at least once. */
   require(...whats: string[]): void {
     const missing = whats.filter((what) => (this.#counts.get(what) ?? 0) === 0);

@@ -3,7 +3,7 @@ import { check, describeError } from '../../runner/assert.js';
 import { assertExclusiveAlone } from '../checks/exclusive.js';
 import { assertCommittedWhole, assertUncommittedInvisible } from '../checks/txn.js';
 import { isAcked } from '../ledger.js';
-import type { ScheduleShape } from '../schedule/arbitrary.js';
+import type { Schedule, ScheduleShape } from '../schedule/arbitrary.js';
 import { appendPlain, beginWithBodies, endTxn } from '../schedule/client.js';
 import { appendMarkers } from '../schedule/execute.js';
 import type { SemanticsCaseDefinition } from '../types.js';
@@ -27,6 +27,24 @@ const CROWDED: ScheduleShape = {
   maxReopens: 0,
 };
 
+/** Covers the alone case: an exclusive append among concurrent appends on its vchannel, errors on. */
+const AMONG_APPENDS: Schedule = {
+  vchannels: 2,
+  steps: [
+    { kind: 'faults', on: true },
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'append', vchannel: 0, exclusive: true },
+        { kind: 'append', vchannel: 1, exclusive: false },
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'append', vchannel: 0, exclusive: true },
+      ],
+    },
+  ],
+};
+
 /** Exclusive-required messages: alone on their vchannel, and txns may not straddle them. */
 export const exclusive: readonly SemanticsCaseDefinition[] = [
   {
@@ -34,18 +52,25 @@ export const exclusive: readonly SemanticsCaseDefinition[] = [
     name: 'an exclusive message is alone on its vchannel: its timetick order equals its id order',
     async run(t) {
       const coverage = new Coverage();
-      await forSchedules(t, 'excl', CROWDED, (played) => {
-        for (const step of played.schedule.steps) {
-          if (step.kind !== 'wave') continue;
-          for (const op of step.ops) {
-            const crowded = step.ops.some((other) => other !== op && other.vchannel === op.vchannel);
-            if (op.kind === 'append' && op.exclusive && crowded)
-              coverage.add('exclusive among concurrent appends');
+      const required = ['exclusive among concurrent appends'];
+      await forSchedules(
+        t,
+        'excl',
+        CROWDED,
+        (played) => {
+          for (const step of played.schedule.steps) {
+            if (step.kind !== 'wave') continue;
+            for (const op of step.ops) {
+              const crowded = step.ops.some((other) => other !== op && other.vchannel === op.vchannel);
+              if (op.kind === 'append' && op.exclusive && crowded)
+                coverage.add('exclusive among concurrent appends');
+            }
           }
-        }
-        for (const reader of played.finals) assertExclusiveAlone(reader);
-      });
-      coverage.require('exclusive among concurrent appends');
+          for (const reader of played.finals) assertExclusiveAlone(reader);
+        },
+        { examples: [AMONG_APPENDS], covered: () => coverage.covers(...required) },
+      );
+      coverage.require(...required);
     },
   },
   {

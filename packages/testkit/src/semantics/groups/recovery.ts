@@ -6,7 +6,7 @@ import { assertTimeTickContract, assertTimeTickOrder } from '../checks/timetick.
 import { assertCommittedWhole, assertUncommittedInvisible } from '../checks/txn.js';
 import { isAcked } from '../ledger.js';
 import { describeMessage, KEY_PROPERTY } from '../messages.js';
-import type { ScheduleShape } from '../schedule/arbitrary.js';
+import type { Schedule, ScheduleShape } from '../schedule/arbitrary.js';
 import { appendPlain, beginWithBodies, endTxn } from '../schedule/client.js';
 import { appendMarkers } from '../schedule/execute.js';
 import type { SemanticsCaseDefinition } from '../types.js';
@@ -27,6 +27,30 @@ const REOPENING: ScheduleShape = {
   maxReopens: 2,
   minReopens: 1,
   reopenDuringWaves: true,
+};
+
+/** Covers the recovery case: a txn open across a graceful reopening, then a reopening over a live WAL. */
+const BOTH_REOPENINGS: Schedule = {
+  vchannels: 1,
+  steps: [
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'txn', vchannel: 0, bodies: 2, end: 'commitAfterReopen' },
+      ],
+    },
+    { kind: 'reopen', graceful: true, duringWave: false },
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'txn', vchannel: 0, bodies: 1, end: 'commitAfterReopen' },
+      ],
+    },
+    { kind: 'reopen', graceful: false, duringWave: false },
+    { kind: 'wave', ops: [{ kind: 'append', vchannel: 0, exclusive: false }] },
+  ],
 };
 
 function countRecovery(played: Played, coverage: Coverage): void {
@@ -95,26 +119,34 @@ export const recovery: readonly SemanticsCaseDefinition[] = [
     async run(t) {
       const coverage = new Coverage();
       let fencing = true;
-      await forSchedules(t, 'recover', REOPENING, async (played) => {
-        fencing = played.stack.adapter.capabilities.fencing;
-        countRecovery(played, coverage);
-        const ledger = played.stack.ledger;
-        for (const reader of everyReader(played)) {
-          assertTimeTickOrder(reader);
-          assertTimeTickContract(reader, ledger);
-          assertExactlyOnce(reader, ledger);
-          assertCommittedWhole(reader, ledger, true);
-          assertUncommittedInvisible(reader, ledger);
-        }
-        // A reader may stop at either side of a term change (the fencing TimeTick included) and resume.
-        for (const reader of played.finals) await resumeAfterPoints(played, reader, coverage, termBoundaries);
-      });
       // Without fencing every reopening is graceful (see SemanticsStack.reopen).
-      coverage.require(
+      const required = () => [
         'graceful reopenings',
         'txns committed after a reopening',
         ...(fencing ? ['reopenings over a live WAL'] : []),
+      ];
+      await forSchedules(
+        t,
+        'recover',
+        REOPENING,
+        async (played) => {
+          fencing = played.stack.adapter.capabilities.fencing;
+          countRecovery(played, coverage);
+          const ledger = played.stack.ledger;
+          for (const reader of everyReader(played)) {
+            assertTimeTickOrder(reader);
+            assertTimeTickContract(reader, ledger);
+            assertExactlyOnce(reader, ledger);
+            assertCommittedWhole(reader, ledger, true);
+            assertUncommittedInvisible(reader, ledger);
+          }
+          // A reader may stop at either side of a term change (the fencing TimeTick included) and resume.
+          for (const reader of played.finals)
+            await resumeAfterPoints(played, reader, coverage, termBoundaries);
+        },
+        { examples: [BOTH_REOPENINGS], covered: () => coverage.covers(...required()) },
       );
+      coverage.require(...required());
     },
   },
   {

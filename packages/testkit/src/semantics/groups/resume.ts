@@ -3,7 +3,7 @@ import { ConformanceFailure } from '../../runner/assert.js';
 import { assertResumedExactly, throughMarkers } from '../checks/resume.js';
 import { identify } from '../messages.js';
 import type { ReadRecord } from '../reader.js';
-import type { ScheduleShape } from '../schedule/arbitrary.js';
+import type { Schedule, ScheduleShape } from '../schedule/arbitrary.js';
 import type { SemanticsCaseDefinition } from '../types.js';
 import { Coverage } from './coverage.js';
 import { forSchedules, type Played, settle } from './scenario.js';
@@ -80,6 +80,22 @@ export async function resumeAfterPoints(
   }
 }
 
+/** Covers the resume case: a committed Txn among plain appends, so there are Txns and ticks to resume after. */
+const WITH_TXN: Schedule = {
+  vchannels: 2,
+  steps: [
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'txn', vchannel: 0, bodies: 2, end: 'commit' },
+        { kind: 'append', vchannel: 1, exclusive: false },
+        { kind: 'append', vchannel: 0, exclusive: false },
+      ],
+    },
+  ],
+};
+
 /** The resume idiom: from any delivered message, startFrom(LC) + timeTickGT(tt) gives exactly the rest. */
 export const resume: readonly SemanticsCaseDefinition[] = [
   {
@@ -87,13 +103,20 @@ export const resume: readonly SemanticsCaseDefinition[] = [
     name: 'resuming after any delivered message with startFrom(its LC) + timeTickGT(its tt) yields exactly the rest',
     async run(t) {
       const coverage = new Coverage();
-      await forSchedules(t, 'resume', INTERLEAVED, async (played) => {
-        // Catch-up references (every vchannel, each vchannel) and the tailing one, whose ticks may be
-        // non-persisted: their LC must be a valid resume point too.
-        for (const reader of [...played.finals, played.tails[0]!])
-          await resumeAfterPoints(played, reader, coverage);
-      });
-      coverage.require('resumes', 'resumes after a Txn');
+      const required = ['resumes', 'resumes after a Txn'];
+      await forSchedules(
+        t,
+        'resume',
+        INTERLEAVED,
+        async (played) => {
+          // Catch-up references (every vchannel, each vchannel) and the tailing one, whose ticks may be
+          // non-persisted: their LC must be a valid resume point too.
+          for (const reader of [...played.finals, played.tails[0]!])
+            await resumeAfterPoints(played, reader, coverage);
+        },
+        { examples: [WITH_TXN], covered: () => coverage.covers(...required) },
+      );
+      coverage.require(...required);
     },
   },
 ];

@@ -1,5 +1,6 @@
 import type fc from 'fast-check';
 import { ConformanceFailure } from '../../runner/assert.js';
+import { EXTRA_BATCHES, type ForAllOptions, SemanticsFixture } from '../fixture.js';
 import type { PlainRecord } from '../ledger.js';
 import type { Reader, ReadRecord } from '../reader.js';
 import {
@@ -104,30 +105,58 @@ export async function settle(
   return stalled;
 }
 
-/** Checks `verify` on the outcome of `numRuns` generated schedules of `shape`. */
+/** How a case runs its schedules beyond the generated ones. */
+export interface ScheduleRuns {
+  readonly numRuns?: number;
+  /**
+   * Hand-built schedules that bring about every situation the case requires; they run first (in every
+   * batch), on top of the generated ones. Their `faults` steps are dropped when the options give no hook.
+   */
+  readonly examples?: readonly Schedule[];
+  /** Whether the case's required coverage was reached: while not, further batches of schedules run. */
+  readonly covered?: () => boolean;
+}
+
+/**
+ * Checks `verify` on the outcome of `numRuns` generated schedules of `shape` (and of `runs.examples`).
+ * With `runs.covered`, a case whose required situations did not all come up gets up to
+ * {@link EXTRA_BATCHES} more batches, on seeds derived from the first, before it checks its coverage.
+ */
 export function forSchedules(
   t: SemanticsTestContext,
   label: string,
   shape: ScheduleShape,
   verify: (played: Played) => void | Promise<void>,
-  numRuns?: number,
+  runs: ScheduleRuns = {},
 ): Promise<void> {
   const arbitrary: fc.Arbitrary<Schedule> = scheduleArbitrary({ ...shape, faults: shape.faults && t.faults });
-  return t.forAll(
-    arbitrary,
-    async (schedule, scope) => {
-      const played = await play(scope, t, label, schedule);
-      await verify(played);
-      // The checks passed on what was delivered, but a reader stopped short of what was acknowledged.
-      if (played.stalled.length > 0) {
-        throw new ConformanceFailure(
-          `readers did not deliver the acknowledged end markers within ${t.settleMs} ms:\n` +
-            played.stalled.map((line) => `  - ${line}`).join('\n'),
-        );
-      }
-    },
-    { describe: describeSchedule, ...(numRuns === undefined ? {} : { numRuns }) },
-  );
+  const options: ForAllOptions<Schedule> = {
+    describe: describeSchedule,
+    ...(runs.numRuns === undefined ? {} : { numRuns: runs.numRuns }),
+  };
+  const body = async (schedule: Schedule, scope: StackScope) => {
+    const played = await play(scope, t, label, schedule);
+    await verify(played);
+    // The checks passed on what was delivered, but a reader stopped short of what was acknowledged.
+    if (played.stalled.length > 0) {
+      throw new ConformanceFailure(
+        `readers did not deliver the acknowledged end markers within ${t.settleMs} ms:\n` +
+          played.stalled.map((line) => `  - ${line}`).join('\n'),
+      );
+    }
+  };
+  // Batches and examples are the suite's own fixture's; another context runs the plain property.
+  if (!(t instanceof SemanticsFixture)) return t.forAll(arbitrary, body, options);
+  const examples = (runs.examples ?? []).map((schedule) => (t.faults ? schedule : withoutFaults(schedule)));
+  return t.forAll(arbitrary, body, {
+    ...options,
+    ...(examples.length === 0 ? {} : { examples }),
+    ...(runs.covered === undefined ? {} : { covered: runs.covered }),
+  });
+}
+
+function withoutFaults(schedule: Schedule): Schedule {
+  return { ...schedule, steps: schedule.steps.filter((step) => step.kind !== 'faults') };
 }
 
 /** Every reader of a played schedule: the tailing chains and the catch-up readers. */

@@ -4,7 +4,7 @@ import {
   assertUncommittedInvisible,
 } from '../checks/txn.js';
 import { isAcked, type Ledger } from '../ledger.js';
-import type { ScheduleShape } from '../schedule/arbitrary.js';
+import type { Schedule, ScheduleShape } from '../schedule/arbitrary.js';
 import type { SemanticsCaseDefinition } from '../types.js';
 import { Coverage } from './coverage.js';
 import { everyReader, forSchedules } from './scenario.js';
@@ -20,6 +20,36 @@ const TXNS: ScheduleShape = {
   faults: true,
   aborts: false,
   maxReopens: 0,
+};
+
+/** Covers the commit case: a txn with bodies committed, among plain appends. */
+const COMMITTING: Schedule = {
+  vchannels: 1,
+  steps: [
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'txn', vchannel: 0, bodies: 2, end: 'commit' },
+      ],
+    },
+  ],
+};
+
+/** Covers the rollback case: a rollback and an abandon with bodies, and an expiry. */
+const ENDING: Schedule = {
+  vchannels: 1,
+  steps: [
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'txn', vchannel: 0, bodies: 2, end: 'rollback' },
+        { kind: 'txn', vchannel: 0, bodies: 1, end: 'expire' },
+        { kind: 'txn', vchannel: 0, bodies: 1, end: 'abandon' },
+        { kind: 'append', vchannel: 0, exclusive: false },
+      ],
+    },
+  ],
 };
 
 function countTxns(ledger: Ledger, coverage: Coverage): void {
@@ -39,11 +69,18 @@ export const txn: readonly SemanticsCaseDefinition[] = [
     name: 'a committed txn is delivered once as one Txn message, whole, every body at the commit timetick',
     async run(t) {
       const coverage = new Coverage();
-      await forSchedules(t, 'commit', TXNS, (played) => {
-        countTxns(played.stack.ledger, coverage);
-        for (const reader of everyReader(played)) assertCommittedWhole(reader, played.stack.ledger, true);
-      });
-      coverage.require('committed txns with bodies');
+      const required = ['committed txns with bodies'];
+      await forSchedules(
+        t,
+        'commit',
+        TXNS,
+        (played) => {
+          countTxns(played.stack.ledger, coverage);
+          for (const reader of everyReader(played)) assertCommittedWhole(reader, played.stack.ledger, true);
+        },
+        { examples: [COMMITTING], covered: () => coverage.covers(...required) },
+      );
+      coverage.require(...required);
     },
   },
   {
@@ -51,6 +88,7 @@ export const txn: readonly SemanticsCaseDefinition[] = [
     name: 'a rolled-back, expired or abandoned txn is never delivered, not one body',
     async run(t) {
       const coverage = new Coverage();
+      const required = ['rolled-back txns with bodies', 'expired txns'];
       await forSchedules(
         t,
         'rollback',
@@ -61,8 +99,9 @@ export const txn: readonly SemanticsCaseDefinition[] = [
           assertExpiredCommitsRefused(ledger);
           for (const reader of everyReader(played)) assertUncommittedInvisible(reader, ledger);
         },
+        { examples: [ENDING], covered: () => coverage.covers(...required) },
       );
-      coverage.require('rolled-back txns with bodies', 'expired txns');
+      coverage.require(...required);
     },
   },
 ];
