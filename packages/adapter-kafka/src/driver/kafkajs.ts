@@ -44,6 +44,9 @@ const NETWORK_ERRORS = new Set([
   'KafkaJSLockTimeout',
   'KafkaJSMetadataNotLoaded',
   'KafkaJSTimeout',
+  // "Failed to find group coordinator": also thrown for the transaction coordinator while a restarted
+  // broker is still loading __transaction_state. It passes; the next attempt finds it.
+  'KafkaJSGroupCoordinatorNotFound',
 ]);
 
 /** Everything goes to one partition: the adapter's topics have exactly one. */
