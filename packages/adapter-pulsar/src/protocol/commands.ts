@@ -133,14 +133,24 @@ export function encodeCommand(type: number, write?: (w: ProtoWriter) => void): U
 export function decodeBaseCommand(bytes: Uint8Array): RawCommand {
   const r = new ProtoReader(bytes);
   let type: number | undefined;
-  const bodies = new Map<number, Uint8Array>();
+  let body: Uint8Array | undefined;
+  // Pulsar writes the type first; bodies seen before it (never in practice) are kept until it is known.
+  let early: [number, Uint8Array][] | undefined;
   while (r.next()) {
-    if (r.field === 1) type = r.uint();
-    else if (r.wire === 2) bodies.set(r.field, r.bytes());
-    else r.skip();
+    if (r.field === 1) {
+      type = r.uint();
+    } else if (r.wire === 2) {
+      const field = r.field;
+      const value = r.bytes();
+      if (type === undefined) {
+        early ??= [];
+        early.push([field, value]);
+      } else if (field === type) body = value;
+    } else r.skip();
   }
   if (type === undefined) throw malformed('BaseCommand without a type');
-  return { type, body: bodies.get(type) ?? EMPTY };
+  if (early) for (const [field, value] of early) if (field === type) body ??= value;
+  return { type, body: body ?? EMPTY };
 }
 
 // ---------------------------------------------------------------- session
@@ -433,19 +443,23 @@ export interface CommandMessageBody {
   readonly ackSet: readonly bigint[];
 }
 
+const NO_ACK_SET: readonly bigint[] = Object.freeze([]);
+
 export function decodeCommandMessage(body: Uint8Array): CommandMessageBody {
   const r = new ProtoReader(body);
   let consumerId = -1;
   let messageId: MessageIdData | undefined;
-  const ackSet: bigint[] = [];
+  let ackSet: bigint[] | undefined;
   while (r.next()) {
     if (r.field === 1) consumerId = r.uint();
     else if (r.field === 2) messageId = decodeMessageId(r.bytes());
-    else if (r.field === 4 && r.wire === 0) ackSet.push(r.int64());
-    else r.skip();
+    else if (r.field === 4 && r.wire === 0) {
+      ackSet ??= [];
+      ackSet.push(r.int64());
+    } else r.skip();
   }
   if (!messageId) throw malformed('MESSAGE without message_id');
-  return { consumerId, messageId, ackSet };
+  return { consumerId, messageId, ackSet: ackSet ?? NO_ACK_SET };
 }
 
 export const PING = encodeCommand(CommandType.PING);

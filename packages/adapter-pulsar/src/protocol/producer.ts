@@ -9,12 +9,15 @@
  * without disturbing the winner, and a newer term takes over from an older one that is still attached.
  *
  * What a failed send means:
+ * - ABORTED: its signal fired before it was written to the broker (while it waited for room in the
+ *   window or for the producer to re-attach), so it never lands. A send already written is not
+ *   abandoned when its signal fires: it waits for its receipt, so its caller learns the outcome;
  * - CHANNEL_FENCED: it was never written to the broker (queued when the producer learned it lost);
  * - UNAVAILABLE after the connection dropped or the broker closed the producer: it was written and got
  *   no receipt, so it may or may not have landed; it is never re-sent by the client;
  * - SEND_ERROR: that send did not land; it rejects with the broker's error and the connection is reset.
  */
-import { WalError } from '@walstream/core';
+import { abortError, WalError } from '@walstream/core';
 import { delay, type PulsarClient } from './client.js';
 import {
   CommandType,
@@ -29,8 +32,7 @@ import {
 } from './commands.js';
 import type { Connection, ProducerHandler } from './connection.js';
 import { brokerError, unavailable } from './errors.js';
-import { encodeFrame, encodePayloadFrame } from './frame.js';
-import { encodeMessageMetadata } from './metadata.js';
+import { encodeFrame, encodePayloadFrame, encodeSendFrame } from './frame.js';
 
 export interface ProducerOptions {
   readonly topic: string;
@@ -56,7 +58,12 @@ interface PendingSend {
   resolve(id: MessageIdData): void;
   reject(error: WalError): void;
   timer: NodeJS.Timeout | undefined;
+  /** While the send waits unwritten: its signal, and the listener that withdraws it. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+const textEncoder = new TextEncoder();
 
 type State = 'attaching' | 'ready' | 'fenced' | 'closed';
 
@@ -69,9 +76,17 @@ export class Producer {
   #producerId = 0;
   #sessionEpoch = 0;
   #sequenceId = 0;
-  /** Sends in sequence order: written ones first, then those queued while (re)attaching. */
-  #pending: PendingSend[] = [];
+  /**
+   * Sends in sequence order: written ones first, then those queued while (re)attaching. A queue with a
+   * moving head: receipts settle the oldest send, so settling is O(1); settled entries in the middle
+   * (timeouts, aborts) are skipped and dropped when the head passes them.
+   */
+  #pending: (PendingSend | undefined)[] = [];
+  #head = 0;
+  /** Unsettled sends in {@link #pending}: what counts against the window. */
+  #inFlight = 0;
   #spaceWaiters: (() => void)[] = [];
+  readonly #producerNameBytes: Uint8Array;
   #terminal: WalError | undefined;
   #reattaching: Promise<void> | undefined;
 
@@ -79,6 +94,7 @@ export class Producer {
     this.#client = client;
     this.#options = options;
     this.#maxPending = options.maxPendingMessages ?? 1000;
+    this.#producerNameBytes = textEncoder.encode(options.producerName);
   }
 
   /** Attaches (see {@link Producer.#acquire}). Rejects CHANNEL_FENCED when the topic belongs to a newer writer. */
@@ -122,27 +138,76 @@ export class Producer {
     return this.#connection?.maxMessageSize ?? 5 * 1024 * 1024;
   }
 
-  /** Sends one message; resolves with its id once the broker persisted it. */
-  async send(payload: Uint8Array, properties: Readonly<Record<string, string>>): Promise<MessageIdData> {
-    while (this.#pending.length >= this.#maxPending && !this.#terminal) {
-      await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
+  /**
+   * Sends one message; resolves with its id once the broker persisted it. `signal` withdraws the send
+   * while it has not been written (ABORTED, it never lands); once written it waits for its receipt.
+   */
+  send(
+    payload: Uint8Array,
+    properties: Readonly<Record<string, string>>,
+    signal?: AbortSignal,
+  ): Promise<MessageIdData> {
+    if (this.#inFlight >= this.#maxPending && !this.#terminal) {
+      return this.#sendWhenRoom(payload, properties, signal);
     }
-    if (this.#terminal) throw this.#terminal;
-    const sequenceId = this.#sequenceId++;
-    const metadata = encodeMessageMetadata({
-      producerName: this.#options.producerName,
-      sequenceId,
-      publishTime: Date.now(),
-      properties,
+    try {
+      return this.#enqueue(payload, properties, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #sendWhenRoom(
+    payload: Uint8Array,
+    properties: Readonly<Record<string, string>>,
+    signal: AbortSignal | undefined,
+  ): Promise<MessageIdData> {
+    while (this.#inFlight >= this.#maxPending && !this.#terminal) await this.#room(signal);
+    return this.#enqueue(payload, properties, signal);
+  }
+
+  /** Resolves when a send settled (there may be room), rejects ABORTED when `signal` fires first. */
+  #room(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal, 'append'));
+    return new Promise<void>((resolve, reject) => {
+      if (!signal) {
+        this.#spaceWaiters.push(resolve);
+        return;
+      }
+      const onAbort = () => {
+        const at = this.#spaceWaiters.indexOf(wake);
+        if (at >= 0) this.#spaceWaiters.splice(at, 1);
+        reject(abortError(signal, 'append'));
+      };
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#spaceWaiters.push(wake);
     });
-    const frame = encodePayloadFrame(sendCommand(this.#producerId, sequenceId, 1), metadata, payload);
-    if (frame.length - 4 > this.maxMessageSize + 64 * 1024 || payload.length > this.maxMessageSize) {
-      throw new WalError(
-        'INVALID_ARGUMENT',
-        `message of ${payload.length} bytes exceeds the broker's max message size ${this.maxMessageSize}`,
-        { retriable: false },
-      );
-    }
+  }
+
+  #enqueue(
+    payload: Uint8Array,
+    properties: Readonly<Record<string, string>>,
+    signal: AbortSignal | undefined,
+  ): Promise<MessageIdData> {
+    if (this.#terminal) throw this.#terminal;
+    if (signal?.aborted) throw abortError(signal, 'append');
+    const maxMessageSize = this.maxMessageSize;
+    if (payload.length > maxMessageSize) throw tooLarge(payload.length, maxMessageSize);
+    const sequenceId = this.#sequenceId;
+    const frame = encodeSendFrame(
+      this.#producerId,
+      sequenceId,
+      this.#producerNameBytes,
+      Date.now(),
+      properties,
+      payload,
+    );
+    if (frame.length - 4 > maxMessageSize + 64 * 1024) throw tooLarge(payload.length, maxMessageSize);
+    this.#sequenceId++;
     return new Promise<MessageIdData>((resolve, reject) => {
       const pending: PendingSend = {
         sequenceId,
@@ -152,18 +217,29 @@ export class Producer {
         resolve,
         reject,
         timer: undefined,
+        signal: undefined,
+        onAbort: undefined,
       };
       this.#pending.push(pending);
+      this.#inFlight++;
       if (this.#state === 'ready' && this.#connection) {
         this.#write(pending);
-      } else {
-        // Queued while re-attaching: bounded, so an append never waits forever for a broker.
-        pending.timer = setTimeout(() => {
-          this.#settle(
-            pending,
-            unavailable(`no producer on ${this.#options.topic} within ${this.#client.operationTimeoutMs} ms`),
-          );
-        }, this.#client.operationTimeoutMs);
+        return;
+      }
+      // Queued while re-attaching: bounded, so an append never waits forever for a broker ...
+      pending.timer = setTimeout(() => {
+        this.#settle(
+          pending,
+          unavailable(`no producer on ${this.#options.topic} within ${this.#client.operationTimeoutMs} ms`),
+        );
+      }, this.#client.operationTimeoutMs);
+      // ... and withdrawn, never to be written, when its signal fires first.
+      if (signal) {
+        pending.signal = signal;
+        pending.onAbort = () => {
+          if (!pending.written) this.#settle(pending, abortError(signal, 'append'));
+        };
+        signal.addEventListener('abort', pending.onAbort, { once: true });
       }
     });
   }
@@ -196,29 +272,75 @@ export class Producer {
 
   #write(pending: PendingSend): void {
     pending.written = true;
+    this.#unwatch(pending);
     this.#connection?.write(pending.frame);
+  }
+
+  #unwatch(pending: PendingSend): void {
+    if (pending.onAbort) {
+      pending.signal!.removeEventListener('abort', pending.onAbort);
+      pending.onAbort = undefined;
+      pending.signal = undefined;
+    }
   }
 
   #settle(pending: PendingSend, outcome: WalError | MessageIdData): void {
     if (pending.settled) return;
     pending.settled = true;
-    clearTimeout(pending.timer);
-    const at = this.#pending.indexOf(pending);
-    if (at >= 0) this.#pending.splice(at, 1);
+    this.#inFlight--;
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    this.#unwatch(pending);
+    this.#dropSettledHead();
     if (outcome instanceof WalError) pending.reject(outcome);
     else pending.resolve(outcome);
     this.#spaceWaiters.shift()?.();
   }
 
+  /** Advances the head past settled sends; compacts the array once most of it is behind the head. */
+  #dropSettledHead(): void {
+    const queue = this.#pending;
+    while (this.#head < queue.length && queue[this.#head]!.settled) queue[this.#head++] = undefined;
+    if (this.#head === queue.length) {
+      queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#pending = queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Unsettled sends in sequence order (a snapshot: settling while iterating is fine). */
+  #unsettled(): PendingSend[] {
+    const list: PendingSend[] = [];
+    for (let i = this.#head; i < this.#pending.length; i++) {
+      const pending = this.#pending[i];
+      if (pending && !pending.settled) list.push(pending);
+    }
+    return list;
+  }
+
+  /** The written, unsettled send with `sequenceId`: the oldest one, unless receipts arrive out of order. */
+  #written(sequenceId: number): PendingSend | undefined {
+    const queue = this.#pending;
+    for (let i = this.#head; i < queue.length; i++) {
+      const pending = queue[i];
+      if (!pending || pending.settled) continue;
+      if (pending.sequenceId === sequenceId) return pending.written ? pending : undefined;
+      // Sequence ids grow along the queue: past it, the receipt is for a send that is already settled.
+      if (pending.sequenceId > sequenceId) return undefined;
+    }
+    return undefined;
+  }
+
   #failAll(error: WalError, which: (pending: PendingSend) => boolean = () => true): void {
-    for (const pending of [...this.#pending]) if (which(pending)) this.#settle(pending, error);
+    for (const pending of this.#unsettled()) if (which(pending)) this.#settle(pending, error);
     if (this.#terminal) for (const wake of this.#spaceWaiters.splice(0)) wake();
   }
 
   #handler(connection: Connection): ProducerHandler {
     return {
       onReceipt: (receipt: SendReceipt) => {
-        const pending = this.#pending.find((p) => p.sequenceId === receipt.sequenceId && p.written);
+        const pending = this.#written(receipt.sequenceId);
         if (!pending) return;
         if (!receipt.messageId) {
           this.#settle(pending, unavailable('SEND_RECEIPT without a message id'));
@@ -227,7 +349,7 @@ export class Producer {
         this.#settle(pending, receipt.messageId);
       },
       onSendError: (error: SendError) => {
-        const pending = this.#pending.find((p) => p.sequenceId === error.sequenceId && p.written);
+        const pending = this.#written(error.sequenceId);
         if (pending)
           this.#settle(pending, brokerError(error.error, error.message, `send to ${this.#options.topic}`));
         // What was sent after it may or may not have landed: reset, as Pulsar's own clients do.
@@ -323,7 +445,7 @@ export class Producer {
       this.#producerId = producerId;
       this.#state = 'ready';
       // Sends queued while re-attaching, in order.
-      for (const pending of this.#pending) {
+      for (const pending of this.#unsettled()) {
         clearTimeout(pending.timer);
         pending.timer = undefined;
         const resent = encodePayloadFrame(
@@ -340,6 +462,16 @@ export class Producer {
       throw error;
     }
   }
+}
+
+function tooLarge(size: number, max: number): WalError {
+  return new WalError(
+    'INVALID_ARGUMENT',
+    `message of ${size} bytes exceeds the broker's max message size ${max}`,
+    {
+      retriable: false,
+    },
+  );
 }
 
 /**

@@ -148,6 +148,20 @@ export class ProtoReader {
 
   uint64(): bigint {
     this.#expect(WIRE_VARINT);
+    // Ledger and entry ids fit 49 bits in practice: read up to 7 bytes as a number, exact in a double.
+    const bytes = this.#bytes;
+    const start = this.#pos;
+    let small = 0;
+    let scale = 1;
+    for (let i = 0; i < 7 && start + i < bytes.length; i++) {
+      const byte = bytes[start + i]!;
+      small += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        this.#pos = start + i + 1;
+        return BigInt(small);
+      }
+      scale *= 128;
+    }
     let result = 0n;
     let shift = 0n;
     for (let i = 0; i < 10; i++) {
@@ -170,9 +184,18 @@ export class ProtoReader {
     return this.varint();
   }
 
-  /** int32: a negative value arrives sign-extended to 64 bits. */
+  /** int32: a negative value arrives sign-extended to 64 bits; the low 32 bits are the value. */
   int32(): number {
-    return Number(BigInt.asIntN(32, this.uint64()));
+    this.#expect(WIRE_VARINT);
+    const bytes = this.#bytes;
+    let low = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.#pos >= bytes.length) throw malformed('truncated varint');
+      const byte = bytes[this.#pos++]!;
+      if (i < 5) low |= (byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) === 0) return low | 0;
+    }
+    throw malformed('varint longer than 10 bytes');
   }
 
   bool(): boolean {

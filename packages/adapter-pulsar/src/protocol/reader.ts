@@ -117,19 +117,27 @@ export class Reader {
     return this.#queue.length - this.#head;
   }
 
+  /** The next queued message without waiting, or undefined when none is queued. */
+  tryReceive(): ReceivedMessage | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const message = this.#queue[this.#head]!;
+    this.#queue[this.#head++] = undefined as unknown as ReceivedMessage;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 512 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#returnPermits(1);
+    return message;
+  }
+
   /** The next message; waits for one. Rejects once the reader failed (after queued messages) or closed. */
   async receive(signal?: AbortSignal): Promise<ReceivedMessage> {
     for (;;) {
-      if (this.queued > 0) {
-        const message = this.#queue[this.#head]!;
-        this.#queue[this.#head++] = undefined as unknown as ReceivedMessage;
-        if (this.#head > 512 && this.#head * 2 > this.#queue.length) {
-          this.#queue = this.#queue.slice(this.#head);
-          this.#head = 0;
-        }
-        this.#returnPermits(1);
-        return message;
-      }
+      const queued = this.tryReceive();
+      if (queued) return queued;
       if (this.#closed) throw new WalError('CLOSED', `reader of ${this.#options.topic} closed`);
       if (this.#failure) throw this.#failure;
       if (signal?.aborted) throw new WalError('CLOSED', 'receive aborted', { cause: signal.reason });
