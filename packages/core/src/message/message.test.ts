@@ -149,6 +149,29 @@ describe('mutable and immutable messages', () => {
     expect(Object.isFrozen(immutable.properties)).toBe(true);
   });
 
+  it('immutable forms share one property snapshot until the mutable message changes', () => {
+    const edits = fc.array(fc.tuple(fc.constantFrom('a', 'b', SystemProperty.timeTick), fc.string()), {
+      maxLength: 6,
+    });
+    fc.assert(
+      fc.property(edits, (changes) => {
+        const mutable = new MutableMessage(new Uint8Array(), { a: 'x' });
+        let previous = mutable.intoImmutable(new SeqId(0));
+        const seen: [ReturnType<MutableMessage['intoImmutable']>, Record<string, string>][] = [];
+        for (const [key, value] of changes) {
+          const again = mutable.intoImmutable(new SeqId(1));
+          // No change since the last snapshot: the same frozen object is shared, not copied.
+          expect(again.properties).toBe(previous.properties);
+          mutable.withProperty(key, value);
+          previous = mutable.intoImmutable(new SeqId(2));
+          seen.push([previous, { ...mutable.properties }]);
+        }
+        // Every snapshot kept exactly the properties of its moment.
+        for (const [immutable, expected] of seen) expect({ ...immutable.properties }).toEqual(expected);
+      }),
+    );
+  });
+
   it('reading the timetick of a message without one is a coded error', () => {
     const message = new MutableMessage(new Uint8Array(), {}).intoImmutable(new SeqId(0));
     expect(() => message.timeTick).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));

@@ -55,7 +55,7 @@ export class WriteAheadBuffer implements TailBuffer {
     this.#keepaliveMs = positive('keepaliveMs', options.keepaliveMs ?? DEFAULT_WAB_KEEPALIVE_MS);
     this.#now = options.now ?? Date.now;
     this.#lastTick = seed;
-    if (seed.persisted) this.#append(seed, seed.timeTick);
+    if (seed.persisted) this.#append(seed, seed.timeTick, this.#now() + this.#keepaliveMs);
   }
 
   /** Messages held. */
@@ -96,8 +96,8 @@ export class WriteAheadBuffer implements TailBuffer {
     if (this.#closed) return;
     const floor = this.#lastTick.timeTick;
     let previous = this.#lastEntryTimeTick();
-    for (const [index, message] of messages.entries()) {
-      const timeTick = timeTicks?.[index] ?? message.timeTick;
+    for (let index = 0; index < messages.length; index++) {
+      const timeTick = timeTicks?.[index] ?? messages[index]!.timeTick;
       if (timeTick <= floor || timeTick < previous || timeTick > tick.timeTick) {
         throw new WalError(
           'INNER',
@@ -109,10 +109,13 @@ export class WriteAheadBuffer implements TailBuffer {
     if (tick.timeTick < floor) {
       throw new WalError('INNER', `write-ahead buffer: tick ${tick.timeTick} is behind tick ${floor}`);
     }
-    for (const [index, message] of messages.entries()) {
-      if (message.persisted) this.#append(message, timeTicks?.[index] ?? message.timeTick);
+    // One clock reading per push: the messages of one sync expire together.
+    const expiresAt = this.#now() + this.#keepaliveMs;
+    for (let index = 0; index < messages.length; index++) {
+      const message = messages[index]!;
+      if (message.persisted) this.#append(message, timeTicks?.[index] ?? message.timeTick, expiresAt);
     }
-    if (tick.persisted) this.#append(tick, tick.timeTick);
+    if (tick.persisted) this.#append(tick, tick.timeTick, expiresAt);
     this.#lastTick = tick;
     this.#evict();
     this.#grew.notify();
@@ -169,14 +172,9 @@ export class WriteAheadBuffer implements TailBuffer {
     return this.size > 0 && last ? last.timeTick : 0n;
   }
 
-  #append(message: ImmutableMessage, timeTick: bigint): void {
+  #append(message: ImmutableMessage, timeTick: bigint, expiresAt: number): void {
     const size = message.estimateSize();
-    this.#entries.push({
-      message,
-      timeTick,
-      size,
-      expiresAt: this.#now() + this.#keepaliveMs,
-    });
+    this.#entries.push({ message, timeTick, size, expiresAt });
     this.#bytes += size;
   }
 
