@@ -68,7 +68,7 @@ describe('recovery', () => {
     const { begin } = await populate(wal);
     await wal.close();
     const record = await checkpointOf(stack);
-    expect(record?.semanticsTerm).toBe('1');
+    expect(record?.term).toBe(1n);
     expect(JSON.parse(record!.semanticsState!).vchannels).toHaveLength(2);
     const next = await stack.open(2n);
     expect(stack.context().replay.openTxns.map((t) => t.txnId)).toEqual([begin.txn!.txnId]);
@@ -88,7 +88,7 @@ describe('recovery', () => {
     await expectRecovered(stack, next, begin);
     // The fenced term-1 WAL may not roll the checkpoint back when it closes.
     await old.close();
-    expect((await checkpointOf(stack))?.semanticsTerm).toBe('2');
+    expect((await checkpointOf(stack))?.term).toBe(2n);
     await stack.close();
   });
 

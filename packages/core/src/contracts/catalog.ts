@@ -28,6 +28,11 @@ export interface WalCheckpoint {
   readonly messageId: string;
   readonly walName: string;
   readonly timeTick: bigint;
+  /**
+   * The term of the WAL that wrote the record. A save never replaces a record of a higher term, so a
+   * fenced writer that persists late cannot roll the new owner's checkpoint back.
+   */
+  readonly term?: bigint;
 }
 
 /**
@@ -43,7 +48,13 @@ export interface Catalog {
   removeBroadcastTask(broadcastId: bigint): Promise<void>;
 
   getCheckpoint(pchannel: string): Promise<WalCheckpoint | undefined>;
-  saveCheckpoint(pchannel: string, checkpoint: WalCheckpoint): Promise<void>;
+  /**
+   * Saves `checkpoint` unless the stored record carries a higher `term`; resolves false then, writing
+   * nothing (a newer term owns the pchannel). The comparison and the write are one atomic step (a
+   * compare-and-swap in a shared store): checking with `getCheckpoint` first would leave a window in
+   * which a stale writer overwrites the new owner's record. A missing term counts as 0.
+   */
+  saveCheckpoint(pchannel: string, checkpoint: WalCheckpoint): Promise<boolean>;
 
   /** The timestamp high-water mark of the TSO: no timetick at or below it was ever handed out. */
   getTimestampHighWater(): Promise<bigint>;

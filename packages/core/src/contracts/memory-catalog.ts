@@ -31,8 +31,12 @@ export class MemoryCatalog implements Catalog {
     return this.#checkpoints.get(pchannel);
   }
 
-  async saveCheckpoint(pchannel: string, checkpoint: WalCheckpoint): Promise<void> {
+  async saveCheckpoint(pchannel: string, checkpoint: WalCheckpoint): Promise<boolean> {
+    // No await between the compare and the write: atomic within this process.
+    const stored = this.#checkpoints.get(pchannel)?.term ?? 0n;
+    if (stored > (checkpoint.term ?? 0n)) return false;
     this.#checkpoints.set(pchannel, checkpoint);
+    return true;
   }
 
   async getTimestampHighWater(): Promise<bigint> {

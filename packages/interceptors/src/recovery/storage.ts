@@ -16,8 +16,6 @@ import type { RecoveryTxnBuffer } from './ordering.js';
 export interface SemanticsCheckpoint extends WalCheckpoint {
   /** JSON of the shard state at `timeTick` ({@link ShardStateJson}). */
   readonly semanticsState?: string;
-  /** The term that wrote the record (decimal); a lower term never overwrites it. */
-  readonly semanticsTerm?: string;
 }
 
 export interface Checkpoint {
@@ -163,17 +161,15 @@ export class RecoveryStorage {
       messageId: checkpoint.lastConfirmed.marshal(),
       walName: checkpoint.lastConfirmed.walName,
       timeTick: checkpoint.timeTick,
+      term,
       semanticsState: JSON.stringify(this.#state.toJSON()),
-      semanticsTerm: term.toString(),
     };
     try {
-      const existing = (await catalog.getCheckpoint(pchannel)) as SemanticsCheckpoint | undefined;
-      if (existing?.semanticsTerm !== undefined && BigInt(existing.semanticsTerm) > term) {
-        // A newer term took over; writing ours would roll its checkpoint back.
+      if (!(await catalog.saveCheckpoint(pchannel, record))) {
+        // A newer term took over; the catalog refused to roll its checkpoint back.
         this.stop();
         return;
       }
-      await catalog.saveCheckpoint(pchannel, record);
       this.#persisted = checkpoint;
       this.#dirty -= dirty;
       this.#persists++;
