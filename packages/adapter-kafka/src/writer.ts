@@ -268,8 +268,13 @@ export class WalWriter {
         this.#healthy = true;
         return;
       } catch (error) {
-        if (driver.classify(error) !== 'fenced') throw error;
-        // Another opener bumped the epoch between our InitProducerId and our marker: check again.
+        const kind = driver.classify(error);
+        if (kind !== 'fenced' && kind !== 'unavailable') throw error;
+        // Another writer bumped the epoch between our InitProducerId and our marker (its EndTxn then fails
+        // with a fenced code, or UNKNOWN_SERVER_ERROR when it lands mid epoch fence): check the stamp again.
+        // A stale writer stops once it sees our marker, so the retries end; an older term must not make
+        // this open fail.
+        await pause(Math.min(10 * attempt, 50));
       }
     }
     throw new WalError(
