@@ -1,14 +1,13 @@
 import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
-import { registerSemanticsConformance } from '@walstream/testkit';
+import { registerSemanticsConformance, withAppendFaults } from '@walstream/testkit';
 import { describe, test } from 'vitest';
 import { adapter } from './env.js';
-import { faultyPulsar } from './faulty.js';
 
 /**
  * The WAL semantics suite (ordering, TimeTick contract, txns, resume, exclusive messages, recovery
  * across terms) through the full stack — `createWAL().adapter(pulsar).use(...walSemantics())` — against
  * the real Pulsar standalone of this test run, with injected append errors switched on and off by the
- * schedules (see `faulty.ts`).
+ * schedules (`withAppendFaults` from the testkit: an injected error rejects before the producer).
  *
  * Sized for a real broker on two cores: every stack creates a topic over the admin API and every reader
  * is a broker subscription, so each property gets 10 generated schedules instead of the suite's 20
@@ -23,7 +22,7 @@ registerSemanticsConformance(
   { describe, test },
   {
     suiteName: 'WAL semantics conformance: pulsar adapter + walSemantics() on a real standalone',
-    adapter: () => faultyPulsar(adapter()),
+    adapter: () => withAppendFaults(adapter()),
     interceptors: () => walSemantics(OPTIONS),
     faults: (builder, pchannel) => builder.switchOf(pchannel),
     numRuns: NUM_RUNS,

@@ -1,3 +1,4 @@
+export { AppendFaults, type AppendFaultsAdapter, withAppendFaults } from './append-faults.js';
 export { assertExactlyOnce } from './checks/delivery.js';
 export { assertExclusiveAlone } from './checks/exclusive.js';
 export { assertResumedExactly, throughMarkers } from './checks/resume.js';

@@ -7,32 +7,35 @@ import {
   type WalImplsBuilder,
   type WalImplsOpener,
 } from '@walstream/core';
-import type { AppendFaultSwitch } from '@walstream/testkit';
-import type { PulsarAdapter } from '../src/index.js';
+import type { AppendFaultSwitch } from './types.js';
 
-/**
- * Injected append errors on a real broker: an append the switch fails is rejected UNAVAILABLE before it
- * reaches the producer (so it never lands), exactly what the memory adapter's fault switch does. The
- * runtime's retries, the lock and the txn paths then run on real Pulsar ids and real read latency.
- */
-export class FaultSwitch implements AppendFaultSwitch {
+/** The append error rate of one pchannel, switched by the suite's schedules. */
+export class AppendFaults implements AppendFaultSwitch {
   rate = 0;
+
   set(config: { readonly appendErrorRate: number }): this {
     this.rate = config.appendErrorRate;
     return this;
   }
 }
 
-export interface FaultyPulsar extends WalImplsBuilder {
-  switchOf(pchannel: string): FaultSwitch;
+/** An adapter wrapped by {@link withAppendFaults}: the same adapter, plus a fault switch per pchannel. */
+export interface AppendFaultsAdapter extends WalImplsBuilder {
+  switchOf(pchannel: string): AppendFaults;
 }
 
-export function faultyPulsar(inner: PulsarAdapter): FaultyPulsar {
-  const switches = new Map<string, FaultSwitch>();
-  const switchOf = (pchannel: string) => {
+/**
+ * Injected append errors for an adapter that has no fault switch of its own (a real broker): an append the
+ * switch fails is rejected UNAVAILABLE before it reaches the adapter, so it never lands — what the memory
+ * adapter's own switch does. The runtime's retries and the lock and txn paths then run against real ids
+ * and real latency. Pass `faults: (adapter, pchannel) => adapter.switchOf(pchannel)` to the suite.
+ */
+export function withAppendFaults(inner: WalImplsBuilder): AppendFaultsAdapter {
+  const switches = new Map<string, AppendFaults>();
+  const switchOf = (pchannel: string): AppendFaults => {
     let found = switches.get(pchannel);
     if (!found) {
-      found = new FaultSwitch();
+      found = new AppendFaults();
       switches.set(pchannel, found);
     }
     return found;
