@@ -1,5 +1,6 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
+  DeliverPolicy,
   type InterceptorBuildParams,
   LocalTimestampAllocator,
   MemoryCatalog,
@@ -13,6 +14,7 @@ import {
   createVChannel,
   isTick,
   lastConfirmedViolations,
+  Note,
   note,
   PCHANNEL,
   semanticsStack,
@@ -135,6 +137,29 @@ describe('timetick: write-ahead buffer', () => {
       a.timeTick === b.timeTick ? a.id.compare(b.id) : a.timeTick < b.timeTick ? -1 : 1,
     );
     expect(fromWab).toEqual(byTimeTick.map((m) => m.id.marshal()));
+    await stack.close();
+  });
+
+  it('closing a tailing scanner while its consumer waits ends the iteration; it is not an error', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createVChannel(wal, 'ps_av0');
+    await wal.append(note('ps_av0', 1));
+    const scanner = await wal.read({ vchannel: 'ps_av0', deliverPolicy: DeliverPolicy.all() });
+    // The TimeTick that released the note (delivered right after it) also moved the scanner onto the
+    // write-ahead buffer, where the next read waits.
+    let seenNote = false;
+    for (;;) {
+      const next = await scanner.next();
+      if (next.done) throw new Error('the scanner ended early');
+      if (next.value.messageType === Note.code) seenNote = true;
+      else if (seenNote && isTick(next.value)) break;
+    }
+    const waiting = scanner.next();
+    await scanner.close();
+    await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+    await expect(scanner.done).resolves.toBeUndefined();
+    await wal.close();
     await stack.close();
   });
 

@@ -177,7 +177,16 @@ export class WalScanner implements Scanner {
       if (this.#stop.signal.aborted) return undefined;
       const mode = this.#mode;
       if (mode.kind === 'tailing') {
-        const message = await mode.reader.next(this.#stop.signal);
+        let message: ImmutableMessage | undefined;
+        try {
+          message = await mode.reader.next(this.#stop.signal);
+        } catch (error) {
+          // Closed while waiting for the tail to grow: the end of iteration, not a failure.
+          if (this.#stop.signal.aborted) return undefined;
+          const failure = error instanceof Error ? error : new Error(String(error));
+          this.#finish('failed', failure);
+          throw failure;
+        }
         if (this.#stop.signal.aborted) return undefined;
         if (message) {
           this.#lastPulled = message;

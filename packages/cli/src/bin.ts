@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { runCli } from './cli.js';
+
+// The first Ctrl-C stops gracefully (appends drain, WALs close); another one a moment later exits at
+// once. Signals within that moment count as one: a launcher such as tsx relays the terminal's SIGINT,
+// so the same Ctrl-C can arrive twice.
+const stop = new AbortController();
+let firstSignalAt: number | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    const now = Date.now();
+    if (firstSignalAt !== undefined && now - firstSignalAt > 500) process.exit(130);
+    firstSignalAt ??= now;
+    stop.abort();
+  });
+}
+
+runCli(process.argv.slice(2), {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+  stop: stop.signal,
+}).then(
+  (code) => {
+    // Exit explicitly, so that a stray timer cannot hold the process open after a clean shutdown.
+    process.exit(code);
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,129 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
+import type { Scanner, Wal } from '@walstream/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { duration, parseUpArgs, runCli, runDemo, startEmbedded } from '../src/index.js';
+
+function capture(stop?: AbortSignal) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    io: { out: (line: string) => out.push(line), err: (line: string) => err.push(line), stop },
+  };
+}
+
+describe('walstream up --demo', () => {
+  it('runs traffic through the embedded stack, prints progress, checks what readers saw, and shuts down', async () => {
+    const { out, err, io } = capture();
+    const code = await runCli(['up', '--demo', '--for', '1s', '--rate', '800', '--progress', '200ms'], io);
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+    const text = out.join('\n');
+    expect(text).toContain('embedded mode, 2 pchannel(s)');
+    expect(out.filter((line) => /^\s+\d+\.\ds {2}appended/.test(line)).length).toBeGreaterThanOrEqual(3);
+    expect(text).toContain('check passed');
+    expect(text).toMatch(/closed: embedded-0 closed, embedded-1 closed/);
+    const appended = Number(/appended ([\d,]+) messages/.exec(text)![1]!.replaceAll(',', ''));
+    expect(appended).toBeGreaterThan(100);
+  });
+
+  it('with 20 % injected append errors, readers still see exactly what was acknowledged', async () => {
+    const adapter = memoryAdapter();
+    const service = await startEmbedded({ pchannels: 2, adapter, namePrefix: 'faulty' });
+    for (const wal of service.wals) adapter.store.faults(wal.channel.name).set({ appendErrorRate: 0.2 });
+    const report = await runDemo(service.wals, {
+      durationMs: 600,
+      rate: 1_000,
+      progressMs: 10_000,
+      out: () => {},
+    });
+    await service.close();
+    expect(report.problems).toEqual([]);
+    expect(report.appended).toBeGreaterThan(100);
+    expect(report.txnsCommitted).toBeGreaterThan(0);
+    expect(report.txnsRolledBack).toBeGreaterThan(0);
+  });
+
+  it('the check reports a reader that delivers a message twice', async () => {
+    const service = await startEmbedded({ pchannels: 1, namePrefix: 'dup' });
+    const [wal] = service.wals as [Wal];
+    const duplicating = {
+      channel: wal.channel,
+      append: wal.append.bind(wal),
+      read: async (options: Parameters<Wal['read']>[0]) => {
+        const inner = await wal.read(options);
+        return {
+          async *[Symbol.asyncIterator]() {
+            for await (const message of inner) {
+              yield message;
+              yield message;
+            }
+          },
+          close: () => inner.close(),
+        } as unknown as Scanner;
+      },
+    } as unknown as Wal;
+    const report = await runDemo([duplicating], {
+      durationMs: 200,
+      rate: 200,
+      progressMs: 10_000,
+      out: () => {},
+    });
+    await service.close();
+    expect(report.problems.some((problem) => /delivered 2 times/.test(problem))).toBe(true);
+  });
+
+  it('a stop signal ends a service that was to stay up, and it closes cleanly', async () => {
+    const stop = new AbortController();
+    const { out, io } = capture(stop.signal);
+    const running = runCli(['up', '--pchannels', '1'], {
+      ...io,
+      out: (line) => {
+        io.out(line);
+        if (line.includes('Ctrl-C')) stop.abort();
+      },
+    });
+    await expect(running).resolves.toBe(0);
+    expect(out.at(-1)).toBe('closed: embedded-0 closed');
+  });
+});
+
+describe('walstream arguments', () => {
+  it('bad usage exits 2 and names the problem; nothing starts', async () => {
+    for (const [argv, pattern] of [
+      [['up', '--pchannels', '0'], /--pchannels must be an integer in 1\.\.64, got "0"/],
+      [['up', '--rate', 'fast'], /--rate must be an integer/],
+      [['up', '--for', '10'], /--for must be a duration/],
+      [['up', '--bogus'], /Unknown option '--bogus'/],
+      [['launch'], /unknown command "launch"/],
+    ] as const) {
+      const { out, err, io } = capture();
+      expect(await runCli(argv, io)).toBe(2);
+      expect(err.join('\n')).toMatch(pattern);
+      expect(out.join('\n')).not.toContain('embedded mode');
+    }
+  });
+
+  it('durations: every well-formed one parses to its milliseconds; anything else is INVALID_ARGUMENT', () => {
+    const units = { ms: 1, s: 1_000, m: 60_000 } as const;
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000 }), fc.constantFrom('ms', 's', 'm'), (n, unit) => {
+        expect(duration('--for', `${n}${unit}`)).toBe(n * units[unit as keyof typeof units]);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string(), (raw) => {
+        fc.pre(!/^\d+(\.\d+)?(ms|s|m|h)$/.test(raw));
+        expect(() => duration('--for', raw)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      }),
+    );
+  });
+
+  it('--demo defaults to a 5 s run; without it the service stays up until stopped', () => {
+    expect(parseUpArgs(['--demo'])).toMatchObject({ demo: true, forMs: 5_000, pchannels: 2, rate: 2_000 });
+    expect(parseUpArgs([])).toMatchObject({ demo: false, forMs: undefined });
+    expect(parseUpArgs(['--help'])).toBe('help');
+  });
+});
