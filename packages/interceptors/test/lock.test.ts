@@ -1,11 +1,14 @@
 import {
+  type AppendContext,
   defineMessageType,
   type ImmutableMessage,
+  type MessageID,
   type MessageTypeDefinition,
   messageTypes,
   newMessage,
+  pchannel,
 } from '@walstream/core';
-import { shardMessages } from '@walstream/interceptors';
+import { LockInterceptor, shardMessages } from '@walstream/interceptors';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createVChannel, isTick, note, semanticsStack, stored, timeTickViolations } from './support.js';
@@ -51,6 +54,23 @@ describe('lock', () => {
     expect(order).toEqual(['b', 'a', 'ddl']);
     expect(exclusiveViolations(stored(stack))).toEqual([]);
     await stack.close();
+  });
+
+  it('an inner step that throws instead of rejecting still releases the locks it ran under', async () => {
+    const lock = new LockInterceptor('ps', undefined);
+    const context: AppendContext = { channel: pchannel('ps', 1n), signal: undefined, result: {} };
+    const throwing = (): Promise<MessageID> => {
+      throw new Error('thrown, not rejected');
+    };
+    await expect(lock.doAppend(note('ps_av0', 1), context, throwing)).rejects.toThrow('thrown, not rejected');
+    // Both an exclusive message on that vchannel and a pchannel-wide one must get their write lock now.
+    const id = { walName: 'test' } as unknown as MessageID;
+    const exclusive = (message: ReturnType<typeof note>) =>
+      lock.doAppend(message, { ...context, signal: AbortSignal.timeout(2_000) }, async () => id);
+    await expect(
+      exclusive(shardMessages.createPartition('ps_av0', { collectionId: 1n, partitionId: 7n })),
+    ).resolves.toBe(id);
+    await expect(exclusive(newMessage(WalWide).allVChannels().build())).resolves.toBe(id);
   });
 
   it('a pchannel-wide exclusive message waits for everything in flight, and later appends wait for it', async () => {

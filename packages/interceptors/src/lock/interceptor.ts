@@ -47,7 +47,7 @@ export class LockInterceptor implements Interceptor {
     const walRelease = this.#wal.tryRead();
     if (walRelease) {
       const keyRelease = this.#vchannels.tryRead(key);
-      if (keyRelease) return runReleasing(next(message, context), keyRelease, walRelease);
+      if (keyRelease) return runReleasing(next, message, context, keyRelease, walRelease);
       walRelease();
     }
     return this.#shared(key, message, context, next);
@@ -67,7 +67,7 @@ export class LockInterceptor implements Interceptor {
       walRelease();
       throw error;
     }
-    return runReleasing(next(message, context), keyRelease, walRelease);
+    return runReleasing(next, message, context, keyRelease, walRelease);
   }
 
   async #pchannelExclusive(
@@ -118,7 +118,22 @@ export class LockInterceptor implements Interceptor {
   }
 }
 
-function runReleasing(append: Promise<MessageID>, first: Release, second: Release): Promise<MessageID> {
+/** Runs the rest of the chain and releases both locks when it settles, also when it throws synchronously. */
+function runReleasing(
+  next: AppendNext,
+  message: MutableMessage,
+  context: AppendContext,
+  first: Release,
+  second: Release,
+): Promise<MessageID> {
+  let append: Promise<MessageID>;
+  try {
+    append = next(message, context);
+  } catch (error) {
+    first();
+    second();
+    return Promise.reject(error);
+  }
   return append.then(
     (id) => {
       first();
