@@ -38,10 +38,17 @@ export const errors = {
     });
   },
 
+  injectedLostAck(channel: string): WalError {
+    return new WalError(
+      'UNAVAILABLE',
+      `append to pchannel ${channel}: written, but the acknowledgement was lost (injected fault)`,
+      { retriable: true, details: { channel, injected: true, written: true } },
+    );
+  },
   injectedUnavailable(channel: string): WalError {
     return new WalError('UNAVAILABLE', `append to pchannel ${channel}: unavailable (injected fault)`, {
       retriable: true,
-      details: { channel, injected: true },
+      details: { channel, injected: true, written: false },
     });
   },
 

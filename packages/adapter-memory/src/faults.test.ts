@@ -9,7 +9,13 @@ function schedule(faults: ChannelFaults, count: number): boolean[] {
 describe('ChannelFaults', () => {
   it('starts with no faults and the hot-path flag off', () => {
     const faults = new ChannelFaults('ch', 1);
-    expect(faults.config).toEqual({ appendErrorRate: 0, fenced: false, appendDelayMs: 0, readDelayMs: 0 });
+    expect(faults.config).toEqual({
+      appendErrorRate: 0,
+      lostAckRate: 0,
+      fenced: false,
+      appendDelayMs: 0,
+      readDelayMs: 0,
+    });
     expect(faults.appendFaulty).toBe(false);
   });
 
@@ -20,6 +26,9 @@ describe('ChannelFaults', () => {
     expect(faults.appendFaulty).toBe(true);
     faults.set({ fenced: false, appendDelayMs: 0 });
     expect(faults.appendFaulty).toBe(false);
+    faults.set({ lostAckRate: 0.1 });
+    expect(faults.appendFaulty).toBe(true);
+    faults.set({ lostAckRate: 0 });
     faults.set({ readDelayMs: 3 });
     // A read delay alone does not put appends on the slow path.
     expect(faults.appendFaulty).toBe(false);
@@ -34,6 +43,7 @@ describe('ChannelFaults', () => {
     const error = throwsWith(() => faults.set({ appendErrorRate: 1.5 }), 'INVALID_ARGUMENT');
     expect(error.message).toContain('orders');
     throwsWith(() => faults.set({ appendErrorRate: Number.NaN }), 'INVALID_ARGUMENT');
+    throwsWith(() => faults.set({ lostAckRate: -0.1 }), 'INVALID_ARGUMENT');
     throwsWith(() => faults.set({ appendDelayMs: -1 }), 'INVALID_ARGUMENT');
     throwsWith(() => faults.set({ readDelayMs: Number.POSITIVE_INFINITY }), 'INVALID_ARGUMENT');
     // A rejected set leaves the previous configuration untouched.

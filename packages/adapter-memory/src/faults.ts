@@ -5,6 +5,12 @@ import { channelSeed, type Random, seededRandom } from './rng.js';
 export interface FaultConfig {
   /** Probability in [0, 1] that an append rejects with UNAVAILABLE (retriable) without writing. */
   readonly appendErrorRate?: number;
+  /**
+   * Probability in [0, 1] that an append is written and then rejects with UNAVAILABLE (retriable), as if
+   * its acknowledgement was lost on the way: the "outcome unknown" failure of a networked store, after
+   * which a retry writes the message a second time.
+   */
+  readonly lostAckRate?: number;
   /** While true every append rejects with CHANNEL_FENCED (not retriable), as if a newer owner took over. */
   readonly fenced?: boolean;
   /** Each append waits this long before it writes (the delay honours the AbortSignal). */
@@ -16,6 +22,7 @@ export interface FaultConfig {
 /** The faults currently in force, every field resolved. */
 export interface ActiveFaults {
   readonly appendErrorRate: number;
+  readonly lostAckRate: number;
   readonly fenced: boolean;
   readonly appendDelayMs: number;
   readonly readDelayMs: number;
@@ -23,6 +30,7 @@ export interface ActiveFaults {
 
 const NO_FAULTS: ActiveFaults = Object.freeze({
   appendErrorRate: 0,
+  lostAckRate: 0,
   fenced: false,
   appendDelayMs: 0,
   readDelayMs: 0,
@@ -56,13 +64,10 @@ export class ChannelFaults {
   /** Changes the fields given in `faults`; the others keep their value. Returns `this` for chaining. */
   set(faults: FaultConfig): this {
     const next = { ...this.#config };
-    if (faults.appendErrorRate !== undefined) {
-      const rate = faults.appendErrorRate;
-      if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
-        throw invalid(this.channel, `appendErrorRate must be a number in [0, 1], got ${String(rate)}`);
-      }
-      next.appendErrorRate = rate;
-    }
+    if (faults.appendErrorRate !== undefined)
+      next.appendErrorRate = checkRate(this.channel, 'appendErrorRate', faults.appendErrorRate);
+    if (faults.lostAckRate !== undefined)
+      next.lostAckRate = checkRate(this.channel, 'lostAckRate', faults.lostAckRate);
     if (faults.fenced !== undefined) {
       if (typeof faults.fenced !== 'boolean') {
         throw invalid(this.channel, `fenced must be a boolean, got ${String(faults.fenced)}`);
@@ -89,10 +94,24 @@ export class ChannelFaults {
     return rate > 0 && this.#random() < rate;
   }
 
+  /** Draws from the channel's seeded sequence: true when this written append should lose its acknowledgement. */
+  rollLostAck(): boolean {
+    const rate = this.#config.lostAckRate;
+    return rate > 0 && this.#random() < rate;
+  }
+
   #apply(config: ActiveFaults): void {
     this.#config = config;
-    this.#appendFaulty = config.appendErrorRate > 0 || config.fenced || config.appendDelayMs > 0;
+    this.#appendFaulty =
+      config.appendErrorRate > 0 || config.lostAckRate > 0 || config.fenced || config.appendDelayMs > 0;
   }
+}
+
+function checkRate(channel: string, field: string, rate: number): number {
+  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
+    throw invalid(channel, `${field} must be a number in [0, 1], got ${String(rate)}`);
+  }
+  return rate;
 }
 
 function checkDelay(channel: string, field: string, value: number): number {

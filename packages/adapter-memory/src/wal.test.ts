@@ -67,6 +67,21 @@ describe('append', () => {
     expect(store.messages('ch')[0]!.properties.id).toBe('1');
   });
 
+  it('a lost acknowledgement: the append is written, then rejects UNAVAILABLE (retriable)', async () => {
+    const { open, store } = await setup();
+    const wal = await open();
+    store.faults('ch').set({ lostAckRate: 1 });
+    await expect(wal.append(message(0))).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      retriable: true,
+      details: { written: true },
+    });
+    store.faults('ch').clear();
+    await wal.append(message(1));
+    // Both landed: the one whose acknowledgement was lost, and the next.
+    expect(store.messages('ch').map((m) => m.properties.id)).toEqual(['0', '1']);
+  });
+
   it('rejects something that is not a MutableMessage with INVALID_ARGUMENT', async () => {
     const { open } = await setup();
     const wal = await open();

@@ -128,7 +128,9 @@ export class MemoryWal implements WalImpls {
     }
     if (faults.config.fenced) throw errors.fencedByFault(this.channel.name);
     if (faults.rollAppendError()) throw errors.injectedUnavailable(this.channel.name);
-    return this.#log.append(message);
+    const id = this.#log.append(message);
+    if (faults.rollLostAck()) throw errors.injectedLostAck(this.channel.name);
+    return id;
   }
 
   /** Why a write may not proceed now, or undefined. Ordered from the most permanent reason. */

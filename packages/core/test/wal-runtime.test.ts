@@ -118,6 +118,34 @@ describe('WAL runtime: append', () => {
     await opener.close();
   });
 
+  it('an abort while retrying appends that were not written ends it ABORTED, with nothing in the log', async () => {
+    const { wal, opener, adapter } = await openWal();
+    adapter.store.faults('rt').set({ appendErrorRate: 1 });
+    const controller = new AbortController();
+    const pending = wal.append(note('rt_av0', 1), { signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(adapter.store.messages('rt')).toEqual([]);
+    await opener.close();
+  });
+
+  it('an append that may have been written is carried through an abort; its copies share one timetick', async () => {
+    const { wal, opener, adapter } = await openWal();
+    // Every attempt lands, and loses its acknowledgement, until the faults are cleared.
+    adapter.store.faults('rt').set({ lostAckRate: 1 });
+    const controller = new AbortController();
+    const pending = wal.append(note('rt_av0', 1), { signal: controller.signal });
+    await expect.poll(() => adapter.store.messages('rt').length).toBeGreaterThanOrEqual(2);
+    controller.abort();
+    adapter.store.faults('rt').clear();
+    const result = await pending;
+    const copies = adapter.store.messages('rt');
+    expect(new Set(copies.map((message) => message.timeTick))).toEqual(new Set([result.timeTick]));
+    // The acknowledged copy is the last one written.
+    expect(result.messageId.marshal()).toBe(copies.at(-1)!.id.marshal());
+    await opener.close();
+  });
+
   it('read-only WALs reject appends with READ_ONLY', async () => {
     const adapter = memoryAdapter();
     const opener = await createWAL().adapter(adapter).build();

@@ -5,4 +5,13 @@ export {
   type MilvusErrorCode,
   type WalstreamErrorCode,
 } from './codes.js';
-export { abortError, hasCode, toWalError, WalError, type WalErrorOptions, walError } from './wal-error.js';
+export {
+  type AppendOutcome,
+  abortError,
+  appendOutcome,
+  hasCode,
+  toWalError,
+  WalError,
+  type WalErrorOptions,
+  walError,
+} from './wal-error.js';

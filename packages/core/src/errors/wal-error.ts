@@ -55,3 +55,18 @@ export function toWalError(error: unknown, fallback: ErrorCode = 'UNKNOWN', cont
 export function abortError(signal: AbortSignal | undefined, what = 'operation'): WalError {
   return new WalError('ABORTED', `${what} was aborted`, { cause: signal?.reason, retriable: false });
 }
+
+/** What a failed append left in the store, as far as the adapter knows. */
+export type AppendOutcome = 'not-written' | 'written' | 'unknown';
+
+/**
+ * Reads what a failed append left behind from `details.written`, which adapters set on append failures:
+ * `false` when nothing was written (the append may be abandoned or retried freely), `true` when it was
+ * written and only the acknowledgement was lost. Absent means unknown — the usual case of a connection
+ * that dropped with the append in flight. A non-walstream error is unknown too.
+ */
+export function appendOutcome(error: unknown): AppendOutcome {
+  if (!WalError.is(error)) return 'unknown';
+  const written = error.details.written;
+  return written === false ? 'not-written' : written === true ? 'written' : 'unknown';
+}

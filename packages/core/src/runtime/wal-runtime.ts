@@ -1,11 +1,11 @@
 import { BehaviorSubject, type Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
-import { abortError, hasCode, WalError } from '../errors/index.js';
+import { abortError, appendOutcome, hasCode, WalError } from '../errors/index.js';
 import type { MutableMessage } from '../message/message.js';
 import { encodeBase36 } from '../message/properties.js';
 import type { MessageID } from '../message-id/message-id.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
-import { isRetriableFailure, retryWithBackoff } from '../util/backoff.js';
+import { delay, isRetriableFailure } from '../util/backoff.js';
 import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { WalImpls } from '../walimpls/spi.js';
 import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
@@ -181,20 +181,41 @@ export class WalRuntime implements Wal {
     if (message.timeTick === undefined) {
       message.withTimeTick(this.#allocator.allocateNow?.() ?? (await this.#allocator.allocate()));
     }
-    const options = context.signal ? { signal: context.signal } : NO_OPTIONS;
+    const signal = context.signal;
     try {
-      return await this.#impls.append(message, options);
+      return await this.#impls.append(message, signal ? { signal } : NO_OPTIONS);
     } catch (error) {
       if (!shouldRetryAppend(error)) throw error;
+      // The first attempt failed with a passing fault: only now pay for the retry machinery.
+      return this.#retryAppend(message, signal, appendOutcome(error) !== 'not-written');
     }
-    // The first attempt failed with a passing fault: only now pay for the retry machinery.
-    return retryWithBackoff(() => this.#impls.append(message, options), {
-      ...this.#retry,
-      signal: context.signal,
-      shouldRetry: shouldRetryAppend,
-      stopReason: () => (this.#closing ? this.#shutdownError() : undefined),
-      delayFirst: true,
-    });
+  }
+
+  /**
+   * Retries with backoff until the append lands, the WAL closes or a permanent failure. Once an attempt
+   * may have been written, the caller's signal no longer cancels: giving up would leave a message in the
+   * log that its caller (and the write-ahead buffer, which only holds acknowledged appends) believes
+   * failed. A retry can then write the message twice; both copies carry the same timetick and term, and
+   * ordered readers deliver it once.
+   */
+  async #retryAppend(
+    message: MutableMessage,
+    signal: AbortSignal | undefined,
+    maybeWritten: boolean,
+  ): Promise<MessageID> {
+    let wait = this.#retry.initialMs;
+    for (;;) {
+      const cancel = maybeWritten ? undefined : signal;
+      await delay(wait, cancel);
+      if (this.#closing) throw this.#shutdownError();
+      wait = Math.min(this.#retry.maxMs, wait * 2);
+      try {
+        return await this.#impls.append(message, cancel ? { signal: cancel } : NO_OPTIONS);
+      } catch (error) {
+        if (!shouldRetryAppend(error)) throw error;
+        if (appendOutcome(error) !== 'not-written') maybeWritten = true;
+      }
+    }
   }
 
   #assertWritable(): void {

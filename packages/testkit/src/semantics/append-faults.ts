@@ -48,7 +48,9 @@ export function withAppendFaults(inner: WalImplsBuilder): AppendFaultsAdapter {
       append(message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
         if (faults.rate > 0 && Math.random() < faults.rate) {
           return Promise.reject(
-            new WalError('UNAVAILABLE', `injected append error on ${wal.channel.name} (not written)`),
+            new WalError('UNAVAILABLE', `injected append error on ${wal.channel.name} (not written)`, {
+              details: { injected: true, written: false },
+            }),
           );
         }
         return wal.append(message, options);

@@ -131,6 +131,57 @@ describe('TimeTickOrderer', () => {
   });
 });
 
+describe('TimeTickOrderer: appends written twice', () => {
+  /** A second copy of `original`, as a retry after a lost acknowledgement writes it: same props, newer id. */
+  const copyOf = (original: ImmutableMessage): ImmutableMessage =>
+    new MutableMessage(original.payload, original.properties).intoImmutable(new Seq(nextId++));
+
+  it('property: retried copies (same timetick and term, later id) change nothing but which copy is delivered', () => {
+    fc.assert(
+      fc.property(schedule, fc.array(fc.nat(), { maxLength: 10 }), ({ entries, ticks }, picks) => {
+        const input = arrivals(entries, ticks);
+        const expected = new TimeTickOrderer();
+        const once = input.flatMap((m) => expected.accept(m));
+        // Each copy lands right after its original: a retry writes before the append is acknowledged,
+        // so before any tick that covers it.
+        const withCopies: ImmutableMessage[] = [];
+        const copied = new Map<ImmutableMessage, ImmutableMessage>();
+        const chosen = new Set(picks.map((pick) => input[pick % input.length]!));
+        for (const m of input) {
+          withCopies.push(m);
+          if (chosen.has(m) && m.messageType !== SystemMessageType.TimeTick) {
+            const copy = copyOf(m);
+            copied.set(m, copy);
+            withCopies.push(copy);
+          }
+        }
+        const orderer = new TimeTickOrderer();
+        const out = withCopies.flatMap((m) => orderer.accept(m));
+        // The same deliveries, in the same order, each copied message delivered once as its last copy.
+        expect(out.map((m) => m.timeTick)).toEqual(once.map((m) => m.timeTick));
+        expect(out).toEqual(once.map((m) => copied.get(m) ?? m));
+        expect(orderer.refused).toBe(copied.size);
+      }),
+    );
+  });
+
+  it('a tick written twice is delivered once', () => {
+    const orderer = new TimeTickOrderer();
+    orderer.accept(message(PLAIN, 1n));
+    const first = tick(2n);
+    expect(orderer.accept(first).map((m) => m.timeTick)).toEqual([1n, 2n]);
+    expect(orderer.accept(copyOf(first))).toEqual([]);
+    expect(orderer.refused).toBe(1);
+  });
+
+  it('the same timetick from two terms is two appends', () => {
+    const orderer = new TimeTickOrderer();
+    orderer.accept(message(PLAIN, 5n, { _wt: '1' }));
+    orderer.accept(message(PLAIN, 5n, { _wt: '2' }));
+    expect(orderer.accept(tick(6n)).filter((m) => m.messageType === PLAIN)).toHaveLength(2);
+  });
+});
+
 describe('TxnBuffer through the orderer', () => {
   const txnArb = fc.array(
     fc.record({
