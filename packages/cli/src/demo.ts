@@ -24,6 +24,8 @@ export const DemoEvent: MessageTypeDefinition<Uint8Array> =
   (messageTypes.byName('DemoEvent') as MessageTypeDefinition<Uint8Array> | undefined) ??
   defineMessageType({ name: 'DemoEvent', code: 2101, flags: {} });
 
+const utf8 = new TextEncoder();
+
 /** Every TXN_EVERY-th operation of a lane is a txn of TXN_BODIES bodies; every ROLLBACK_EVERY-th txn rolls back. */
 const TXN_EVERY = 20;
 const TXN_BODIES = 3;
@@ -258,11 +260,7 @@ class Lane {
   }
 
   #event(key: string) {
-    return newMessage(DemoEvent)
-      .vchannel(this.#vchannel)
-      .property('key', key)
-      .body(new TextEncoder().encode(key))
-      .build();
+    return newMessage(DemoEvent).vchannel(this.#vchannel).property('key', key).body(utf8.encode(key)).build();
   }
 
   async #read(): Promise<void> {
