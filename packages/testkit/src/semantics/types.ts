@@ -109,7 +109,7 @@ export interface SemanticsConformanceOptions<A extends WalImplsBuilder = WalImpl
   allocator?: () => TimestampAllocator;
   /** Runtime options; the default retries adapter faults fast (1 ms doubling to 20 ms). */
   runtime?: WalRuntimeOptions;
-  /** fast-check runs per property case. Default 6. */
+  /** fast-check runs per property case. Default 20. */
   numRuns?: number;
   /** fast-check seed, to replay a failure the suite reported. */
   seed?: number;
