@@ -3,8 +3,10 @@ import type { InRecord, OutRecord, RecordHeader } from './driver/types.js';
 import { KafkaMessageId } from './message-id.js';
 
 /**
- * The adapter's own header on every record it writes: `<term base-36>.<writer id>`. The last record of a
- * pchannel thus tells which term (and which writer of that term) wrote last: the fencing check reads it.
+ * The adapter's own header `<term base-36>.<writer id>`, on the last record of every transaction it
+ * commits (and on its open marker; earlier versions put it on every record). The last committed record
+ * of a pchannel thus tells which term (and which writer of that term) wrote last: the fencing check
+ * reads it.
  * Never shown to readers as a property (user keys cannot start with `_`, so it cannot collide).
  */
 export const STAMP_HEADER = '__ws';
@@ -40,12 +42,14 @@ export function isOpenMarker(record: InRecord): boolean {
   return record.headers.some(([key]) => key === OPEN_HEADER);
 }
 
-/** Payload as value, properties as headers (Milvus's layout), plus the stamp when fencing. */
-export function toOutRecord(message: MutableMessage, stamp: Buffer | undefined): OutRecord {
+/**
+ * Payload as value, properties as headers (Milvus's layout). With fencing the writer adds the stamp
+ * header to the last record of each transaction.
+ */
+export function toOutRecord(message: MutableMessage): OutRecord {
   const headers: RecordHeader[] = [];
   const properties = message.properties;
   for (const key in properties) headers.push([key, Buffer.from(properties[key]!, 'utf8')]);
-  if (stamp) headers.push([STAMP_HEADER, stamp]);
   const payload = message.payload;
   return {
     value: Buffer.isBuffer(payload)
@@ -76,6 +80,11 @@ export function toImmutable(record: InRecord): ImmutableMessage {
 
 /** Kafka's record-batch header is 61 bytes; a record adds up to ~21 bytes of varints besides its fields. */
 export const BATCH_OVERHEAD = 61;
+
+/** A conservative estimate of the bytes the stamp header adds to the record that carries it. */
+export function stampBytes(stamp: Buffer): number {
+  return 10 + Buffer.byteLength(STAMP_HEADER) + stamp.byteLength;
+}
 
 /** A conservative estimate of the bytes `record` takes inside a record batch. */
 export function estimateRecordBytes(record: OutRecord): number {

@@ -51,7 +51,8 @@ export class KafkaWal implements WalImpls {
   async append(message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
     const writer = this.#writable('append');
     if (options?.signal?.aborted) throw abortError(options.signal, 'kafka append');
-    const offset = await writer.append(toOutRecord(message, writer.stamp), options?.signal);
+    // The writer adds the term stamp to the last record of each transaction.
+    const offset = await writer.append(toOutRecord(message), options?.signal);
     return new KafkaMessageId(offset);
   }
 

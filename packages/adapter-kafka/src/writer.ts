@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { abortError, type PChannelInfo, WalError } from '@walstream/core';
 import type { DriverWriter, KafkaDriver, OutRecord } from './driver/types.js';
 import type { ResolvedOptions } from './options.js';
-import { BATCH_OVERHEAD, encodeStamp, estimateRecordBytes, openMarker, type Stamp } from './records.js';
+import {
+  BATCH_OVERHEAD,
+  encodeStamp,
+  estimateRecordBytes,
+  openMarker,
+  STAMP_HEADER,
+  type Stamp,
+  stampBytes,
+} from './records.js';
 import { readLastStamp } from './tail.js';
 import { bounded, errorMessage, pause } from './util.js';
 
@@ -37,12 +45,16 @@ const MAX_TAKEOVERS = 5;
  * of that id, then checks the stamp of the log's last committed record: a higher term (or, after a
  * takeover, another writer of the same term) means this writer is stale, and it rejects CHANNEL_FENCED
  * for good. A writer fenced by a *stale* opener (lower term) sees its own term still current, takes the
- * epoch back and retries the batch: the fenced transaction was aborted, so nothing lands twice.
+ * epoch back and retries the batch: the fenced transaction was aborted, so nothing lands twice. The
+ * stamp (term + writer id) rides on the last record of each transaction (and on the open marker): a
+ * transaction commits whole, so the log's last committed record always carries one.
  */
 export class WalWriter {
   readonly #ctx: WriterContext;
   readonly #id = randomBytes(8).toString('base64url');
   readonly #stamp: Buffer | undefined;
+  /** Bytes the stamp adds to the record that carries it (reserved in every batch's byte budget). */
+  readonly #stampReserve: number;
   readonly #transactional: boolean;
   #writer: DriverWriter | undefined;
   #healthy = false;
@@ -58,15 +70,11 @@ export class WalWriter {
     this.#ctx = ctx;
     this.#transactional = ctx.options.fencing === 'transactional';
     this.#stamp = this.#transactional ? encodeStamp({ term: ctx.channel.term, writer: this.#id }) : undefined;
+    this.#stampReserve = this.#stamp ? stampBytes(this.#stamp) : 0;
   }
 
   get lastOffset(): bigint | undefined {
     return this.#lastOffset;
-  }
-
-  /** The adapter header every record of this writer carries (undefined without fencing). */
-  get stamp(): Buffer | undefined {
-    return this.#stamp;
   }
 
   /** Takes the pchannel: InitProducerId and the term check. Rejects CHANNEL_FENCED for a stale term. */
@@ -80,8 +88,8 @@ export class WalWriter {
     if (signal?.aborted) return Promise.reject(abortError(signal, 'kafka append'));
     const size = estimateRecordBytes(record);
     const limit = this.#ctx.maxMessageBytes;
-    if (size + BATCH_OVERHEAD > limit) {
-      return Promise.reject(tooLarge(this.#ctx.topic, size + BATCH_OVERHEAD, limit));
+    if (size + this.#stampReserve + BATCH_OVERHEAD > limit) {
+      return Promise.reject(tooLarge(this.#ctx.topic, size + this.#stampReserve + BATCH_OVERHEAD, limit));
     }
     return new Promise<bigint>((resolve, reject) => {
       const onAbort = () => {
@@ -142,7 +150,19 @@ export class WalWriter {
       const groups = this.#takeBatches(this.#transactional ? this.#ctx.options.maxTransactionBatches : 1);
       if (groups.length === 0) continue;
       try {
-        const bases = await this.#write(groups.map((batch) => batch.map((p) => p.record)));
+        const records = groups.map((batch) => batch.map((p) => p.record));
+        if (this.#stamp) {
+          // Only the transaction's last record carries the term stamp: the term check reads the last
+          // committed stamp, and a transaction commits whole, so the others would be ~20 bytes of
+          // header per record (encoded, sent and stored) for nothing.
+          const last = records[records.length - 1]!;
+          const record = last[last.length - 1]!;
+          last[last.length - 1] = {
+            value: record.value,
+            headers: [...record.headers, [STAMP_HEADER, this.#stamp]],
+          };
+        }
+        const bases = await this.#write(records);
         const lastGroup = groups[groups.length - 1]!;
         this.#lastOffset = bases[bases.length - 1]! + BigInt(lastGroup.length - 1);
         for (const [g, batch] of groups.entries()) {
@@ -160,7 +180,8 @@ export class WalWriter {
   /** Takes up to `maxBatches` record batches off the queue, each within the message and byte caps. */
   #takeBatches(maxBatches: number): Pending[][] {
     const { maxBatchMessages, maxBatchBytes } = this.#ctx.options;
-    const byteLimit = Math.min(maxBatchBytes, this.#ctx.maxMessageBytes) - BATCH_OVERHEAD;
+    const byteLimit =
+      Math.min(maxBatchBytes, this.#ctx.maxMessageBytes) - BATCH_OVERHEAD - this.#stampReserve;
     const groups: Pending[][] = [];
     while (this.#queue.length > 0 && groups.length < maxBatches) {
       const batch: Pending[] = [];
@@ -225,7 +246,7 @@ export class WalWriter {
 
   async #waitStable(last: bigint): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const { end } = await this.#ctx.driver.bounds(this.#ctx.topic);
+      const end = await this.#ctx.driver.lastStable(this.#ctx.topic);
       if (end > last || this.#closed) return;
       await pause(Math.min(1 + attempt, 10));
     }

@@ -70,6 +70,23 @@ describe.each(DRIVERS)('kafka fencing (%s)', (driver) => {
     expect(await readSeqs(a, name, 5n, '3')).toEqual(['1', '2', '3']);
   });
 
+  test('after a group commit of several record batches (stamp on its last record only), a lower term is still rejected', async () => {
+    // 10 messages per record batch: the 100 concurrent appends go out as one transaction of 10 batches.
+    const a = await adapterFor(driver, { maxBatchMessages: 10 }).build();
+    const b = await adapterFor(driver).build();
+    openers.push(a, b);
+    const name = uniqueChannel('stamp');
+    const owner = await a.open({ channel: pchannel(name, 5n) });
+    const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => owner.append(message(i + 1))));
+    expect(new Set(ids.map(String)).size).toBe(100);
+    // Truncating up to the last record drops the open marker and the 99 unstamped records: only the
+    // transaction's last record is left to carry the term.
+    await owner.truncate(ids[99]!);
+    await expect(b.open({ channel: pchannel(name, 4n) })).rejects.toMatchObject({ code: 'CHANNEL_FENCED' });
+    await owner.append(message(101));
+    expect(await readSeqs(b, name, 5n, '101')).toEqual(['100', '101']);
+  });
+
   test('re-opening at the same term takes over from the earlier writer of that term', async () => {
     const { a, b } = await twoNodes(driver);
     const name = uniqueChannel('sameterm');

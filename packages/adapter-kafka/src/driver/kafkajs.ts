@@ -207,6 +207,11 @@ class KafkaJsDriver implements KafkaDriver {
     return { start: BigInt(partition.low), end: BigInt(partition.high) };
   }
 
+  async lastStable(topic: string): Promise<bigint> {
+    // kafkajs's admin lists both ends in one call; there is no cheaper single request.
+    return (await this.bounds(topic)).end;
+  }
+
   async deleteRecords(topic: string, before: bigint): Promise<void> {
     const admin = await this.#adminClient();
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: before.toString() }] });

@@ -214,6 +214,13 @@ class PlatformaticDriver implements KafkaDriver {
     return { start, end };
   }
 
+  async lastStable(topic: string): Promise<bigint> {
+    const latest = await this.#reader.listOffsets({ topics: [topic], isolationLevel: READ_COMMITTED });
+    const end = latest.get(topic)?.[0];
+    if (end === undefined) throw new WalError('UNAVAILABLE', `no offsets for ${topic}`);
+    return end;
+  }
+
   async deleteRecords(topic: string, before: bigint): Promise<void> {
     await this.#adminClient.deleteRecords({
       topics: [{ name: topic, partitions: [{ partition: 0, offset: before }] }],

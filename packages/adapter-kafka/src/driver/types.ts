@@ -90,6 +90,11 @@ export interface KafkaDriver {
   /** The topic's `max.message.bytes`, or undefined when the broker does not say. */
   maxMessageBytes(topic: string): Promise<number | undefined>;
   bounds(topic: string): Promise<LogBounds>;
+  /**
+   * The last stable offset alone: what a transactional writer polls until its commit markers are
+   * written. One ListOffsets where the client allows (`bounds` needs two).
+   */
+  lastStable(topic: string): Promise<bigint>;
   /** DeleteRecords: moves the log start to `before` (records below it become unreadable). */
   deleteRecords(topic: string, before: bigint): Promise<void>;
   writer(spec: WriterSpec): DriverWriter;
