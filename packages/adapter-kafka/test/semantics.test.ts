@@ -1,14 +1,14 @@
 import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
-import { registerSemanticsConformance } from '@walstream/testkit';
+import { registerSemanticsConformance, withAppendFaults } from '@walstream/testkit';
 import { beforeEach, describe, test } from 'vitest';
-import { faultyKafka } from './faulty.js';
 import { adapterFor, showBrokerLogOnFailure } from './helpers.js';
 
 /**
  * The WAL semantics suite (ordering, TimeTick contract, txns, resume, exclusive messages, recovery
  * across terms) through the full stack — `createWAL().adapter(kafka).use(...walSemantics())` — against
  * the run's real broker with the default (transactional) fencing, with injected append errors switched
- * on and off by the schedules (see `faulty.ts`).
+ * on and off by the schedules (`withAppendFaults` from the testkit: an injected error rejects before the
+ * producer, so it never lands).
  *
  * Runs on both drivers. Sized for a real broker on two cores: every stack creates topics and opens a
  * transactional producer per pchannel, so each property gets few runs — 6, the fewest with which the
@@ -31,7 +31,7 @@ for (const driver of DRIVERS) {
     { describe, test },
     {
       suiteName: `WAL semantics conformance: kafka adapter (${driver}) + walSemantics() on a real broker`,
-      adapter: () => faultyKafka(adapterFor(driver)),
+      adapter: () => withAppendFaults(adapterFor(driver)),
       interceptors: () => walSemantics(OPTIONS),
       faults: (builder, pchannel) => builder.switchOf(pchannel),
       numRuns: NUM_RUNS,
