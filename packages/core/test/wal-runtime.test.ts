@@ -146,6 +146,16 @@ describe('WAL runtime: append', () => {
     await opener.close();
   });
 
+  it('a close while an append that may have landed is retried ends it ON_SHUTDOWN, not retriable', async () => {
+    const { wal, opener, adapter } = await openWal();
+    adapter.store.faults('rt').set({ lostAckRate: 1 });
+    const pending = wal.append(note('rt_av0', 1));
+    await expect.poll(() => adapter.store.messages('rt').length).toBeGreaterThanOrEqual(1);
+    const closing = opener.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ON_SHUTDOWN', retriable: false });
+    await closing;
+  });
+
   it('read-only WALs reject appends with READ_ONLY', async () => {
     const adapter = memoryAdapter();
     const opener = await createWAL().adapter(adapter).build();

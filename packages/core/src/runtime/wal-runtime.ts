@@ -207,7 +207,7 @@ export class WalRuntime implements Wal {
     for (;;) {
       const cancel = maybeWritten ? undefined : signal;
       await delay(wait, cancel);
-      if (this.#closing) throw this.#shutdownError();
+      if (this.#closing) throw maybeWritten ? this.#unconfirmedOnShutdown() : this.#shutdownError();
       wait = Math.min(this.#retry.maxMs, wait * 2);
       try {
         return await this.#impls.append(message, cancel ? { signal: cancel } : NO_OPTIONS);
@@ -238,6 +238,18 @@ export class WalRuntime implements Wal {
 
   #shutdownError(): WalError {
     return new WalError('ON_SHUTDOWN', `wal of pchannel ${this.channel.name} is on shutdown`);
+  }
+
+  /**
+   * Not retriable, unlike a plain shutdown: the append may be in the log, and retrying it on the next
+   * WAL would write it again under a new timetick, a copy no reader can tell from a new message.
+   */
+  #unconfirmedOnShutdown(): WalError {
+    return new WalError(
+      'ON_SHUTDOWN',
+      `wal of pchannel ${this.channel.name} closed before an append could be confirmed: it may have landed`,
+      { retriable: false },
+    );
   }
 
   #setState(state: WalState): void {
