@@ -7,18 +7,20 @@
  * try { use(kafka.bootstrap); } finally { await kafka.stop(); }
  * ```
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_KAFKA_VERSION, type ResolveOptions, resolveKafka } from './kafka/maven.js';
-import { freePort, probeApiVersions } from './kafka/probe.js';
+import { probeApiVersions } from './kafka/probe.js';
+import { consoleLog4j2, propertiesText } from './shared/config.js';
+import { defaultJava, openJvmService, runJavaMain, type ToolResult } from './shared/java.js';
+import { stderrLog } from './shared/log.js';
+import { freePorts } from './shared/ports.js';
 
 export { DEFAULT_KAFKA_VERSION, kafkaCacheDir, type ResolvedKafka, resolveKafka } from './kafka/maven.js';
-export { freePort, probeApiVersions } from './kafka/probe.js';
+export { probeApiVersions } from './kafka/probe.js';
+export type { ToolResult } from './shared/java.js';
+export { freePort } from './shared/ports.js';
 
 export interface StartKafkaOptions extends ResolveOptions {
   /** The `java` to run (Java 17+). Default `$JAVA_HOME/bin/java`, else `java` on the PATH. */
@@ -40,12 +42,6 @@ export interface RestartOptions {
   readonly hard?: boolean;
   /** Runs while the broker is down (e.g. to check what clients see then); the restart follows. */
   readonly whileDown?: () => Promise<void>;
-}
-
-export interface ToolResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
 }
 
 export interface KafkaBroker {
@@ -74,21 +70,10 @@ export interface KafkaBroker {
   runTool(mainClass: string, args: readonly string[], options?: { timeoutMs?: number }): Promise<ToolResult>;
 }
 
-const LOG4J2_XML = `<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders><Console name="OUT" target="SYSTEM_OUT"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
-  <Loggers>
-    <Root level="WARN"><AppenderRef ref="OUT"/></Root>
-    <Logger name="kafka.server.KafkaRaftServer" level="INFO"/>
-    <Logger name="kafka.server.BrokerServer" level="INFO"/>
-  </Loggers>
-</Configuration>
-`;
-
-function javaCommand(option: string | undefined): string {
-  if (option) return option;
-  return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
-}
+const LOG4J2_XML = consoleLog4j2('[%d] %p %m (%c)%n', [
+  'kafka.server.KafkaRaftServer',
+  'kafka.server.BrokerServer',
+]);
 
 function serverProperties(
   dir: string,
@@ -122,78 +107,73 @@ function serverProperties(
     'group.initial.rebalance.delay.ms': 0,
     ...extra,
   };
-  return `${Object.entries(props)
-    .map(([key, value]) => `${key}=${String(value)}`)
-    .join('\n')}\n`;
+  return propertiesText(props);
 }
 
 /** Resolves the jars (first time), formats a fresh KRaft log dir and starts a broker on free ports. */
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`[kafka-harness] ${line}\n`));
+  const log = options.log ?? stderrLog('kafka-harness');
   const resolved = await resolveKafka({ ...options, log });
-  const java = javaCommand(options.java);
-  const workDir = await mkdtemp(join(tmpdir(), 'walstream-kafka-'));
-  const logFile = join(workDir, 'broker.log');
-  const tail: string[] = [];
-  const output = createWriteStream(logFile, { flags: 'a' });
-  const record = (text: string) => {
-    output.write(text);
-    for (const line of text.split('\n')) if (line) tail.push(line);
-    if (tail.length > 2_000) tail.splice(0, tail.length - 2_000);
-  };
-  await writeFile(join(workDir, 'log4j2.xml'), LOG4J2_XML);
+  const java = options.java || defaultJava();
+  const service = await openJvmService({
+    name: 'Kafka',
+    role: 'the broker',
+    java,
+    workDirPrefix: 'walstream-kafka-',
+    logFileName: 'broker.log',
+    log4j2: LOG4J2_XML,
+    stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+    keepWorkDir: options.keepWorkDir,
+  });
+  const { workDir, logFile, log4j2Option: log4j } = service;
   // Kafka's Uuid.randomUuid rerolls ids that start with '-': argparse would take them for an option.
   let clusterId = randomBytes(16).toString('base64url');
   while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
-  const log4j = `-Dlog4j2.configurationFile=${join(workDir, 'log4j2.xml')}`;
 
   let port = 0;
   let controllerPort = 0;
-  let child: ChildProcess | undefined;
   // A free port can be taken between probing and binding: retry the whole start on a bind failure.
   for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    controllerPort = await freePort();
-    if (controllerPort === port) continue;
+    const [listenerPort, quorumPort] = await freePorts(2);
+    port = listenerPort!;
+    controllerPort = quorumPort!;
     await rm(join(workDir, 'data'), { recursive: true, force: true });
     await writeFile(
       join(workDir, 'server.properties'),
       serverProperties(workDir, port, controllerPort, options.brokerConfig),
     );
-    const format = await runJava(
-      java,
-      resolved.classpath,
-      [log4j],
-      'kafka.tools.StorageTool',
-      ['format', '-t', clusterId, '-c', join(workDir, 'server.properties')],
-      60_000,
-    );
+    const format = await runJavaMain(java, {
+      classpath: resolved.classpath,
+      jvmArgs: [log4j],
+      main: 'kafka.tools.StorageTool',
+      args: ['format', '-t', clusterId, '-c', join(workDir, 'server.properties')],
+      timeoutMs: 60_000,
+    });
     if (format.code !== 0) {
-      output.end();
+      await service.stop(true);
       throw new Error(
         `kafka StorageTool format failed (${format.code}):\n${format.stdout}\n${format.stderr}`,
       );
     }
     try {
-      child = await launch();
+      await launch();
       break;
     } catch (error) {
-      const bindFailure = tail.some((line) => line.includes('Address already in use'));
-      if (!bindFailure || attempt >= 3) {
-        output.end();
+      if (!service.logMatches(/Address already in use/) || attempt >= 3) {
+        await service.stop(true);
         throw error;
       }
       log(`port collision on ${port}/${controllerPort}, retrying`);
     }
   }
 
-  async function launch(): Promise<ChildProcess> {
+  async function launch(): Promise<void> {
     const heap = options.heapMb ?? 512;
-    const started = Date.now();
-    record(`--- starting Kafka ${resolved.version} on 127.0.0.1:${port} (controller ${controllerPort})\n`);
-    const proc = spawn(
-      java,
-      [
+    service.record(
+      `--- starting Kafka ${resolved.version} on 127.0.0.1:${port} (controller ${controllerPort})\n`,
+    );
+    const readyMs = await service.start({
+      args: [
         `-Xms${heap}m`,
         `-Xmx${heap}m`,
         '-XX:+UseG1GC',
@@ -206,59 +186,14 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
         'kafka.Kafka',
         join(workDir, 'server.properties'),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout?.on('data', (chunk: Buffer) => record(chunk.toString('utf8')));
-    proc.stderr?.on('data', (chunk: Buffer) => record(chunk.toString('utf8')));
-    let exited: number | null | undefined;
-    const exit = new Promise<void>((resolve) =>
-      proc.on('exit', (code) => {
-        exited = code;
-        resolve();
-      }),
-    );
-    proc.on('error', (error) => record(`--- cannot start java: ${error.message}\n`));
-    const deadline = started + (options.readyTimeoutMs ?? 90_000);
-    while (Date.now() < deadline) {
-      if (exited !== undefined) break;
-      if (await probeApiVersions('127.0.0.1', port, 1_000)) {
-        log(`Kafka ${resolved.version} ready on 127.0.0.1:${port} in ${Date.now() - started} ms`);
-        return proc;
-      }
-      await Promise.race([sleep(200), exit]);
-    }
-    if (exited === undefined) {
-      proc.kill('SIGKILL');
-      await exit;
-      throw new Error(
-        `Kafka did not answer ApiVersions on 127.0.0.1:${port} within ${options.readyTimeoutMs ?? 90_000} ms; log tail:\n${tail.slice(-40).join('\n')}`,
-      );
-    }
-    throw new Error(
-      `Kafka exited with ${String(exited)} during startup; log tail:\n${tail.slice(-40).join('\n')}`,
-    );
+      probe: () => probeApiVersions('127.0.0.1', port, 1_000),
+      pollMs: 200,
+      readyTimeoutMs: options.readyTimeoutMs ?? 90_000,
+      readiness: `answer ApiVersions on 127.0.0.1:${port}`,
+    });
+    log(`Kafka ${resolved.version} ready on 127.0.0.1:${port} in ${readyMs} ms`);
   }
 
-  const killOnExit = () => child?.kill('SIGKILL');
-  process.on('exit', killOnExit);
-
-  async function halt(hard: boolean): Promise<void> {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exit = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    record(`--- stopping the broker (${hard ? 'SIGKILL' : 'SIGTERM'})\n`);
-    proc.kill(hard ? 'SIGKILL' : 'SIGTERM');
-    const timeout = options.stopTimeoutMs ?? 10_000;
-    const stopped = await Promise.race([exit.then(() => true), sleep(timeout).then(() => false)]);
-    if (!stopped) {
-      record(`--- no clean shutdown within ${timeout} ms: SIGKILL\n`);
-      proc.kill('SIGKILL');
-      await exit;
-    }
-  }
-
-  let stopping: Promise<void> | undefined;
   const broker: KafkaBroker = {
     get bootstrap() {
       return `127.0.0.1:${port}`;
@@ -276,73 +211,34 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     logFile,
     classpath: resolved.classpath,
     get running() {
-      return child !== undefined && child.exitCode === null;
+      return service.running;
     },
     stop() {
-      stopping ??= (async () => {
-        await halt(false);
-        process.off('exit', killOnExit);
-        await new Promise<void>((resolve) => output.end(resolve));
-        if (!options.keepWorkDir) await rm(workDir, { recursive: true, force: true });
-      })();
-      return stopping;
+      return service.stop(false);
     },
     async restart(restartOptions = {}) {
-      if (stopping) throw new Error('the broker was stopped');
-      await halt(restartOptions.hard ?? false);
+      if (service.stopped) throw new Error('the broker was stopped');
+      await service.halt(restartOptions.hard ?? false);
       try {
         await restartOptions.whileDown?.();
       } finally {
-        child = await launch();
+        await launch();
       }
     },
     logTail(lines = 60) {
-      return tail.slice(-lines).join('\n');
+      return service.logTail(lines);
     },
-    async runTool(mainClass, args, toolOptions = {}) {
-      return runJava(
-        java,
-        resolved.classpath,
-        ['-Xmx512m', log4j],
-        mainClass,
+    runTool(mainClass, args, toolOptions = {}) {
+      return runJavaMain(java, {
+        classpath: resolved.classpath,
+        jvmArgs: ['-Xmx512m', log4j],
+        main: mainClass,
         args,
-        toolOptions.timeoutMs ?? 600_000,
-      );
+        timeoutMs: toolOptions.timeoutMs ?? 600_000,
+      });
     },
   };
   return broker;
-}
-
-function runJava(
-  java: string,
-  classpath: string,
-  jvmArgs: readonly string[],
-  mainClass: string,
-  args: readonly string[],
-  timeoutMs: number,
-): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(java, [...jvmArgs, '-cp', classpath, mainClass, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${java}: ${error.message}`, { cause: error }));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /** The version `startKafka()` uses unless told otherwise. */

@@ -7,12 +7,8 @@
  * try { use(pulsar.serviceUrl, pulsar.adminUrl); } finally { await pulsar.stop(); }
  * ```
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type ConfigValue,
   JVM_OPENS,
@@ -21,7 +17,10 @@ import {
   standaloneConfig,
 } from './pulsar/config.js';
 import { type ResolveOptions, resolvePulsar } from './pulsar/maven.js';
-import { freePorts, probePulsar } from './pulsar/probe.js';
+import { probePulsar } from './pulsar/probe.js';
+import { defaultJava, openJvmService, runJavaMain, type ToolResult } from './shared/java.js';
+import { stderrLog } from './shared/log.js';
+import { freePorts } from './shared/ports.js';
 
 export { type PulsarPorts, standaloneConfig } from './pulsar/config.js';
 export {
@@ -34,7 +33,9 @@ export {
   type ResolveOptions,
   resolvePulsar,
 } from './pulsar/maven.js';
-export { freePort, freePorts, probePulsar } from './pulsar/probe.js';
+export { probePulsar } from './pulsar/probe.js';
+export type { ToolResult } from './shared/java.js';
+export { freePort, freePorts } from './shared/ports.js';
 
 export interface StartPulsarOptions extends ResolveOptions {
   /** The `java` to run (Java 17+). Default `$WALSTREAM_JAVA`, else `$JAVA_HOME/bin/java`, else `java`. */
@@ -56,12 +57,6 @@ export interface StartPulsarOptions extends ResolveOptions {
 export interface RestartOptions {
   /** SIGKILL instead of a clean shutdown: what survives is what the bookie journal fsynced. */
   readonly hard?: boolean;
-}
-
-export interface ToolResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
 }
 
 export interface RunJavaOptions {
@@ -106,39 +101,29 @@ export interface PulsarBroker {
   runJava(options: RunJavaOptions): Promise<ToolResult>;
 }
 
-const TAIL_LINES = 2_000;
-
 export function javaCommand(option?: string): string {
-  if (option) return option;
-  if (process.env.WALSTREAM_JAVA) return process.env.WALSTREAM_JAVA;
-  return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  return option || process.env.WALSTREAM_JAVA || defaultJava();
 }
 
 /** Resolves the jars (first time only), then starts a standalone on free loopback ports in a temp dir. */
 export async function startPulsar(options: StartPulsarOptions = {}): Promise<PulsarBroker> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`[pulsar-harness] ${line}\n`));
+  const log = options.log ?? stderrLog('pulsar-harness');
   const resolved = await resolvePulsar('broker', { ...options, log });
   const java = javaCommand(options.java);
-  const workDir = await mkdtemp(join(tmpdir(), 'walstream-pulsar-'));
+  const service = await openJvmService({
+    name: 'Pulsar',
+    role: 'the standalone',
+    java,
+    workDirPrefix: 'walstream-pulsar-',
+    logFileName: 'pulsar.log',
+    log4j2: LOG4J2_XML,
+    stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
+    keepWorkDir: options.keepWorkDir,
+  });
+  const { workDir, logFile } = service;
   const dataDir = join(workDir, 'data');
-  const logFile = join(workDir, 'pulsar.log');
-  const tail: string[] = [];
-  const output = createWriteStream(logFile, { flags: 'a' });
-  let partialLine = '';
-  const record = (text: string) => {
-    output.write(text);
-    const lines = (partialLine + text).split('\n');
-    partialLine = lines.pop() ?? '';
-    for (const line of lines) if (line) tail.push(line);
-    if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
-  };
-  await writeFile(join(workDir, 'log4j2.xml'), LOG4J2_XML);
 
   let ports: PulsarPorts = { broker: 0, web: 0, bookie: 0 };
-  let child: ChildProcess | undefined;
-  const killOnExit = () => child?.kill('SIGKILL');
-  process.on('exit', killOnExit);
-
   // A free port can be taken between probing and binding: retry the whole start on a bind failure.
   for (let attempt = 1; ; attempt++) {
     const [broker, web, bookie] = await freePorts(3);
@@ -148,27 +133,22 @@ export async function startPulsar(options: StartPulsarOptions = {}): Promise<Pul
     await mkdir(join(dataDir, 'bookkeeper'), { recursive: true });
     await writeFile(join(workDir, 'standalone.conf'), standaloneConfig(ports, options.brokerConfig));
     try {
-      child = await launch();
+      await launch();
       break;
     } catch (error) {
-      const bindFailure = tail.some((line) => /Address already in use|BindException/.test(line));
-      if (!bindFailure || attempt >= 3) {
-        process.off('exit', killOnExit);
-        await new Promise<void>((resolve) => output.end(resolve));
-        if (!options.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+      if (!service.logMatches(/Address already in use|BindException/) || attempt >= 3) {
+        await service.stop(true);
         throw error;
       }
       log(`port collision on ${JSON.stringify(ports)}, retrying`);
     }
   }
 
-  async function launch(): Promise<ChildProcess> {
-    const started = Date.now();
-    const readyTimeout = options.readyTimeoutMs ?? 180_000;
-    record(`--- starting Pulsar ${resolved.version} standalone: ${JSON.stringify(ports)}\n`);
-    const proc = spawn(
-      java,
-      [
+  async function launch(): Promise<void> {
+    const adminUrl = `http://127.0.0.1:${ports.web}`;
+    service.record(`--- starting Pulsar ${resolved.version} standalone: ${JSON.stringify(ports)}\n`);
+    const readyMs = await service.start({
+      args: [
         '-Xms256m',
         `-Xmx${options.heapMb ?? 1024}m`,
         `-XX:MaxDirectMemorySize=${options.directMemoryMb ?? 512}m`,
@@ -177,7 +157,7 @@ export async function startPulsar(options: StartPulsarOptions = {}): Promise<Pul
         '-Dio.netty.tryReflectionSetAccessible=true',
         '-Djava.awt.headless=true',
         ...JVM_OPENS,
-        `-Dlog4j2.configurationFile=${join(workDir, 'log4j2.xml')}`,
+        service.log4j2Option,
         `-Dpulsar.log.dir=${join(workDir, 'logs')}`,
         '-cp',
         resolved.classpath,
@@ -196,66 +176,15 @@ export async function startPulsar(options: StartPulsarOptions = {}): Promise<Pul
         String(ports.bookie),
       ],
       // The starter resolves relative defaults (conf/, data/) against its working directory.
-      { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout?.on('data', (chunk: Buffer) => record(chunk.toString('utf8')));
-    proc.stderr?.on('data', (chunk: Buffer) => record(chunk.toString('utf8')));
-    let exited: number | null | undefined;
-    const exit = new Promise<void>((resolve) =>
-      proc.on('exit', (code) => {
-        exited = code;
-        resolve();
-      }),
-    );
-    proc.on('error', (error) => record(`--- cannot start ${java}: ${error.message}\n`));
-    const adminUrl = `http://127.0.0.1:${ports.web}`;
-    const deadline = started + readyTimeout;
-    while (Date.now() < deadline && exited === undefined) {
-      if (await probePulsar(adminUrl, 5_000)) {
-        log(`Pulsar ${resolved.version} ready on 127.0.0.1:${ports.broker} in ${Date.now() - started} ms`);
-        return proc;
-      }
-      // Readiness polling only: nothing's correctness depends on this interval.
-      await Promise.race([sleep(500, undefined, { ref: false }), exit]);
-    }
-    if (exited === undefined) {
-      proc.kill('SIGKILL');
-      await exit;
-      throw new Error(
-        `Pulsar did not pass its health check on ${adminUrl} within ${readyTimeout} ms; log tail:\n${tail.slice(-40).join('\n')}`,
-      );
-    }
-    throw new Error(
-      `Pulsar exited with ${String(exited)} during startup; log tail:\n${tail.slice(-40).join('\n')}`,
-    );
+      cwd: workDir,
+      probe: () => probePulsar(adminUrl, 5_000),
+      pollMs: 500,
+      readyTimeoutMs: options.readyTimeoutMs ?? 180_000,
+      readiness: `pass its health check on ${adminUrl}`,
+    });
+    log(`Pulsar ${resolved.version} ready on 127.0.0.1:${ports.broker} in ${readyMs} ms`);
   }
 
-  async function halt(hard: boolean): Promise<void> {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exit = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    record(`--- stopping the standalone (${hard ? 'SIGKILL' : 'SIGTERM'})\n`);
-    proc.kill(hard ? 'SIGKILL' : 'SIGTERM');
-    const timeout = options.stopTimeoutMs ?? 30_000;
-    // Cancelled once the JVM exits, so no timer keeps the caller's process alive.
-    const timer = new AbortController();
-    const stopped = await Promise.race([
-      exit.then(() => true),
-      sleep(timeout, undefined, { signal: timer.signal }).then(
-        () => false,
-        () => true,
-      ),
-    ]);
-    timer.abort();
-    if (!stopped) {
-      record(`--- no clean shutdown within ${timeout} ms: SIGKILL\n`);
-      proc.kill('SIGKILL');
-      await exit;
-    }
-  }
-
-  let stopping: Promise<void> | undefined;
   return {
     get serviceUrl() {
       return `pulsar://127.0.0.1:${ports.broker}`;
@@ -273,24 +202,18 @@ export async function startPulsar(options: StartPulsarOptions = {}): Promise<Pul
     classpath: resolved.classpath,
     java,
     get running() {
-      return child !== undefined && child.exitCode === null && child.signalCode === null;
+      return service.running;
     },
     stop(stopOptions = {}) {
-      stopping ??= (async () => {
-        await halt(stopOptions.hard ?? false);
-        process.off('exit', killOnExit);
-        await new Promise<void>((resolve) => output.end(resolve));
-        if (!options.keepWorkDir) await rm(workDir, { recursive: true, force: true });
-      })();
-      return stopping;
+      return service.stop(stopOptions.hard ?? false);
     },
     async restart(restartOptions = {}) {
-      if (stopping) throw new Error('the standalone was stopped');
-      await halt(restartOptions.hard ?? false);
-      child = await launch();
+      if (service.stopped) throw new Error('the standalone was stopped');
+      await service.halt(restartOptions.hard ?? false);
+      await launch();
     },
     logTail(lines = 80) {
-      return tail.slice(-lines).join('\n');
+      return service.logTail(lines);
     },
     runJava(runOptions) {
       return runJava(java, runOptions.classpath ?? resolved.classpath, runOptions);
@@ -300,36 +223,12 @@ export async function startPulsar(options: StartPulsarOptions = {}): Promise<Pul
 
 /** Runs one JVM to completion and collects its output (Pulsar's perf tool, a `.java` test helper). */
 export function runJava(java: string, classpath: string, options: RunJavaOptions): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      java,
-      [
-        ...(options.jvmArgs ?? ['-Xmx512m']),
-        ...JVM_OPENS,
-        '-cp',
-        classpath,
-        options.main,
-        ...(options.args ?? []),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${java}: ${error.message}`, { cause: error }));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runJavaMain(java, {
+    classpath,
+    main: options.main,
+    args: options.args,
+    jvmArgs: [...(options.jvmArgs ?? ['-Xmx512m']), ...JVM_OPENS],
+    timeoutMs: options.timeoutMs ?? 600_000,
   });
 }
 

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { stderrLog } from '../shared/log.js';
+import { resolveClasspath } from '../shared/maven.js';
 
 /** Kafka 4.4.0 is the newest 4.x line Maven Central serves to these machines (checked with a real resolve). */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
@@ -12,9 +11,6 @@ export const DEFAULT_KAFKA_VERSION = '4.4.0';
  * compiles against slf4j-api 1.7, so the slf4j 1.x binding is the one that matches the resolved tree.
  */
 const LOG4J_VERSION = '2.25.3';
-
-/** maven-dependency-plugin pinned: Maven 3.8.7 is what these machines have. */
-const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.6.1';
 
 export interface ResolveOptions {
   readonly version?: string;
@@ -61,15 +57,6 @@ ${[
 `;
 }
 
-async function cachedClasspath(file: string): Promise<string | undefined> {
-  if (!existsSync(file)) return undefined;
-  const classpath = (await readFile(file, 'utf8')).trim();
-  const jars = classpath.split(delimiter).filter(Boolean);
-  // A cleaned ~/.m2 invalidates the cache: resolve again rather than start a broker that cannot load.
-  if (jars.length === 0 || !jars.every((jar) => existsSync(jar))) return undefined;
-  return classpath;
-}
-
 /**
  * Resolves the broker's runtime classpath with Maven into `~/.m2` (jars are never copied into the repo)
  * and caches the joined classpath next to the generated POM. A second call costs one file read.
@@ -77,68 +64,15 @@ async function cachedClasspath(file: string): Promise<string | undefined> {
 export async function resolveKafka(options: ResolveOptions = {}): Promise<ResolvedKafka> {
   const version = options.version ?? process.env.WALSTREAM_KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
   const cacheDir = options.cacheDir ?? kafkaCacheDir(version);
-  const classpathFile = join(cacheDir, 'classpath.txt');
-  const cached = await cachedClasspath(classpathFile);
-  if (cached) return { version, classpath: cached, cacheDir };
-
-  const log = options.log ?? ((line: string) => process.stderr.write(`[kafka-harness] ${line}\n`));
-  await mkdir(cacheDir, { recursive: true });
-  await writeFile(join(cacheDir, 'pom.xml'), pom(version));
-  log(`resolving org.apache.kafka:kafka_2.13:${version} + kafka-tools with Maven into ~/.m2 (first run)`);
-  const started = Date.now();
-  // Written to a private file first and renamed, so a concurrent resolver never reads half a classpath.
-  const partial = join(cacheDir, `classpath.${process.pid}.tmp`);
-  await runMaven(
-    options.maven ?? process.env.MAVEN_CMD ?? 'mvn',
-    [
-      '-B',
-      '-f',
-      join(cacheDir, 'pom.xml'),
-      `${DEPENDENCY_PLUGIN}:build-classpath`,
-      '-DincludeScope=runtime',
-      `-Dmdep.outputFile=${partial}`,
-    ],
+  const classpath = await resolveClasspath({
     cacheDir,
-    log,
-  );
-  await rename(partial, classpathFile);
-  const classpath = await cachedClasspath(classpathFile);
-  if (!classpath) throw new Error(`Maven wrote no usable classpath to ${classpathFile}`);
-  log(
-    `resolved ${classpath.split(delimiter).length} jars in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-  );
-  return { version, classpath, cacheDir };
-}
-
-function runMaven(command: string, args: string[], cwd: string, log: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    let downloads = 0;
-    const onLine = (line: string) => {
-      tail.push(line);
-      if (tail.length > 60) tail.shift();
-      // Maven prints one "Downloaded from" line per artifact: report every 25th as progress.
-      if (line.includes('Downloaded from') && ++downloads % 25 === 0) {
-        log(`maven: ${downloads} artifacts downloaded so far`);
-      }
-    };
-    let pending = '';
-    const onData = (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (error) =>
-      reject(new Error(`cannot run Maven (${command}): ${error.message}`, { cause: error })),
-    );
-    child.on('close', (code) => {
-      if (pending) onLine(pending);
-      if (code === 0) resolve();
-      else reject(new Error(`Maven exited with ${code} resolving Kafka:\n${tail.join('\n')}`));
-    });
+    files: { pom: 'pom.xml', classpath: 'classpath.txt' },
+    pom: pom(version),
+    maven: options.maven,
+    log: options.log ?? stderrLog('kafka-harness'),
+    announce: `resolving org.apache.kafka:kafka_2.13:${version} + kafka-tools with Maven into ~/.m2 (first run)`,
+    progressEvery: 25,
+    subject: 'Kafka',
   });
+  return { version, classpath, cacheDir };
 }

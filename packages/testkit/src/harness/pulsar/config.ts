@@ -1,3 +1,5 @@
+import { consoleLog4j2, propertiesText } from '../shared/config.js';
+
 /** The ports a standalone Pulsar listens on; all bound to 127.0.0.1. */
 export interface PulsarPorts {
   readonly broker: number;
@@ -52,9 +54,7 @@ export function standaloneConfig(
     defaultRetentionSizeInMB: -1,
     ...extra,
   };
-  return `${Object.entries(config)
-    .map(([key, value]) => `${key}=${String(value)}`)
-    .join('\n')}\n`;
+  return propertiesText(config);
 }
 
 /**
@@ -62,19 +62,13 @@ export function standaloneConfig(
  * console. INFO for the lines that explain a test failure (start, producers and consumers coming and
  * going, fencing), WARN for the rest.
  */
-export const LOG4J2_XML = `<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders><Console name="OUT" target="SYSTEM_OUT"><PatternLayout pattern="[%d] %p %m (%c{1})%n"/></Console></Appenders>
-  <Loggers>
-    <Root level="WARN"><AppenderRef ref="OUT"/></Root>
-    <Logger name="org.apache.pulsar.PulsarStandalone" level="INFO"/>
-    <Logger name="org.apache.pulsar.broker.PulsarService" level="INFO"/>
-    <Logger name="org.apache.pulsar.broker.service.ServerCnx" level="INFO"/>
-    <Logger name="org.apache.pulsar.broker.service.AbstractTopic" level="INFO"/>
-    <Logger name="org.apache.pulsar.broker.service.persistent.PersistentTopic" level="INFO"/>
-  </Loggers>
-</Configuration>
-`;
+export const LOG4J2_XML = consoleLog4j2('[%d] %p %m (%c{1})%n', [
+  'org.apache.pulsar.PulsarStandalone',
+  'org.apache.pulsar.broker.PulsarService',
+  'org.apache.pulsar.broker.service.ServerCnx',
+  'org.apache.pulsar.broker.service.AbstractTopic',
+  'org.apache.pulsar.broker.service.persistent.PersistentTopic',
+]);
 
 /** What `bin/pulsar` passes on Java 9+: netty and BookKeeper reach into JDK internals. */
 export const JVM_OPENS = [

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { stderrLog } from '../shared/log.js';
+import { resolveClasspath } from '../shared/maven.js';
 
 /**
  * Pulsar 4.0 is the current LTS line and its class files target Java 17 (major version 61), so it starts
@@ -20,9 +19,6 @@ const PERF_PINS: Readonly<Record<string, string>> = {
   'jetcd-core-shaded': '4.0.7',
   'pulsar-opentelemetry': '4.0.7',
 };
-
-/** maven-dependency-plugin pinned: Maven 3.8.7 is what these machines have. */
-const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.6.1';
 
 /**
  * Pulsar's POMs declare extra repositories (Confluent's, for connectors); the closure we need is all on
@@ -106,15 +102,6 @@ function settings(repository: string): string {
 `;
 }
 
-async function cachedClasspath(file: string): Promise<string | undefined> {
-  if (!existsSync(file)) return undefined;
-  const classpath = (await readFile(file, 'utf8')).trim();
-  const jars = classpath.split(delimiter).filter(Boolean);
-  // A cleaned ~/.m2 invalidates the cache: resolve again rather than start a JVM that cannot load.
-  if (jars.length === 0 || !jars.every((jar) => existsSync(jar))) return undefined;
-  return classpath;
-}
-
 /**
  * Resolves the runtime classpath of the standalone broker (`broker`) or of the perf tool (`perf`) with
  * Maven into `~/.m2` and caches the joined classpath next to the generated POM. A second call costs one
@@ -127,77 +114,21 @@ export async function resolvePulsar(
   const version = options.version ?? defaultPulsarVersion();
   const perfVersion = process.env.WALSTREAM_PULSAR_PERF_VERSION ?? DEFAULT_PULSAR_PERF_VERSION;
   const cacheDir = options.cacheDir ?? pulsarCacheDir(version);
-  const classpathFile = join(cacheDir, `${artifact}.classpath`);
-  const cached = await cachedClasspath(classpathFile);
-  if (cached) return { version: artifact === 'broker' ? version : perfVersion, classpath: cached, cacheDir };
-
-  const log = options.log ?? ((line: string) => process.stderr.write(`[pulsar-harness] ${line}\n`));
-  await mkdir(cacheDir, { recursive: true });
-  const pomFile = join(cacheDir, `${artifact}.pom.xml`);
-  const settingsFile = join(cacheDir, 'settings.xml');
-  await writeFile(pomFile, pom(artifact, version, perfVersion));
-  await writeFile(
-    settingsFile,
-    settings(options.mavenRepository ?? process.env.WALSTREAM_MAVEN_REPO ?? CENTRAL),
-  );
   const what =
     artifact === 'broker' ? `pulsar-broker:${version}` : `pulsar-testclient:${perfVersion} (pulsar-perf)`;
-  log(`resolving org.apache.pulsar:${what} with Maven into ~/.m2 (first run, ~235 MB)`);
-  const started = Date.now();
-  const partial = join(cacheDir, `${artifact}.classpath.${process.pid}.tmp`);
-  await runMaven(
-    options.maven ?? process.env.MAVEN_CMD ?? 'mvn',
-    [
-      '-B',
-      '-s',
-      settingsFile,
-      '-f',
-      pomFile,
-      `${DEPENDENCY_PLUGIN}:build-classpath`,
-      '-DincludeScope=runtime',
-      `-Dmdep.outputFile=${partial}`,
-    ],
+  const classpath = await resolveClasspath({
     cacheDir,
-    log,
-  );
-  await rename(partial, classpathFile);
-  const classpath = await cachedClasspath(classpathFile);
-  if (!classpath) throw new Error(`Maven wrote no usable classpath to ${classpathFile}`);
-  log(
-    `resolved ${classpath.split(delimiter).length} jars in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-  );
-  return { version: artifact === 'broker' ? version : perfVersion, classpath, cacheDir };
-}
-
-function runMaven(command: string, args: string[], cwd: string, log: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    let downloads = 0;
-    const onLine = (line: string) => {
-      tail.push(line);
-      if (tail.length > 60) tail.shift();
-      // One "Downloaded from" line per artifact: report every 50th as progress.
-      if (line.includes('Downloaded from') && ++downloads % 50 === 0) {
-        log(`maven: ${downloads} artifacts downloaded so far`);
-      }
-    };
-    let pending = '';
-    const onData = (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (error) =>
-      reject(new Error(`cannot run Maven (${command}): ${error.message}`, { cause: error })),
-    );
-    child.on('close', (code) => {
-      if (pending) onLine(pending);
-      if (code === 0) resolve();
-      else reject(new Error(`Maven exited with ${code} resolving Pulsar:\n${tail.join('\n')}`));
-    });
+    files: { pom: `${artifact}.pom.xml`, classpath: `${artifact}.classpath` },
+    pom: pom(artifact, version, perfVersion),
+    settings: {
+      file: 'settings.xml',
+      text: settings(options.mavenRepository ?? process.env.WALSTREAM_MAVEN_REPO ?? CENTRAL),
+    },
+    maven: options.maven,
+    log: options.log ?? stderrLog('pulsar-harness'),
+    announce: `resolving org.apache.pulsar:${what} with Maven into ~/.m2 (first run, ~235 MB)`,
+    progressEvery: 50,
+    subject: 'Pulsar',
   });
+  return { version: artifact === 'broker' ? version : perfVersion, classpath, cacheDir };
 }
