@@ -37,6 +37,14 @@ export interface WriterContext {
 const MAX_TAKEOVERS = 5;
 
 /**
+ * How long a writer that had the pchannel waits for a newer opener's marker before it takes the epoch
+ * back. An opener proves its term with its marker only after its InitProducerId, which is what fenced
+ * the writer; taking the epoch in between makes both fail their transactions, and under load the two can
+ * take turns until one gives up.
+ */
+const TAKEOVER_GRACE_MS = 1_000;
+
+/**
  * The single writer of one pchannel: batches concurrent appends (one produce request, one record batch,
  * so record i of a batch gets base offset + i) and, in `transactional` mode, keeps the term fence.
  *
@@ -271,6 +279,7 @@ export class WalWriter {
       return;
     }
     const timeout = options.operationTimeoutMs;
+    if (this.#established) await this.#graceForNewerOpener(timeout);
     for (let attempt = 1; attempt <= MAX_TAKEOVERS; attempt++) {
       // Checked before InitProducerId as well, so a stale writer does not disturb the owner's epoch.
       this.#checkStamp(await readLastStamp(driver, topic, timeout));
@@ -302,6 +311,16 @@ export class WalWriter {
       'UNAVAILABLE',
       `${topic}: lost the producer epoch ${MAX_TAKEOVERS} times in a row while taking the pchannel`,
     );
+  }
+
+  /** Rejects CHANNEL_FENCED as soon as a newer term's stamp shows up within the grace period. */
+  async #graceForNewerOpener(timeout: number): Promise<void> {
+    const { driver, topic } = this.#ctx;
+    const deadline = Date.now() + TAKEOVER_GRACE_MS;
+    for (let attempt = 1; Date.now() < deadline && !this.#closed; attempt++) {
+      this.#checkStamp(await readLastStamp(driver, topic, timeout).catch(() => undefined));
+      await pause(Math.min(20 * attempt, 200));
+    }
   }
 
   #checkStamp(stamp: Stamp | undefined): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WalError } from '@walstream/core';
 import type { ResolvedOptions } from '../options.js';
-import { pause } from '../util.js';
+import { errorMessage, pause } from '../util.js';
 import { classifyChain, errorChain } from './classify.js';
 import type {
   PltAdmin,
@@ -373,7 +373,19 @@ class PlatformaticWriter implements DriverWriter {
         );
       return offsets;
     }
-    const txn = this.#pending ?? (await producer.beginTransaction(FRESH_PRODUCER));
+    let txn: PltTransaction;
+    try {
+      txn = this.#pending ?? (await producer.beginTransaction(FRESH_PRODUCER));
+    } catch (error) {
+      // Nothing was sent. The client keeps a transaction it failed to begin or to end as "active" and
+      // refuses the next one ("There is already an active transaction"): retriable, since the WAL writer
+      // replaces this producer before its next attempt.
+      throw new WalError(
+        'UNAVAILABLE',
+        `@platformatic/kafka could not begin a transaction on ${topic}: ${errorMessage(error)}`,
+        { cause: error, details: { written: false } },
+      );
+    }
     this.#pending = undefined;
     try {
       for (const batch of batches)
