@@ -59,15 +59,25 @@ export class LockInterceptor implements Interceptor {
     context: AppendContext,
     next: AppendNext,
   ): Promise<MessageID> {
+    const [keyRelease, walRelease] = await this.#underWalRead(
+      (signal) => this.#vchannels.read(key, signal),
+      context,
+    );
+    return runReleasing(next, message, context, keyRelease, walRelease);
+  }
+
+  /** The WAL-wide read lock, then a vchannel lock; the first is given back if the second is not had. */
+  async #underWalRead(
+    takeKeyLock: (signal: AbortSignal | undefined) => Promise<Release>,
+    context: AppendContext,
+  ): Promise<[keyRelease: Release, walRelease: Release]> {
     const walRelease = await this.#wal.read(context.signal);
-    let keyRelease: Release;
     try {
-      keyRelease = await this.#vchannels.read(key, context.signal);
+      return [await takeKeyLock(context.signal), walRelease];
     } catch (error) {
       walRelease();
       throw error;
     }
-    return runReleasing(next, message, context, keyRelease, walRelease);
   }
 
   async #pchannelExclusive(
@@ -95,14 +105,10 @@ export class LockInterceptor implements Interceptor {
     context: AppendContext,
     next: AppendNext,
   ): Promise<MessageID> {
-    const walRelease = await this.#wal.read(context.signal);
-    let keyRelease: Release;
-    try {
-      keyRelease = await this.#vchannels.write(vchannel, context.signal);
-    } catch (error) {
-      walRelease();
-      throw error;
-    }
+    const [keyRelease, walRelease] = await this.#underWalRead(
+      (signal) => this.#vchannels.write(vchannel, signal),
+      context,
+    );
     const reason = `an exclusive message (type ${message.messageType}) was appended to ${vchannel}`;
     try {
       const id = await next(message, context);

@@ -18,19 +18,12 @@ import {
   DEFAULT_PARTITION_ID,
   shardMessages,
 } from './headers.js';
-import type { ShardState, VChannelMeta } from './state.js';
+import type { SegmentMeta, ShardState, VChannelMeta } from './state.js';
 
 export type SegmentState = 'growing' | 'sealed';
 
-/** A segment as the writer tracks it: its stats plus what a flush must wait for. */
-export interface LiveSegment {
-  readonly segmentId: bigint;
-  readonly vchannel: string;
-  readonly collectionId: bigint;
-  readonly partitionId: bigint;
-  readonly createTimeTick: bigint;
-  readonly maxRows: number;
-  readonly maxBytes: number;
+/** A segment as the writer tracks it: its stats, which move, plus what a flush must wait for. */
+export interface LiveSegment extends Omit<SegmentMeta, 'rows' | 'bytes'> {
   rows: number;
   bytes: number;
   state: SegmentState;

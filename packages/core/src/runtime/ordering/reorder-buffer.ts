@@ -38,6 +38,11 @@ export class ReorderBuffer {
     return this.#heap.size;
   }
 
+  /** The timetick of the last release (the newest tick seen); -1 before the first. */
+  get lastReleased(): bigint {
+    return this.#lastReleased;
+  }
+
   /** False when the message is a duplicate or would break the order already released. */
   push(message: ImmutableMessage): boolean {
     const timeTick = message.timeTick;

@@ -13,7 +13,6 @@ export class TimeTickOrderer {
   readonly txns = new TxnBuffer();
   /** Messages refused: duplicates, messages older than an already released tick, repeated ticks. */
   refused = 0;
-  #lastTick = -1n;
 
   /** Takes one message in arrival order; returns what may now be delivered, in timetick order. */
   accept(message: ImmutableMessage): ImmutableMessage[] {
@@ -23,11 +22,10 @@ export class TimeTickOrderer {
     }
     // Ticks come in increasing timetick order; one at or below the last is a retried tick append that
     // landed twice, and was delivered already.
-    if (message.timeTick <= this.#lastTick) {
+    if (message.timeTick <= this.reorder.lastReleased) {
       this.refused++;
       return [];
     }
-    this.#lastTick = message.timeTick;
     const released = this.txns.handle(this.reorder.popUntil(message.timeTick), message.timeTick);
     // A tick that was not written only keeps time moving: deliver it when it is the only news.
     if (message.persisted || released.length === 0) released.push(message);
