@@ -64,6 +64,8 @@ interface PendingSend {
 }
 
 const textEncoder = new TextEncoder();
+/** Attempts while the broker reports a producer it is still removing ("existing shared producers"). */
+const SHARED_RETRIES = 10;
 
 type State = 'attaching' | 'ready' | 'fenced' | 'closed';
 
@@ -116,17 +118,32 @@ export class Producer {
    * writer learns it is fenced without knocking the current one off the topic.
    */
   async #acquire(): Promise<void> {
-    try {
-      await this.#attach(ProducerAccessMode.Exclusive);
-      return;
-    } catch (error) {
-      if (!WalError.is(error) || error.code !== 'CHANNEL_FENCED') throw error;
-      const holder = /existing exclusive producer: ([^\s,]+)/.exec(error.message)?.[1];
-      const evict =
-        holder !== undefined &&
-        (holder === this.#options.producerName || (this.#options.mayEvict?.(holder) ?? false));
-      if (!evict) throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#attach(ProducerAccessMode.Exclusive);
+        return;
+      } catch (error) {
+        if (!WalError.is(error) || error.code !== 'CHANNEL_FENCED') throw error;
+        // Only exclusive producers write our topics: "shared producers" is the broker between removing
+        // an exclusive holder and forgetting it (seen when a newer term opens over a closing writer).
+        // It passes within milliseconds; it is not a verdict on our term.
+        if (/existing shared producers/.test(error.message) && attempt < SHARED_RETRIES) {
+          await delay(20 * attempt);
+          continue;
+        }
+        await this.#evictOrThrow(error);
+        return;
+      }
     }
+  }
+
+  /** Evicts the current holder when it may be evicted; otherwise `error` stands. */
+  async #evictOrThrow(error: WalError): Promise<void> {
+    const holder = /existing exclusive producer: ([^\s,]+)/.exec(error.message)?.[1];
+    const evict =
+      holder !== undefined &&
+      (holder === this.#options.producerName || (this.#options.mayEvict?.(holder) ?? false));
+    if (!evict) throw error;
     await this.#attach(ProducerAccessMode.ExclusiveWithFencing);
   }
 
