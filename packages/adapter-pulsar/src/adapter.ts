@@ -146,6 +146,7 @@ class PulsarOpener implements WalImplsOpener {
           const term = /-t(\d+)-[0-9a-f]{8}$/.exec(holder)?.[1];
           return term !== undefined && BigInt(term) <= channel.term;
         },
+        attachedProducers: () => this.#admin.publishers(topic),
         ...(this.#options.maxPendingMessages ? { maxPendingMessages: this.#options.maxPendingMessages } : {}),
       });
     }

@@ -128,6 +128,54 @@ describe('fencing through the exclusive producer and the topic epoch', () => {
     expect((await again.append(message('w', 3))).compare(b)).toBeGreaterThan(0);
   }, 60_000);
 
+  test('takeover after takeover over writers with sends in flight: every higher-term open attaches', async () => {
+    // The broker forgets that a topic has an exclusive producer when an evicted one is removed late
+    // (it still had sends in flight), and then answers the next takeover with "existing shared
+    // producers". Six takeovers in a row, each over a busy writer, must all succeed.
+    const name = uniqueName('fence-chain');
+    let writer = await (await opener()).open({ channel: pchannel(name, 1n) });
+    for (let term = 2n; term <= 7n; term++) {
+      const busy = writer;
+      let takenOver = false;
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      // Keeps 64 sends in flight until the takeover is done, so the evicted producer has sends pending.
+      const writing = (async () => {
+        const inFlight = new Set<Promise<unknown>>();
+        for (let seq = 0; !takenOver; seq++) {
+          const p = busy.append(message(`t${term - 1n}`, seq)).catch(() => undefined);
+          inFlight.add(p);
+          void p.finally(() => inFlight.delete(p));
+          if (seq === 64) started();
+          if (inFlight.size >= 64) await Promise.race(inFlight);
+          // Once fenced, appends fail without I/O: let the takeover's I/O run.
+          else await new Promise((resolve) => setImmediate(resolve));
+        }
+        await Promise.allSettled(inFlight);
+      })();
+      await running;
+      writer = await (await opener()).open({ channel: pchannel(name, term) });
+      takenOver = true;
+      await writing;
+      // The old writer learns it was fenced (a send written just before may first fail UNAVAILABLE).
+      let verdict: unknown;
+      for (let tries = 0; tries < 20 && !hasCode(verdict, 'CHANNEL_FENCED'); tries++) {
+        verdict = await busy.append(message('stale', tries)).catch((error: unknown) => error);
+        expect(hasCode(verdict, 'CHANNEL_FENCED') || hasCode(verdict, 'UNAVAILABLE'), String(verdict)).toBe(
+          true,
+        );
+      }
+      expect(hasCode(verdict, 'CHANNEL_FENCED'), String(verdict)).toBe(true);
+    }
+    // In the same broker state, a stale open is still refused and leaves the holder alone.
+    await expect((await opener()).open({ channel: pchannel(name, 3n) })).rejects.toSatisfy((e: unknown) =>
+      hasCode(e, 'CHANNEL_FENCED'),
+    );
+    await writer.append(message('last', 0));
+  }, 120_000);
+
   test('the broker log shows the fencing', async () => {
     expect(await brokerLog(400)).toMatch(/[Ff]enc/);
   });

@@ -99,6 +99,16 @@ export class PulsarAdmin {
     );
   }
 
+  /** The names of the producers attached to `topic`, from its stats. */
+  async publishers(topic: string): Promise<string[]> {
+    const stats = JSON.parse(await this.call('GET', `${topicPath(topic)}/stats`)) as {
+      publishers?: { producerName?: unknown }[];
+    };
+    return (stats.publishers ?? []).flatMap((p) =>
+      typeof p.producerName === 'string' ? [p.producerName] : [],
+    );
+  }
+
   /** Moves a durable subscription so that everything up to and including `id` counts as consumed. */
   async resetCursorAfter(topic: string, subscription: string, id: MessageIdData): Promise<void> {
     await this.call(

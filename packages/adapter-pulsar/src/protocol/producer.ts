@@ -48,6 +48,11 @@ export interface ProducerOptions {
    * session of ours the broker has not noticed yet).
    */
   readonly mayEvict?: (holder: string) => boolean;
+  /**
+   * The names of the producers attached to the topic (the admin API's topic stats). Asked when the
+   * broker refuses an exclusive attach without naming the holder ("existing shared producers").
+   */
+  readonly attachedProducers?: () => Promise<readonly string[]>;
 }
 
 interface PendingSend {
@@ -124,26 +129,40 @@ export class Producer {
         return;
       } catch (error) {
         if (!WalError.is(error) || error.code !== 'CHANNEL_FENCED') throw error;
-        // Only exclusive producers write our topics: "shared producers" is the broker between removing
-        // an exclusive holder and forgetting it (seen when a newer term opens over a closing writer).
-        // It passes within milliseconds; it is not a verdict on our term.
-        if (/existing shared producers/.test(error.message) && attempt < SHARED_RETRIES) {
-          await delay(20 * attempt);
-          continue;
+        if (!/existing shared producers/.test(error.message)) {
+          const holder = /existing exclusive producer: ([^\s,]+)/.exec(error.message)?.[1];
+          await this.#evictOrThrow(holder === undefined ? [] : [holder], error);
+          return;
         }
-        await this.#evictOrThrow(error);
-        return;
+        // Only exclusive producers write our topics, yet the broker says "shared": it forgets that the
+        // topic has an exclusive producer when it removes an evicted one late (that one still had sends
+        // in flight), while the new holder stays attached. The stats name who is attached.
+        const holders = await this.#attachedProducers();
+        if (holders.length > 0) {
+          await this.#evictOrThrow(holders, error);
+          return;
+        }
+        // Nobody listed: the broker is between removing a producer and forgetting it.
+        if (attempt >= SHARED_RETRIES) throw error;
+        await delay(20 * attempt);
       }
     }
   }
 
-  /** Evicts the current holder when it may be evicted; otherwise `error` stands. */
-  async #evictOrThrow(error: WalError): Promise<void> {
-    const holder = /existing exclusive producer: ([^\s,]+)/.exec(error.message)?.[1];
-    const evict =
-      holder !== undefined &&
-      (holder === this.#options.producerName || (this.#options.mayEvict?.(holder) ?? false));
-    if (!evict) throw error;
+  /** The attached producers' names, or none when the stats cannot be read. */
+  async #attachedProducers(): Promise<readonly string[]> {
+    try {
+      return (await this.#options.attachedProducers?.()) ?? [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Takes the topic with `ExclusiveWithFencing` when every holder may be evicted; otherwise `error` stands. */
+  async #evictOrThrow(holders: readonly string[], error: WalError): Promise<void> {
+    const mayEvict = (holder: string) =>
+      holder === this.#options.producerName || (this.#options.mayEvict?.(holder) ?? false);
+    if (holders.length === 0 || !holders.every(mayEvict)) throw error;
     await this.#attach(ProducerAccessMode.ExclusiveWithFencing);
   }
 
