@@ -43,6 +43,12 @@ export interface KafkaAdapterOptions {
   readonly operationTimeoutMs?: number;
   /** How long a scanner rides out a broker outage before it fails UNAVAILABLE. Default 120 s. */
   readonly readRetryTimeoutMs?: number;
+  /**
+   * `fencing: 'transactional'`: how long a writer whose producer epoch was taken waits for a newer
+   * term's open marker before it takes the epoch back (see docs, "Epoch steals"). Longer rides out slower
+   * takeovers; shorter resumes sooner after a stale opener or a broker restart. 0 = no wait. Default 1 s.
+   */
+  readonly takeoverGraceMs?: number;
   /** Largest append batch (estimated record-batch bytes); also capped by the topic's max.message.bytes. Default 1 MiB. */
   readonly maxBatchBytes?: number;
   /** Most messages per append batch. Default 4096. */
@@ -76,6 +82,7 @@ export interface ResolvedOptions {
   readonly connectTimeoutMs: number;
   readonly operationTimeoutMs: number;
   readonly readRetryTimeoutMs: number;
+  readonly takeoverGraceMs: number;
   readonly maxBatchBytes: number;
   readonly maxBatchMessages: number;
   readonly maxTransactionBatches: number;
@@ -91,6 +98,17 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new WalError(
       'INVALID_ARGUMENT',
       `kafkaAdapter: ${name} must be a positive integer, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new WalError(
+      'INVALID_ARGUMENT',
+      `kafkaAdapter: ${name} must be an integer ≥ 0, got ${String(value)}`,
     );
   }
   return value;
@@ -145,6 +163,7 @@ export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
     connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
     operationTimeoutMs: positive('operationTimeoutMs', options.operationTimeoutMs, 30_000),
     readRetryTimeoutMs: positive('readRetryTimeoutMs', options.readRetryTimeoutMs, 120_000),
+    takeoverGraceMs: nonNegative('takeoverGraceMs', options.takeoverGraceMs, 1_000),
     maxBatchBytes: positive('maxBatchBytes', options.maxBatchBytes, 1 << 20),
     maxBatchMessages: positive('maxBatchMessages', options.maxBatchMessages, 4096),
     maxTransactionBatches: positive('maxTransactionBatches', options.maxTransactionBatches, 16),

@@ -37,14 +37,6 @@ export interface WriterContext {
 const MAX_TAKEOVERS = 5;
 
 /**
- * How long a writer that had the pchannel waits for a newer opener's marker before it takes the epoch
- * back. An opener proves its term with its marker only after its InitProducerId, which is what fenced
- * the writer; taking the epoch in between makes both fail their transactions, and under load the two can
- * take turns until one gives up.
- */
-const TAKEOVER_GRACE_MS = 1_000;
-
-/**
  * The single writer of one pchannel: batches concurrent appends (one produce request, one record batch,
  * so record i of a batch gets base offset + i) and, in `transactional` mode, keeps the term fence.
  *
@@ -313,10 +305,15 @@ export class WalWriter {
     );
   }
 
-  /** Rejects CHANNEL_FENCED as soon as a newer term's stamp shows up within the grace period. */
+  /**
+   * Waits up to `takeoverGraceMs` for a newer opener's marker before the epoch is taken back, rejecting
+   * CHANNEL_FENCED as soon as a newer term's stamp shows up. An opener proves its term with its marker
+   * only after its InitProducerId, which is what fenced this writer; taking the epoch in between makes
+   * both fail their transactions, and under load the two can take turns until one gives up.
+   */
   async #graceForNewerOpener(timeout: number): Promise<void> {
-    const { driver, topic } = this.#ctx;
-    const deadline = Date.now() + TAKEOVER_GRACE_MS;
+    const { driver, topic, options } = this.#ctx;
+    const deadline = Date.now() + options.takeoverGraceMs;
     for (let attempt = 1; Date.now() < deadline && !this.#closed; attempt++) {
       this.#checkStamp(await readLastStamp(driver, topic, timeout).catch(() => undefined));
       await pause(Math.min(20 * attempt, 200));

@@ -5,8 +5,9 @@ import {
   pchannel,
   type WalImplsOpener,
 } from '@walstream/core';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { adapterFor, DRIVERS, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
+import { adapterFor, bootstrap, DRIVERS, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
 
 const openers: WalImplsOpener[] = [];
 afterEach(async () => {
@@ -15,9 +16,9 @@ afterEach(async () => {
 beforeEach(() => showBrokerLogOnFailure());
 
 /** Two "nodes": separate openers, so separate producers and connections, as after a reassignment. */
-async function twoNodes(driver: (typeof DRIVERS)[number]) {
-  const a = await adapterFor(driver).build();
-  const b = await adapterFor(driver).build();
+async function twoNodes(driver: (typeof DRIVERS)[number], extra: Parameters<typeof adapterFor>[1] = {}) {
+  const a = await adapterFor(driver, extra).build();
+  const b = await adapterFor(driver, extra).build();
   openers.push(a, b);
   return { a, b };
 }
@@ -68,6 +69,45 @@ describe.each(DRIVERS)('kafka fencing (%s)', (driver) => {
     await owner.append(message(2));
     await owner.append(message(3));
     expect(await readSeqs(a, name, 5n, '3')).toEqual(['1', '2', '3']);
+  });
+
+  test.each([
+    0, 1_000,
+  ])('an epoch stolen by a producer of the same transactional id is taken back (takeoverGraceMs %i); nothing is lost', async (takeoverGraceMs) => {
+    const { a } = await twoNodes(driver, { takeoverGraceMs });
+    const name = uniqueChannel('steal');
+    const owner = await a.open({ channel: pchannel(name, 5n) });
+    await owner.append(message(1));
+    // A stale node past its stamp check: its InitProducerId bumps the epoch and fences the owner's producer.
+    const thief = new Kafka({
+      clientId: 'thief',
+      brokers: [bootstrap()],
+      logLevel: logLevel.NOTHING,
+    }).producer({
+      transactionalId: `walstream-wal-${name}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await thief.connect();
+    await (await thief.transaction()).abort();
+    try {
+      await owner.append(message(2));
+      await owner.append(message(3));
+    } finally {
+      await thief.disconnect();
+    }
+    expect(await readSeqs(a, name, 5n, '3')).toEqual(['1', '2', '3']);
+  });
+
+  test('takeoverGraceMs must be an integer ≥ 0', () => {
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      expect(() => adapterFor(driver, { takeoverGraceMs: bad })).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringContaining('takeoverGraceMs'),
+        }),
+      );
+    }
   });
 
   test('after a group commit of several record batches (stamp on its last record only), a lower term is still rejected', async () => {
