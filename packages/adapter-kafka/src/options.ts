@@ -92,23 +92,13 @@ export interface ResolvedOptions {
   readonly logger: KafkaAdapterLogger | undefined;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
+/** `value` (or `fallback` when absent), which must be an integer ≥ `min`. */
+function integer(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) {
+  if (!Number.isInteger(value) || value < min) {
     throw new WalError(
       'INVALID_ARGUMENT',
-      `kafkaAdapter: ${name} must be a positive integer, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0) {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      `kafkaAdapter: ${name} must be an integer ≥ 0, got ${String(value)}`,
+      `kafkaAdapter: ${name} must be an integer ≥ ${min}, got ${String(value)}`,
     );
   }
   return value;
@@ -155,20 +145,20 @@ export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
     minInsyncReplicas:
       options.minInsyncReplicas === undefined
         ? undefined
-        : positive('minInsyncReplicas', options.minInsyncReplicas, 1),
+        : integer('minInsyncReplicas', options.minInsyncReplicas, 1),
     topicConfig: { 'retention.ms': '-1', ...options.topicConfig },
     fencing,
     transactionalIdPrefix: options.transactionalIdPrefix ?? 'walstream-wal-',
-    transactionTimeoutMs: positive('transactionTimeoutMs', options.transactionTimeoutMs, 10_000),
-    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, 10_000),
-    operationTimeoutMs: positive('operationTimeoutMs', options.operationTimeoutMs, 30_000),
-    readRetryTimeoutMs: positive('readRetryTimeoutMs', options.readRetryTimeoutMs, 120_000),
-    takeoverGraceMs: nonNegative('takeoverGraceMs', options.takeoverGraceMs, 1_000),
-    maxBatchBytes: positive('maxBatchBytes', options.maxBatchBytes, 1 << 20),
-    maxBatchMessages: positive('maxBatchMessages', options.maxBatchMessages, 4096),
-    maxTransactionBatches: positive('maxTransactionBatches', options.maxTransactionBatches, 16),
-    fetchMaxWaitMs: positive('fetchMaxWaitMs', options.fetchMaxWaitMs, 500),
-    fetchMaxBytes: positive('fetchMaxBytes', options.fetchMaxBytes, 1 << 20),
+    transactionTimeoutMs: integer('transactionTimeoutMs', options.transactionTimeoutMs, 10_000),
+    connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, 10_000),
+    operationTimeoutMs: integer('operationTimeoutMs', options.operationTimeoutMs, 30_000),
+    readRetryTimeoutMs: integer('readRetryTimeoutMs', options.readRetryTimeoutMs, 120_000),
+    takeoverGraceMs: integer('takeoverGraceMs', options.takeoverGraceMs, 1_000, 0),
+    maxBatchBytes: integer('maxBatchBytes', options.maxBatchBytes, 1 << 20),
+    maxBatchMessages: integer('maxBatchMessages', options.maxBatchMessages, 4096),
+    maxTransactionBatches: integer('maxTransactionBatches', options.maxTransactionBatches, 16),
+    fetchMaxWaitMs: integer('fetchMaxWaitMs', options.fetchMaxWaitMs, 500),
+    fetchMaxBytes: integer('fetchMaxBytes', options.fetchMaxBytes, 1 << 20),
     consumerGroupPrefix: options.consumerGroupPrefix ?? 'walstream-scan-',
     logger: options.logger,
   };
