@@ -4,7 +4,7 @@
  */
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
-  createWAL,
+  createWal,
   DeliverPolicy,
   defineMessageType,
   type ImmutableMessage,
@@ -27,7 +27,7 @@ function row(message: ImmutableMessage): string {
 }
 
 async function main(): Promise<void> {
-  const opener = await createWAL().adapter(memoryAdapter()).build();
+  const opener = await createWal().adapter(memoryAdapter()).build();
   const wal = await opener.open({ channel: pchannel('demo', 1n) });
   const orders = vchannelName('demo', 'orders');
   const refunds = vchannelName('demo', 'refunds');

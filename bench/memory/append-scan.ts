@@ -4,7 +4,7 @@
  */
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
-  createWAL,
+  createWal,
   DeliverPolicy,
   defineMessageType,
   type MutableMessage,
@@ -62,7 +62,7 @@ async function freshAdapterWal(): Promise<WalImpls> {
 }
 
 async function freshRuntimeWal() {
-  const opener = await createWAL().adapter(memoryAdapter()).build();
+  const opener = await createWal().adapter(memoryAdapter()).build();
   return opener.open({ channel: pchannel(`bench-${++channelSeq}`, 1n) });
 }
 

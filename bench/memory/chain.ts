@@ -4,7 +4,7 @@
  */
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
-  createWAL,
+  createWal,
   DeliverPolicy,
   defineMessageType,
   type MutableMessage,
@@ -21,7 +21,7 @@ import {
   type SemanticsOptions,
   shard,
   shardMessages,
-  timetick,
+  timeTick,
   walSemantics,
 } from '@walstream/interceptors';
 import {
@@ -91,7 +91,7 @@ async function chainWal(): Promise<Wal> {
 
 /** No interceptors: the runtime alone (state checks, the chain call, a timetick, the adapter call). */
 async function runtimeOnlyWal(): Promise<Wal> {
-  const opener = await createWAL().adapter(memoryAdapter()).build();
+  const opener = await createWal().adapter(memoryAdapter()).build();
   return opener.open({ channel: pchannel(`chain-bare-${++channelSeq}`, 1n) });
 }
 
@@ -103,7 +103,7 @@ async function runtimeOnlyWal(): Promise<Wal> {
 async function partialChainWal(
   pick: (options: SemanticsOptions) => ReturnType<typeof walSemantics>,
 ): Promise<Wal> {
-  const opener = await createWAL()
+  const opener = await createWal()
     .adapter(memoryAdapter())
     .use(...pick({}))
     .build();
@@ -180,16 +180,16 @@ export async function runChainBench(): Promise<Result[]> {
     { name: BARE, run: () => using(runtimeOnlyWal, oneAtATime) },
     {
       name: '+ timetick (acks, LC, syncs, WAB, txns)',
-      run: () => using(() => partialChainWal((o) => [timetick(o)]), oneAtATime),
+      run: () => using(() => partialChainWal((o) => [timeTick(o)]), oneAtATime),
     },
-    { name: '+ lock', run: () => using(() => partialChainWal((o) => [lock(o), timetick(o)]), oneAtATime) },
+    { name: '+ lock', run: () => using(() => partialChainWal((o) => [lock(o), timeTick(o)]), oneAtATime) },
     {
       name: '+ redo',
-      run: () => using(() => partialChainWal((o) => [redo(o), lock(o), timetick(o)]), oneAtATime),
+      run: () => using(() => partialChainWal((o) => [redo(o), lock(o), timeTick(o)]), oneAtATime),
     },
     {
       name: '+ shard = full chain',
-      run: () => using(() => partialChainWal((o) => [redo(o), lock(o), timetick(o), shard(o)]), oneAtATime),
+      run: () => using(() => partialChainWal((o) => [redo(o), lock(o), timeTick(o), shard(o)]), oneAtATime),
     },
   ]);
   printTable(

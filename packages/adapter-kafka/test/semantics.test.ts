@@ -5,7 +5,7 @@ import { adapterFor, showBrokerLogOnFailure } from './helpers.js';
 
 /**
  * The WAL semantics suite (ordering, TimeTick contract, txns, resume, exclusive messages, recovery
- * across terms) through the full stack — `createWAL().adapter(kafka).use(...walSemantics())` — against
+ * across terms) through the full stack — `createWal().adapter(kafka).use(...walSemantics())` — against
  * the run's real broker with the default (transactional) fencing, with injected append errors switched
  * on and off by the schedules (`withAppendFaults` from the testkit: an injected error rejects before the
  * producer, so it never lands).
@@ -17,7 +17,7 @@ import { adapterFor, showBrokerLogOnFailure } from './helpers.js';
  * its scanners join a consumer group each, yet the suite took ~100-110 s per driver on two cores, so
  * both together add ~2 min to the project's run (`KAFKA_SEMANTICS_DRIVERS=platformatic` runs one).
  */
-const OPTIONS: SemanticsOptions = { timetick: { closeTimeoutMs: 200 } };
+const OPTIONS: SemanticsOptions = { timeTick: { closeTimeoutMs: 200 } };
 const NUM_RUNS = Number(process.env.NUM_RUNS ?? 6);
 const DRIVERS = (process.env.KAFKA_SEMANTICS_DRIVERS ?? 'kafkajs,platformatic').split(',') as (
   | 'kafkajs'

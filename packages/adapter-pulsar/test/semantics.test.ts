@@ -5,7 +5,7 @@ import { adapter } from './env.js';
 
 /**
  * The WAL semantics suite (ordering, TimeTick contract, txns, resume, exclusive messages, recovery
- * across terms) through the full stack — `createWAL().adapter(pulsar).use(...walSemantics())` — against
+ * across terms) through the full stack — `createWal().adapter(pulsar).use(...walSemantics())` — against
  * the real Pulsar standalone of this test run, with injected append errors switched on and off by the
  * schedules (`withAppendFaults` from the testkit: an injected error rejects before the producer).
  *
@@ -15,7 +15,7 @@ import { adapter } from './env.js';
  * independent of the count). `NUM_RUNS` overrides, e.g. `NUM_RUNS=50` for a soak. Short close waits,
  * as in the memory run: the suite closes and reopens WALs often.
  */
-const OPTIONS: SemanticsOptions = { timetick: { closeTimeoutMs: 200 } };
+const OPTIONS: SemanticsOptions = { timeTick: { closeTimeoutMs: 200 } };
 const NUM_RUNS = Number(process.env.NUM_RUNS ?? 10);
 
 registerSemanticsConformance(

@@ -1,6 +1,6 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
-  createWAL,
+  createWal,
   LocalTimestampAllocator,
   MemoryCatalog,
   pchannel,
@@ -31,7 +31,7 @@ export interface EmbeddedOptions {
  * opened at term 1.
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedService> {
-  const opener: WalOpener = await createWAL({
+  const opener: WalOpener = await createWal({
     catalog: new MemoryCatalog(),
     allocator: new LocalTimestampAllocator(),
   })

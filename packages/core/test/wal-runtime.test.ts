@@ -2,7 +2,7 @@ import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   type AppendContext,
   type AppendNext,
-  createWAL,
+  createWal,
   DeliverFilter,
   DeliverPolicy,
   defineMessageType,
@@ -39,7 +39,7 @@ async function take$(scanner: Scanner, count: number): Promise<ImmutableMessage[
 }
 
 async function openWal(adapter = memoryAdapter(), interceptors: InterceptorBuilder[] = [], term = 1n) {
-  const opener = await createWAL({ runtime: { appendRetry: { initialMs: 1, maxMs: 5 } } })
+  const opener = await createWal({ runtime: { appendRetry: { initialMs: 1, maxMs: 5 } } })
     .adapter(adapter)
     .use(...interceptors)
     .build();
@@ -158,7 +158,7 @@ describe('WAL runtime: append', () => {
 
   it('read-only WALs reject appends with READ_ONLY', async () => {
     const adapter = memoryAdapter();
-    const opener = await createWAL().adapter(adapter).build();
+    const opener = await createWal().adapter(adapter).build();
     const wal = await opener.open({ channel: pchannel('rt', 1n, 'ro') });
     await expect(wal.append(note('rt_av0', 1))).rejects.toMatchObject({ code: 'READ_ONLY' });
     await opener.close();
@@ -247,7 +247,7 @@ describe('WAL runtime: interceptor chain', () => {
         },
       }),
     };
-    const wal = await (await createWAL().adapter(adapter).use(skipper).build()).open({
+    const wal = await (await createWal().adapter(adapter).use(skipper).build()).open({
       channel: pchannel('rt', 1n),
     });
     expect((await wal.append(note('rt_av0', 2))).messageId.marshal()).toBe(existing.marshal());

@@ -13,7 +13,7 @@ import { LockInterceptor } from './lock/interceptor.js';
 import type { SemanticsOptions } from './options.js';
 import { RedoInterceptor } from './redo/interceptor.js';
 import { ShardInterceptor } from './shard/interceptor.js';
-import { TimetickInterceptor } from './timetick/interceptor.js';
+import { TimeTickInterceptor } from './timetick/interceptor.js';
 
 /** A read-only WAL writes nothing: its interceptors only pass reads' ordering needs through. */
 function passThrough(name: string, writesTimeTicks = false): Interceptor {
@@ -53,13 +53,13 @@ export function lock(options?: SemanticsOptions): InterceptorBuilder {
 }
 
 /** Timeticks, last-confirmed ids, txns, TimeTick syncs and the write-ahead buffer. */
-export function timetick(options?: SemanticsOptions): InterceptorBuilder {
+export function timeTick(options?: SemanticsOptions): InterceptorBuilder {
   return {
-    name: 'timetick',
+    name: 'timeTick',
     async build(params) {
       // The log of a read-only WAL still carries TimeTicks: its readers order by them.
-      if (readOnly(params)) return passThrough('timetick', true);
-      return new TimetickInterceptor(await semanticsContext(params, options));
+      if (readOnly(params)) return passThrough('timeTick', true);
+      return new TimeTickInterceptor(await semanticsContext(params, options));
     },
   };
 }
@@ -80,19 +80,19 @@ export function shard(options?: SemanticsOptions): InterceptorBuilder {
  * The whole semantics stack, in order redo → lock → timetick → shard, sharing one per-WAL context:
  *
  * ```ts
- * const opener = await createWAL({ catalog }).adapter(memoryAdapter()).use(...walSemantics()).build();
+ * const opener = await createWal({ catalog }).adapter(memoryAdapter()).use(...walSemantics()).build();
  * ```
  */
 export function walSemantics(options: SemanticsOptions = {}): InterceptorBuilder[] {
-  return [redo(options), lock(options), timetick(options), shard(options)];
+  return [redo(options), lock(options), timeTick(options), shard(options)];
 }
 
-/** Registers the four builders by name (`redo`, `lock`, `timetick`, `shard`), each taking {@link SemanticsOptions}. */
+/** Registers the four builders by name (`redo`, `lock`, `timeTick`, `shard`), each taking {@link SemanticsOptions}. */
 export function registerSemantics(registry: Registry): Registry {
   return registry
     .registerInterceptor<SemanticsOptions | undefined>('redo', redo)
     .registerInterceptor<SemanticsOptions | undefined>('lock', lock)
-    .registerInterceptor<SemanticsOptions | undefined>('timetick', timetick)
+    .registerInterceptor<SemanticsOptions | undefined>('timeTick', timeTick)
     .registerInterceptor<SemanticsOptions | undefined>('shard', shard);
 }
 

@@ -217,7 +217,7 @@ export class SemanticsContext {
       maxPendingAcks: options.maxPendingAcks,
       idleIntervalMs: options.idleTickIntervalMs,
       onSynced: (messages, tick) => recovery.observe(messages, tick),
-      onError: (error) => report(error, 'timetick'),
+      onError: (error) => report(error, 'timeTick'),
     });
     // The recovered state is durable before the first append of this term.
     await recovery.persist();

@@ -1,4 +1,4 @@
-export { lock, redo, registerSemantics, shard, timetick, walSemantics } from './builders.js';
+export { lock, redo, registerSemantics, shard, timeTick, walSemantics } from './builders.js';
 export { SemanticsContext, semanticsContext } from './context.js';
 export { isRedoRequest, redoReady, redoRequest, vchannelError } from './errors.js';
 export { LockInterceptor } from './lock/interceptor.js';
@@ -9,7 +9,7 @@ export type {
   SegmentPolicy,
   SemanticsOptions,
   ShardOptions,
-  TimetickOptions,
+  TimeTickOptions,
   TxnOptions,
 } from './options.js';
 export {
@@ -65,7 +65,7 @@ export {
   type AckManagerOptions,
   type AckOutcome,
 } from './timetick/ack-manager.js';
-export { TimetickInterceptor } from './timetick/interceptor.js';
+export { TimeTickInterceptor } from './timetick/interceptor.js';
 export { type ConfirmedEntry, LastConfirmedManager, type TxnLiveness } from './timetick/last-confirmed.js';
 export {
   type SyncListener,

@@ -1,7 +1,7 @@
 import { WalError } from '@walstream/core';
 import type { WriteAheadBufferOptions } from './wab/write-ahead-buffer.js';
 
-export interface TimetickOptions {
+export interface TimeTickOptions {
   /**
    * After an acknowledged append, wait this long for more before writing the TimeTick that makes them
    * visible, so a burst shares one tick. Default 1 ms (the original ticks every 200 ms).
@@ -61,7 +61,7 @@ export interface RecoveryOptions {
 
 /** Options of the whole semantics stack; every builder of one stack must get the same object. */
 export interface SemanticsOptions {
-  readonly timetick?: TimetickOptions;
+  readonly timeTick?: TimeTickOptions;
   readonly wab?: Omit<WriteAheadBufferOptions, 'now'>;
   readonly txn?: TxnOptions;
   readonly redo?: RedoOptions;
@@ -70,7 +70,7 @@ export interface SemanticsOptions {
   /** Wall clock in ms (WAB keepalive, segment age); injectable for tests. Default `Date.now`. */
   readonly now?: () => number;
   /** Background failures that are retried (a TimeTick, a checkpoint, a Flush); silent by default. */
-  readonly onError?: (error: unknown, where: 'timetick' | 'shard' | 'recovery') => void;
+  readonly onError?: (error: unknown, where: 'timeTick' | 'shard' | 'recovery') => void;
 }
 
 export interface ResolvedOptions {
@@ -93,14 +93,14 @@ export interface ResolvedOptions {
 export function resolveOptions(options: SemanticsOptions = {}): ResolvedOptions {
   const now = options.now ?? Date.now;
   return {
-    syncGapMs: atLeast('timetick.syncGapMs', options.timetick?.syncGapMs ?? 1, 0),
-    maxPendingAcks: atLeast('timetick.maxPendingAcks', options.timetick?.maxPendingAcks ?? 256, 1),
+    syncGapMs: atLeast('timetick.syncGapMs', options.timeTick?.syncGapMs ?? 1, 0),
+    maxPendingAcks: atLeast('timetick.maxPendingAcks', options.timeTick?.maxPendingAcks ?? 256, 1),
     idleTickIntervalMs: atLeast(
       'timetick.idleTickIntervalMs',
-      options.timetick?.idleTickIntervalMs ?? 100,
+      options.timeTick?.idleTickIntervalMs ?? 100,
       1,
     ),
-    closeTimeoutMs: atLeast('timetick.closeTimeoutMs', options.timetick?.closeTimeoutMs ?? 3_000, 0),
+    closeTimeoutMs: atLeast('timetick.closeTimeoutMs', options.timeTick?.closeTimeoutMs ?? 3_000, 0),
     wab: { ...options.wab, now },
     defaultKeepaliveMs: atLeast('txn.defaultKeepaliveMs', options.txn?.defaultKeepaliveMs ?? 10_000, 1),
     maxRedoAttempts: atLeast('redo.maxAttempts', options.redo?.maxAttempts ?? 1_000, 1),

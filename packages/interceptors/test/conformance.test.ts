@@ -4,7 +4,7 @@ import { describe, test } from 'vitest';
 import { type SemanticsOptions, walSemantics } from '../src/index.js';
 
 /** Short close waits: the suite closes and reopens WALs many times. */
-const OPTIONS: SemanticsOptions = { timetick: { closeTimeoutMs: 200 } };
+const OPTIONS: SemanticsOptions = { timeTick: { closeTimeoutMs: 200 } };
 
 // The memory adapter with injected append errors, behind the whole semantics stack. Half of the injected
 // failures lose the acknowledgement of an append that was written, so the runtime's retry writes it twice:

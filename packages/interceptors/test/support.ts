@@ -2,7 +2,7 @@ import { type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
 import {
   type Catalog,
   compileFilters,
-  createWAL,
+  createWal,
   DeliverFilter,
   DeliverPolicy,
   defineMessageType,
@@ -80,7 +80,7 @@ export async function semanticsStack(
     },
   };
   const allocator = shared.clock ? new LocalTimestampAllocator({ now: shared.clock.now }) : undefined;
-  const opener = await createWAL({ catalog, allocator, runtime: { appendRetry: { initialMs: 1, maxMs: 5 } } })
+  const opener = await createWal({ catalog, allocator, runtime: { appendRetry: { initialMs: 1, maxMs: 5 } } })
     .adapter(adapter)
     .use(...walSemantics(options), probe)
     .build();

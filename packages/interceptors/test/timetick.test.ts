@@ -8,7 +8,7 @@ import {
   SharedState,
   SystemMessageType,
 } from '@walstream/core';
-import { semanticsContext, timetick, walSemantics } from '@walstream/interceptors';
+import { semanticsContext, timeTick, walSemantics } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
 import {
   createVChannel,
@@ -67,7 +67,7 @@ describe('timetick: fencing and stamping', () => {
 describe('timetick: sync messages', () => {
   it('covers acknowledged appends with a persisted TimeTick soon after, without a fixed interval', async () => {
     // An idle interval far beyond the test: only the ack-driven sync can cover the append.
-    const stack = await semanticsStack({ timetick: { syncGapMs: 1, idleTickIntervalMs: 60_000 } });
+    const stack = await semanticsStack({ timeTick: { syncGapMs: 1, idleTickIntervalMs: 60_000 } });
     const wal = await stack.open(1n);
     await createVChannel(wal, 'ps_av0');
     const result = await wal.append(note('ps_av0', 1));
@@ -81,7 +81,7 @@ describe('timetick: sync messages', () => {
   });
 
   it('coalesces a burst: far fewer ticks than appends, and the contract holds', async () => {
-    const stack = await semanticsStack({ timetick: { syncGapMs: 5 } });
+    const stack = await semanticsStack({ timeTick: { syncGapMs: 5 } });
     const wal = await stack.open(1n);
     await createVChannel(wal, 'ps_av0');
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => wal.append(note('ps_av0', i))));
@@ -94,7 +94,7 @@ describe('timetick: sync messages', () => {
   });
 
   it('sends non-persisted ticks while idle: time moves in the WAL, nothing is written', async () => {
-    const stack = await semanticsStack({ timetick: { idleTickIntervalMs: 5 } });
+    const stack = await semanticsStack({ timeTick: { idleTickIntervalMs: 5 } });
     const wal = await stack.open(1n);
     await createVChannel(wal, 'ps_av0');
     await expect.poll(() => stored(stack).filter(isTick).length).toBeGreaterThanOrEqual(2);
@@ -178,7 +178,7 @@ describe('timetick: write-ahead buffer', () => {
     };
     const built = [];
     for (const builder of walSemantics(options)) built.push(await builder.build(params));
-    expect(built.map((interceptor) => interceptor.name)).toEqual(['redo', 'lock', 'timetick', 'shard']);
+    expect(built.map((interceptor) => interceptor.name)).toEqual(['redo', 'lock', 'timeTick', 'shard']);
     const tt = built[2]!;
     expect(tt.writesTimeTicks).toBe(true);
     const context = await semanticsContext(params, options);
@@ -186,7 +186,7 @@ describe('timetick: write-ahead buffer', () => {
     // Built once for the WAL: one fencing tick, whatever the number of builders.
     expect(adapter.store.messages('hand').filter(isTick)).toHaveLength(1);
     // Another options object for the same WAL is a mistake the builders report.
-    await expect(timetick({}).build(params)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(timeTick({}).build(params)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     for (const interceptor of built) await interceptor.close?.();
     await impls.close();
   });

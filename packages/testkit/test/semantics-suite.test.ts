@@ -24,7 +24,7 @@ import {
 } from '../src/index.js';
 
 /** Short close waits: the suite closes and reopens WALs many times. */
-const OPTIONS: SemanticsOptions = { timetick: { closeTimeoutMs: 200 } };
+const OPTIONS: SemanticsOptions = { timeTick: { closeTimeoutMs: 200 } };
 
 const CORRECT: SemanticsConformanceOptions<MemoryAdapter> = {
   adapter: () => memoryAdapter(),
@@ -242,7 +242,7 @@ interface Mutant {
 }
 
 const LAZY: SemanticsOptions = {
-  timetick: { ...OPTIONS.timetick, syncGapMs: 60_000, idleTickIntervalMs: 60_000 },
+  timeTick: { ...OPTIONS.timeTick, syncGapMs: 60_000, idleTickIntervalMs: 60_000 },
 };
 
 const MUTANTS: readonly Mutant[] = [

@@ -23,7 +23,7 @@ export interface CreateWalOptions {
  * Composes a WAL stack fluently:
  *
  * ```ts
- * const opener = await createWAL().adapter(memoryAdapter()).use(timetick(), txn()).build();
+ * const opener = await createWal().adapter(memoryAdapter()).use(timeTick(), txn()).build();
  * const wal = await opener.open({ channel: pchannel('orders', 1n) });
  * ```
  */
@@ -68,7 +68,7 @@ export class WalBuilder {
   /** Builds the adapter's opener (connecting its backend) and returns the stack's opener. */
   async build(options: BuildOptions = {}): Promise<WalOpener> {
     if (!this.#adapter)
-      throw new WalError('INVALID_ARGUMENT', 'createWAL(): call .adapter(...) before .build()');
+      throw new WalError('INVALID_ARGUMENT', 'createWal(): call .adapter(...) before .build()');
     const opener = await this.#adapter.build(options);
     return new WalStackOpener({
       walName: this.#adapter.name,
@@ -87,6 +87,6 @@ function isNamedWithOptions(
   return Array.isArray(entry);
 }
 
-export function createWAL(options?: CreateWalOptions): WalBuilder {
+export function createWal(options?: CreateWalOptions): WalBuilder {
   return new WalBuilder(options);
 }

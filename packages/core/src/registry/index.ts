@@ -1,2 +1,2 @@
-export { type CreateWalOptions, createWAL, WalBuilder } from './builder.js';
+export { type CreateWalOptions, createWal, WalBuilder } from './builder.js';
 export { type AdapterFactory, type InterceptorFactory, Registry, registry } from './registry.js';

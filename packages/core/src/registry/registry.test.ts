@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MessageTypeRegistry } from '../message/message-type.js';
 import type { WalImplsBuilder } from '../walimpls/spi.js';
-import { createWAL } from './builder.js';
+import { createWal } from './builder.js';
 import { Registry } from './registry.js';
 
 const nullAdapter = (name: string): WalImplsBuilder => ({
@@ -54,17 +54,17 @@ describe('Registry', () => {
   });
 });
 
-describe('createWAL', () => {
+describe('createWal', () => {
   it('requires an adapter and rejects an interceptor used twice', async () => {
-    await expect(createWAL().build()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(createWal().build()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     const interceptor = {
       name: 'x',
       build: () => ({ name: 'x', doAppend: () => Promise.reject(new Error('unused')) }),
     };
-    expect(() => createWAL().use(interceptor, interceptor)).toThrow(
+    expect(() => createWal().use(interceptor, interceptor)).toThrow(
       expect.objectContaining({ code: 'ALREADY_REGISTERED' }),
     );
-    expect(() => createWAL({ registry: new Registry(new MessageTypeRegistry()) }).adapter('nope')).toThrow(
+    expect(() => createWal({ registry: new Registry(new MessageTypeRegistry()) }).adapter('nope')).toThrow(
       expect.objectContaining({ code: 'NOT_REGISTERED' }),
     );
   });

@@ -49,7 +49,7 @@ export interface OpenOptions {
 }
 
 /** A pchannel opened read-only: reads work, `append` and `truncate` reject with READ_ONLY. */
-export interface ROWalImpls extends AsyncDisposable {
+export interface ReadOnlyWalImpls extends AsyncDisposable {
   readonly walName: string;
   readonly channel: PChannelInfo;
   /**
@@ -61,7 +61,7 @@ export interface ROWalImpls extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-export interface WalImpls extends ROWalImpls {
+export interface WalImpls extends ReadOnlyWalImpls {
   /**
    * Writes one message and returns its id once it is durable. Ids of one pchannel increase in the order
    * appends complete. Rejects READ_ONLY, CLOSED, CHANNEL_FENCED, INVALID_ARGUMENT (too large, ...),

@@ -21,8 +21,8 @@ import type { Acker, AckManager } from './ack-manager.js';
  * when the append settled — which is what lets the TimeTick sync announce "everything up to X is visible".
  * TimeTicks written by the WAL pass with their own timetick and clean up expired txns.
  */
-export class TimetickInterceptor implements Interceptor {
-  readonly name = 'timetick';
+export class TimeTickInterceptor implements Interceptor {
+  readonly name = 'timeTick';
   readonly writesTimeTicks = true;
   readonly tailBuffer: TailBuffer;
   readonly #context: SemanticsContext;

@@ -93,7 +93,7 @@ export function identify(message: ImmutableMessage): Identified {
   return { kind: 'plain', key, message };
 }
 
-/** One line about a message for failure reports: type, key, id, timetick, vchannel. */
+/** One line about a message for failure reports: type, key, id, timeTick, vchannel. */
 export function describeMessage(message: ImmutableMessage): string {
   const type = messageTypes.get(message.messageType)?.name ?? `type ${message.messageType}`;
   const key = message.properties[KEY_PROPERTY];

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type Catalog,
-  createWAL,
+  createWal,
   DeliverFilter,
   DeliverPolicy,
   type ImmutableMessage,
@@ -264,7 +264,7 @@ export class SemanticsStack {
   #buildOpener(what: string): Promise<WalOpener> {
     const settings = this.#settings;
     return abortable(
-      createWAL({ catalog: this.#catalog, allocator: this.#allocator, runtime: settings.runtime })
+      createWal({ catalog: this.#catalog, allocator: this.#allocator, runtime: settings.runtime })
         .adapter(this.adapter)
         .use(...settings.interceptors())
         .build({ signal: this.#signal }),

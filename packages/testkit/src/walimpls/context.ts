@@ -4,8 +4,8 @@ import {
   type MessageID,
   type MutableMessage,
   type RawScanner,
+  type ReadOnlyWalImpls,
   type ReadOptions,
-  type ROWalImpls,
   WalError,
   type WalImpls,
   type WalImplsBuilder,
@@ -101,7 +101,7 @@ export class CaseFixture implements WalImplsTestContext {
   }
 
   async read(
-    wal: ROWalImpls,
+    wal: ReadOnlyWalImpls,
     options: Omit<ReadOptions, 'name'> & { readonly name?: string },
   ): Promise<RawScanner> {
     const name = options.name ?? `scanner${++this.#scannerCount}`;

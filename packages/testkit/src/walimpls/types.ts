@@ -3,8 +3,8 @@ import type {
   MessageID,
   MutableMessage,
   RawScanner,
+  ReadOnlyWalImpls,
   ReadOptions,
-  ROWalImpls,
   WalImpls,
   WalImplsBuilder,
   WalImplsCapabilities,
@@ -67,7 +67,10 @@ export interface WalImplsTestContext {
     opener?: WalImplsOpener,
   ): Promise<WalImpls>;
   /** Starts a reader; it is closed after the case. */
-  read(wal: ROWalImpls, options: Omit<ReadOptions, 'name'> & { readonly name?: string }): Promise<RawScanner>;
+  read(
+    wal: ReadOnlyWalImpls,
+    options: Omit<ReadOptions, 'name'> & { readonly name?: string },
+  ): Promise<RawScanner>;
   /** Appends, retrying rejections marked `retriable` (see `appendRetries`). */
   append(wal: WalImpls, message: MutableMessage): Promise<MessageID>;
   /** Ends the case as skipped (a missing capability). */

@@ -4,7 +4,7 @@ import {
   hasCode,
   type MessageID,
   type PChannelInfo,
-  type ROWalImpls,
+  type ReadOnlyWalImpls,
   WalError,
 } from '@walstream/core';
 import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
@@ -41,11 +41,11 @@ function foreignId(): MessageID {
  */
 async function expectReadRejected(
   t: WalImplsTestContext,
-  wal: ROWalImpls,
+  wal: ReadOnlyWalImpls,
   policy: DeliverPolicy,
 ): Promise<void> {
   const what = `read(${describeDeliverPolicy(policy)})`;
-  let scanner: Awaited<ReturnType<ROWalImpls['read']>>;
+  let scanner: Awaited<ReturnType<ReadOnlyWalImpls['read']>>;
   try {
     scanner = await t.read(wal, { deliverPolicy: policy });
   } catch (error) {
