@@ -6,6 +6,8 @@ const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 
 /** Subpath entries of workspace packages, by import specifier. */
 const SUBPATHS: Record<string, string> = {
+  '@walstream/core/spi': 'core/src/spi.ts',
+  '@walstream/core/internal': 'core/src/internal.ts',
   '@walstream/testkit/kafka': 'testkit/src/harness/kafka.ts',
   '@walstream/testkit/pulsar': 'testkit/src/harness/pulsar.ts',
 };

@@ -16,7 +16,8 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { type KafkaDriverName, type KafkaFencingMode, kafkaAdapter } from '@walstream/adapter-kafka';
-import { DeliverPolicy, MutableMessage, pchannel, type WalImplsOpener } from '@walstream/core';
+import { DeliverPolicy, MutableMessage, pchannel } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { type KafkaBroker, startKafka } from '@walstream/testkit/kafka';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 30_000);

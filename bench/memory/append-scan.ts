@@ -10,8 +10,8 @@ import {
   type MutableMessage,
   newMessage,
   pchannel,
-  type WalImpls,
 } from '@walstream/core';
+import type { WalImpls } from '@walstream/core/spi';
 import {
   collectGarbage,
   measureInterleaved,

@@ -13,8 +13,8 @@ import {
   pchannel,
   SystemMessageType,
   type Wal,
-  type WalImpls,
 } from '@walstream/core';
+import type { WalImpls } from '@walstream/core/spi';
 import {
   lock,
   redo,

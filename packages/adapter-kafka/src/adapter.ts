@@ -1,14 +1,14 @@
+import { WalError } from '@walstream/core';
 import {
   abortError,
   assertPChannelInfo,
   type BuildOptions,
   type OpenOptions,
-  WalError,
   type WalImpls,
   type WalImplsBuilder,
   type WalImplsCapabilities,
   type WalImplsOpener,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import { createKafkaJsDriver } from './driver/kafkajs.js';
 import { createPlatformaticDriver } from './driver/platformatic.js';
 import type { KafkaDriver } from './driver/types.js';

@@ -1,4 +1,6 @@
-import { assertSameWal, type MessageID, messageIds, registerMessageIdCodec, WalError } from '@walstream/core';
+import { type MessageID, WalError } from '@walstream/core';
+import { messageIds } from '@walstream/core/internal';
+import { assertSameWal, registerMessageIdCodec } from '@walstream/core/spi';
 
 /** The adapter name; also the `walName` of every id this adapter makes. */
 export const KAFKA_WAL_NAME = 'kafka';

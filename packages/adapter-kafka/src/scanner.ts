@@ -1,4 +1,5 @@
-import { createRawScanner, type DeliverPolicy, type RawScanner, WalError } from '@walstream/core';
+import { type DeliverPolicy, WalError } from '@walstream/core';
+import { createRawScanner, type RawScanner } from '@walstream/core/spi';
 import type { KafkaDriver } from './driver/types.js';
 import { asKafkaMessageId } from './message-id.js';
 import { isOpenMarker, toImmutable } from './records.js';

@@ -1,4 +1,5 @@
-import { abortError, WalError } from '@walstream/core';
+import { WalError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
 
 /**
  * Rejects TIMEOUT when `work` takes longer than `ms`, ABORTED when `signal` fires. The work itself is not

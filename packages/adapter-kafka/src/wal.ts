@@ -1,14 +1,11 @@
+import { type MessageID, type MutableMessage, type PChannelInfo, WalError } from '@walstream/core';
 import {
   type AppendOptions,
   abortError,
-  type MessageID,
-  type MutableMessage,
-  type PChannelInfo,
   type RawScanner,
   type ReadOptions,
-  WalError,
   type WalImpls,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import type { KafkaDriver } from './driver/types.js';
 import { asKafkaMessageId, KAFKA_WAL_NAME, KafkaMessageId } from './message-id.js';
 import type { ResolvedOptions } from './options.js';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { abortError, type PChannelInfo, WalError } from '@walstream/core';
+import { type PChannelInfo, WalError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
 import type { DriverWriter, KafkaDriver, OutRecord } from './driver/types.js';
 import type { ResolvedOptions } from './options.js';
 import {

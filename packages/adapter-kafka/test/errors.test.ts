@@ -1,5 +1,6 @@
 import { kafkaAdapter } from '@walstream/adapter-kafka';
-import { hasCode, MutableMessage, pchannel, type WalImplsOpener } from '@walstream/core';
+import { hasCode, MutableMessage, pchannel } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { freePort } from '@walstream/testkit/kafka';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { adapterFor, DRIVERS, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';

@@ -1,10 +1,5 @@
-import {
-  DeliverPolicy,
-  hasCode,
-  type ImmutableMessage,
-  pchannel,
-  type WalImplsOpener,
-} from '@walstream/core';
+import { DeliverPolicy, hasCode, type ImmutableMessage, pchannel } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { adapterFor, bootstrap, DRIVERS, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';

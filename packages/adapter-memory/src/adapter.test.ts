@@ -1,4 +1,5 @@
-import { type PChannelInfo, pchannel, type WalImplsOpener } from '@walstream/core';
+import { type PChannelInfo, pchannel } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { memoryAdapter } from './adapter.js';
 import { message, rejectsWith } from './test-helpers.js';

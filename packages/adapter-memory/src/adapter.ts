@@ -7,7 +7,7 @@ import {
   type WalImplsBuilder,
   type WalImplsCapabilities,
   type WalImplsOpener,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import { errors } from './errors.js';
 import { MEMORY_WAL_NAME, registerMemoryMessageIdCodec } from './message-id.js';
 import { channelLog, MemoryLogStore, type MemoryLogStoreOptions } from './store.js';

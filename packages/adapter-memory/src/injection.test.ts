@@ -1,4 +1,5 @@
-import { DeliverPolicy, pchannel, type WalImplsOpener } from '@walstream/core';
+import { DeliverPolicy, pchannel } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { memoryAdapter } from './adapter.js';
 import { isPending, message, rejectsWith, within } from './test-helpers.js';

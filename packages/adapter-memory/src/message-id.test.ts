@@ -1,4 +1,5 @@
-import { compareMessageIds, messageIds, unmarshalMessageId } from '@walstream/core';
+import { compareMessageIds, unmarshalMessageId } from '@walstream/core';
+import { messageIds } from '@walstream/core/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memoryAdapter } from './adapter.js';

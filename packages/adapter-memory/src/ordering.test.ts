@@ -1,10 +1,5 @@
-import {
-  DeliverPolicy,
-  type ImmutableMessage,
-  type MessageID,
-  pchannel,
-  type RawScanner,
-} from '@walstream/core';
+import { DeliverPolicy, type ImmutableMessage, type MessageID, pchannel } from '@walstream/core';
+import type { RawScanner } from '@walstream/core/spi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memoryAdapter } from './adapter.js';

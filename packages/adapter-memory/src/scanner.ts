@@ -1,4 +1,4 @@
-import { createRawScanner, type RawScanner, type ScannerSink } from '@walstream/core';
+import { createRawScanner, type RawScanner, type ScannerSink } from '@walstream/core/spi';
 import type { ChannelLog } from './channel-log.js';
 import { delay } from './wait.js';
 

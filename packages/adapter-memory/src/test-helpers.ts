@@ -4,9 +4,9 @@ import {
   type ImmutableMessage,
   type MessageID,
   MutableMessage,
-  type RawScanner,
   WalError,
 } from '@walstream/core';
+import type { RawScanner } from '@walstream/core/spi';
 import { expect } from 'vitest';
 
 const encoder = new TextEncoder();

@@ -1,11 +1,5 @@
-import {
-  type AccessMode,
-  DeliverPolicy,
-  type MessageID,
-  MutableMessage,
-  pchannel,
-  type WalImplsOpener,
-} from '@walstream/core';
+import { type AccessMode, DeliverPolicy, type MessageID, MutableMessage, pchannel } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type MemoryAdapterOptions, memoryAdapter } from './adapter.js';
 import { MemoryMessageId } from './message-id.js';

@@ -1,15 +1,11 @@
+import type { DeliverPolicy, MessageID, MutableMessage, PChannelInfo, WalError } from '@walstream/core';
 import {
   type AppendOptions,
   abortError,
-  type DeliverPolicy,
-  type MessageID,
-  type MutableMessage,
-  type PChannelInfo,
   type RawScanner,
   type ReadOptions,
-  type WalError,
   type WalImpls,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import type { ChannelLog } from './channel-log.js';
 import { errors } from './errors.js';
 import { asMemoryMessageId, MEMORY_WAL_NAME } from './message-id.js';

@@ -1,5 +1,5 @@
 import { type FaultConfig, type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
-import type { WalImplsOpener } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { registerWalImplsConformance } from '@walstream/testkit';
 import { describe, test } from 'vitest';
 

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { WalError } from '@walstream/core';
 import {
   abortError,
   assertPChannelInfo,
   type BuildOptions,
   type OpenOptions,
-  WalError,
   type WalImpls,
   type WalImplsBuilder,
   type WalImplsCapabilities,
   type WalImplsOpener,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import { PULSAR_WAL_NAME, registerPulsarMessageIdCodec } from './message-id.js';
 import { PulsarAdmin } from './protocol/admin.js';
 import { type BackoffOptions, PulsarClient } from './protocol/client.js';

@@ -1,18 +1,20 @@
 import {
-  type AppendOptions,
-  abortError,
-  createRawScanner,
-  DEFAULT_READ_AHEAD_BUFFER_SIZE,
   type DeliverPolicy,
   ImmutableMessage,
   type MessageID,
   type MutableMessage,
   type PChannelInfo,
+  WalError,
+} from '@walstream/core';
+import {
+  type AppendOptions,
+  abortError,
+  createRawScanner,
+  DEFAULT_READ_AHEAD_BUFFER_SIZE,
   type RawScanner,
   type ReadOptions,
-  WalError,
   type WalImpls,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import { asPulsarMessageId, PULSAR_WAL_NAME, PulsarMessageId } from './message-id.js';
 import type { PulsarAdmin } from './protocol/admin.js';
 import type { PulsarClient } from './protocol/client.js';

@@ -5,8 +5,8 @@ import {
   type MessageID,
   MutableMessage,
   pchannel,
-  type WalImplsOpener,
 } from '@walstream/core';
+import type { WalImplsOpener } from '@walstream/core/spi';
 import { afterEach, describe, expect, test } from 'vitest';
 import { adapter, uniqueName } from './env.js';
 

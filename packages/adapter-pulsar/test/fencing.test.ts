@@ -5,10 +5,8 @@ import {
   type MessageID,
   MutableMessage,
   pchannel,
-  type RawScanner,
-  type WalImpls,
-  type WalImplsOpener,
 } from '@walstream/core';
+import type { RawScanner, WalImpls, WalImplsOpener } from '@walstream/core/spi';
 import { afterEach, describe, expect, test } from 'vitest';
 import { adapter, brokerLog, uniqueName } from './env.js';
 

@@ -1,12 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import {
-  DeliverPolicy,
-  hasCode,
-  type ImmutableMessage,
-  MutableMessage,
-  pchannel,
-  type RawScanner,
-} from '@walstream/core';
+import { DeliverPolicy, hasCode, type ImmutableMessage, MutableMessage, pchannel } from '@walstream/core';
+import type { RawScanner } from '@walstream/core/spi';
 import { runJava } from '@walstream/testkit/pulsar';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PulsarMessageId } from '../src/index.js';

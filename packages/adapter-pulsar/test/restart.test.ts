@@ -5,8 +5,8 @@ import {
   type MessageID,
   MutableMessage,
   pchannel,
-  type WalImpls,
 } from '@walstream/core';
+import type { WalImpls } from '@walstream/core/spi';
 import { type PulsarBroker, startPulsar } from '@walstream/testkit/pulsar';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { pulsarAdapter } from '../src/index.js';

@@ -5,9 +5,9 @@ import {
   MemoryCatalog,
   pchannel,
   type Wal,
-  type WalImplsBuilder,
   type WalOpener,
 } from '@walstream/core';
+import type { WalImplsBuilder } from '@walstream/core/spi';
 import { walSemantics } from '@walstream/interceptors';
 
 /** The embedded service: one process, the in-memory store, the full semantics chain per pchannel. */

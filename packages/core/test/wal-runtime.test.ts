@@ -1,20 +1,17 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
-  type AppendContext,
-  type AppendNext,
   createWal,
   DeliverFilter,
   DeliverPolicy,
   defineMessageType,
   type ImmutableMessage,
-  type Interceptor,
-  type InterceptorBuilder,
   type MutableMessage,
   newMessage,
   pchannel,
   type Scanner,
   type WalState,
 } from '@walstream/core';
+import type { AppendContext, AppendNext, Interceptor, InterceptorBuilder } from '@walstream/core/spi';
 import { firstValueFrom, lastValueFrom, Observable, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 

@@ -1,13 +1,11 @@
+import type { MessageID, MutableMessage, Registry } from '@walstream/core';
 import type {
   AppendContext,
   AppendNext,
   Interceptor,
   InterceptorBuilder,
   InterceptorBuildParams,
-  MessageID,
-  MutableMessage,
-  Registry,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import { semanticsContext } from './context.js';
 import { LockInterceptor } from './lock/interceptor.js';
 import type { SemanticsOptions } from './options.js';

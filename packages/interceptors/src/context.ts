@@ -1,14 +1,13 @@
 import {
   type ImmutableMessage,
-  type InterceptorBuildParams,
   type MessageID,
   type MutableMessage,
   newMessage,
   type PChannelInfo,
   SystemMessageType,
-  sharedKey,
   WalError,
 } from '@walstream/core';
+import { type InterceptorBuildParams, sharedKey } from '@walstream/core/spi';
 import { type ResolvedOptions, resolveOptions, type SemanticsOptions } from './options.js';
 import { OwnMessages } from './own-messages.js';
 import { RecoveryTxnBuffer } from './recovery/ordering.js';

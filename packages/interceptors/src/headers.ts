@@ -1,4 +1,5 @@
-import { SystemProperty, WalError } from '@walstream/core';
+import { WalError } from '@walstream/core';
+import { SystemProperty } from '@walstream/core/spi';
 
 /**
  * Specialized headers of the message types this package gives meaning to (BeginTxn, the shard types).

@@ -2,9 +2,9 @@ import {
   type ImmutableMessage,
   type MessageID,
   MutableMessage,
-  SystemProperty,
   type TimestampAllocator,
 } from '@walstream/core';
+import { SystemProperty } from '@walstream/core/spi';
 
 /** Test helpers for unit tests that run without an adapter. Not exported from the package index. */
 

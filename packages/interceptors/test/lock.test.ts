@@ -1,5 +1,4 @@
 import {
-  type AppendContext,
   defineMessageType,
   type ImmutableMessage,
   type MessageID,
@@ -8,6 +7,7 @@ import {
   newMessage,
   pchannel,
 } from '@walstream/core';
+import type { AppendContext } from '@walstream/core/spi';
 import { LockInterceptor, shardMessages } from '@walstream/interceptors';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

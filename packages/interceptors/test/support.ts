@@ -1,13 +1,11 @@
 import { type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
 import {
   type Catalog,
-  compileFilters,
   createWal,
   DeliverFilter,
   DeliverPolicy,
   defineMessageType,
   type ImmutableMessage,
-  type InterceptorBuilder,
   LocalTimestampAllocator,
   MemoryCatalog,
   type MessageID,
@@ -17,10 +15,11 @@ import {
   newMessage,
   pchannel,
   SystemMessageType,
-  TimeTickOrderer,
   type Wal,
   type WalOpener,
 } from '@walstream/core';
+import { compileFilters, TimeTickOrderer } from '@walstream/core/internal';
+import type { InterceptorBuilder } from '@walstream/core/spi';
 import {
   type SemanticsContext,
   type SemanticsOptions,

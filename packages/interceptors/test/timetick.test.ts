@@ -1,13 +1,12 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   DeliverPolicy,
-  type InterceptorBuildParams,
   LocalTimestampAllocator,
   MemoryCatalog,
   pchannel,
-  SharedState,
   SystemMessageType,
 } from '@walstream/core';
+import { type InterceptorBuildParams, SharedState } from '@walstream/core/spi';
 import { semanticsContext, timeTick, walSemantics } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
 import {

@@ -1,18 +1,20 @@
 import { type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
 import {
   composeTimeTick,
-  createRawScanner,
   ImmutableMessage,
-  type InterceptorBuilder,
   LocalTimestampAllocator,
   MemoryCatalog,
   newMessage,
-  type RawScanner,
   SystemMessageType,
-  SystemProperty,
   type TimestampAllocator,
-  type WalImpls,
 } from '@walstream/core';
+import {
+  createRawScanner,
+  type InterceptorBuilder,
+  type RawScanner,
+  SystemProperty,
+  type WalImpls,
+} from '@walstream/core/spi';
 import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
 import { describe, expect, test } from 'vitest';
 import {

@@ -1,5 +1,5 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
-import type { WalImplsBuilder } from '@walstream/core';
+import type { WalImplsBuilder } from '@walstream/core/spi';
 import { describe, expect, test } from 'vitest';
 import {
   type ConformanceReport,

@@ -3,7 +3,8 @@
  * for readers and lookups, dedicated connections for producers, and the retry pacing every reconnect
  * uses.
  */
-import { abortError, WalError } from '@walstream/core';
+import { WalError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
 import { decodeLookupResponse, LookupType, lookupCommand } from './commands.js';
 import {
   Connection,

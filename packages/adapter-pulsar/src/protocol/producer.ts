@@ -17,7 +17,8 @@
  *   no receipt, so it may or may not have landed; it is never re-sent by the client;
  * - SEND_ERROR: that send did not land; it rejects with the broker's error and the connection is reset.
  */
-import { abortError, WalError } from '@walstream/core';
+import { WalError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
 import { delay, type PulsarClient } from './client.js';
 import {
   CommandType,

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 
 /** `rw` owns the writer; `ro` only reads and rejects writes with READ_ONLY. */
 export type AccessMode = 'rw' | 'ro';

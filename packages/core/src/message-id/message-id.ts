@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 
 /**
  * A position in one pchannel, defined by the adapter. Ids of one adapter are totally ordered in append

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import { fromBase64, ProtoWriter, readProtoFields, toBase64 } from '../util/proto.js';
 
 /** Resource domains of the Milvus broadcaster, by their wire numbers. */

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import { toBase64 } from '../util/proto.js';
 import type { BroadcastHeader, ResourceKey } from './broadcast.js';
 import { MutableMessage } from './message.js';

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 
 /** Encodes and decodes the payload of one application message type. */
 export interface BodyCodec<Body> {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hasCode } from '../errors/index.js';
+import { hasCode } from '../errors/wal-error.js';
 import type { MessageID } from '../message-id/message-id.js';
 import { registerMessageIdCodec } from '../message-id/message-id.js';
 import {

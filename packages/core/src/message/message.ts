@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import { type MessageID, unmarshalMessageId } from '../message-id/message-id.js';
 import { type BroadcastHeader, decodeBroadcastHeader, encodeBroadcastHeader } from './broadcast.js';
 import { SystemMessageType } from './message-type.js';

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 
 /**
  * The reserved property keys of the Milvus message format. Every system fact about a message lives in a

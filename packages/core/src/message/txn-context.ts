@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import { asInt64, fromBase64, ProtoWriter, readProtoFields, toBase64 } from '../util/proto.js';
 
 /** The id of "not in a transaction". */

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import { addMilliseconds, MAX_TIMETICK } from '../timetick/hybrid.js';
 import { ImmutableMessage } from './message.js';
 import { SystemMessageType } from './message-type.js';

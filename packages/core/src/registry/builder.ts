@@ -1,6 +1,6 @@
 import type { Catalog } from '../contracts/catalog.js';
 import { MemoryCatalog } from '../contracts/memory-catalog.js';
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import type { InterceptorBuilder } from '../runtime/interceptor.js';
 import { WalStackOpener } from '../runtime/opener.js';
 import type { WalOpener } from '../runtime/wal.js';

@@ -1,5 +1,5 @@
 import type { BalancePolicy } from '../contracts/balance-policy.js';
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import { type MessageTypeRegistry, messageTypes } from '../message/message-type.js';
 import type { InterceptorBuilder } from '../runtime/interceptor.js';
 import type { WalImplsBuilder } from '../walimpls/spi.js';

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { messageTypes, SystemMessageType } from '../message/message-type.js';
 

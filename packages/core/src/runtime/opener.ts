@@ -1,6 +1,6 @@
 import { assertPChannelInfo, type PChannelInfo } from '../channel/channel.js';
 import type { Catalog } from '../contracts/catalog.js';
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import { retryWithBackoff } from '../util/backoff.js';

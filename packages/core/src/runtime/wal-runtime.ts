@@ -1,6 +1,6 @@
 import { BehaviorSubject, type Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
-import { abortError, appendOutcome, hasCode, WalError } from '../errors/index.js';
+import { abortError, appendOutcome, hasCode, WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
 import { encodeBase36 } from '../message/properties.js';
 import type { MessageID } from '../message-id/message-id.js';

@@ -1,4 +1,4 @@
-import { abortError, WalError } from '../errors/index.js';
+import { abortError, WalError } from '../errors/wal-error.js';
 
 export interface BackoffOptions {
   readonly initialMs: number;

@@ -1,4 +1,4 @@
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 
 interface Waiter<T> {
   resolve(value: T): void;

@@ -2,7 +2,7 @@
  * The few protobuf wire rules our headers need (varint and length-delimited fields), so `_tx` and `_bh`
  * stay byte-compatible with the Milvus original without a protobuf runtime on the hot path.
  */
-import { WalError } from '../errors/index.js';
+import { WalError } from '../errors/wal-error.js';
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;

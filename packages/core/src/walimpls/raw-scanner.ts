@@ -1,4 +1,4 @@
-import { toWalError, WalError } from '../errors/index.js';
+import { toWalError, WalError } from '../errors/wal-error.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { BoundedBuffer } from '../util/bounded-buffer.js';
 import type { RawScanner } from './spi.js';

@@ -1,11 +1,5 @@
-import {
-  type AppendContext,
-  type AppendNext,
-  type Interceptor,
-  type MessageID,
-  type MutableMessage,
-  messageTypes,
-} from '@walstream/core';
+import { type MessageID, type MutableMessage, messageTypes } from '@walstream/core';
+import type { AppendContext, AppendNext, Interceptor } from '@walstream/core/spi';
 import type { TxnManager } from '../txn/manager.js';
 import { KeyedRwLock, type Release, RwLock } from './rw-lock.js';
 

@@ -1,4 +1,4 @@
-import { abortError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
 
 export type Release = () => void;
 

@@ -1,10 +1,6 @@
-import {
-  encodeTxnContext,
-  type ImmutableMessage,
-  type ImmutableTxnMessage,
-  SystemMessageType,
-  SystemProperty,
-} from '@walstream/core';
+import { type ImmutableMessage, type ImmutableTxnMessage, SystemMessageType } from '@walstream/core';
+import { encodeTxnContext } from '@walstream/core/internal';
+import { SystemProperty } from '@walstream/core/spi';
 import { describe, expect, it } from 'vitest';
 import { testMessage } from '../testing.js';
 import { RecoveryTxnBuffer } from './ordering.js';

@@ -1,9 +1,5 @@
-import {
-  type ImmutableMessage,
-  ImmutableTxnMessageBuilder,
-  messageTypes,
-  SystemMessageType,
-} from '@walstream/core';
+import { type ImmutableMessage, messageTypes, SystemMessageType } from '@walstream/core';
+import { ImmutableTxnMessageBuilder } from '@walstream/core/internal';
 
 /**
  * Reader-side ordering for recovery: a reorder buffer released at each TimeTick (core's `ReorderBuffer`

@@ -1,12 +1,12 @@
 import {
   DeliverPolicy,
   type ImmutableMessage,
-  type InterceptorBuildParams,
   type MessageID,
-  ReorderBuffer,
   SystemMessageType,
   WalError,
 } from '@walstream/core';
+import { ReorderBuffer } from '@walstream/core/internal';
+import type { InterceptorBuildParams } from '@walstream/core/spi';
 import type { ShardState } from '../shard/state.js';
 import type { OpenTxn, Reorderer, TxnCollector } from './ordering.js';
 

@@ -1,12 +1,5 @@
-import {
-  type AppendContext,
-  type AppendNext,
-  abortError,
-  type Interceptor,
-  type MessageID,
-  type MutableMessage,
-  WalError,
-} from '@walstream/core';
+import { type MessageID, type MutableMessage, WalError } from '@walstream/core';
+import { type AppendContext, type AppendNext, abortError, type Interceptor } from '@walstream/core/spi';
 import { isRedoRequest, redoReady } from '../errors.js';
 
 /**

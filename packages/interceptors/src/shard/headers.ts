@@ -1,4 +1,5 @@
-import { type MutableMessage, newMessage, SystemProperty } from '@walstream/core';
+import { type MutableMessage, newMessage } from '@walstream/core';
+import { SystemProperty } from '@walstream/core/spi';
 import {
   encodeHeaderBytes,
   encodeHeaderProperty,

@@ -1,11 +1,5 @@
-import {
-  type AppendContext,
-  type AppendNext,
-  type Interceptor,
-  type MessageID,
-  type MutableMessage,
-  WalError,
-} from '@walstream/core';
+import { type MessageID, type MutableMessage, WalError } from '@walstream/core';
+import type { AppendContext, AppendNext, Interceptor } from '@walstream/core/spi';
 import type { SemanticsContext } from '../context.js';
 import {
   DEFAULT_PARTITION_ID,

@@ -3,10 +3,10 @@ import {
   hasCode,
   type MutableMessage,
   physicalMsOf,
-  retryWithBackoff,
   type TimestampAllocator,
   WalError,
 } from '@walstream/core';
+import { retryWithBackoff } from '@walstream/core/internal';
 import { redoRequest, vchannelError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { OwnMessages } from '../own-messages.js';

@@ -1,15 +1,17 @@
 import {
-  type AppendContext,
-  type AppendNext,
-  type Interceptor,
   type MessageID,
   type MutableMessage,
   messageTypes,
   SystemMessageType,
-  SystemProperty,
-  type TailBuffer,
   WalError,
 } from '@walstream/core';
+import {
+  type AppendContext,
+  type AppendNext,
+  type Interceptor,
+  SystemProperty,
+  type TailBuffer,
+} from '@walstream/core/spi';
 import type { SemanticsContext } from '../context.js';
 import type { TxnManager } from '../txn/manager.js';
 import { requestedKeepalive } from '../txn/messages.js';

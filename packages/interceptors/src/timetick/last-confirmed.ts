@@ -1,5 +1,5 @@
 import type { MessageID } from '@walstream/core';
-import { MinHeap } from '@walstream/core';
+import { MinHeap } from '@walstream/core/internal';
 
 /** What the last-confirmed manager needs to know about a txn: whether it can still commit. */
 export interface TxnLiveness {

@@ -1,11 +1,5 @@
-import {
-  addMilliseconds,
-  INFINITE_KEEPALIVE_MS,
-  MAX_TIMETICK,
-  type TxnContext,
-  TxnState,
-  WalError,
-} from '@walstream/core';
+import { type TxnContext, TxnState, WalError } from '@walstream/core';
+import { addMilliseconds, INFINITE_KEEPALIVE_MS, MAX_TIMETICK } from '@walstream/core/internal';
 import { abortable, Notifier } from '../util/signal.js';
 
 /**

@@ -1,4 +1,4 @@
-import { abortError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
 
 /** A promise with its resolve and reject in hand. */
 export interface Deferred<T> {

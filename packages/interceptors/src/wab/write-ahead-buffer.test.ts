@@ -1,4 +1,5 @@
-import { type ImmutableMessage, SystemMessageType, SystemProperty } from '@walstream/core';
+import { type ImmutableMessage, SystemMessageType } from '@walstream/core';
+import { SystemProperty } from '@walstream/core/spi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testMessage } from '../testing.js';

@@ -1,10 +1,5 @@
-import {
-  abortError,
-  type ImmutableMessage,
-  type TailBuffer,
-  type TailReader,
-  WalError,
-} from '@walstream/core';
+import { type ImmutableMessage, WalError } from '@walstream/core';
+import { abortError, type TailBuffer, type TailReader } from '@walstream/core/spi';
 import { Notifier } from '../util/signal.js';
 
 export interface WriteAheadBufferOptions {

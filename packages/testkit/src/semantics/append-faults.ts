@@ -1,12 +1,5 @@
-import {
-  type AppendOptions,
-  type MessageID,
-  type MutableMessage,
-  WalError,
-  type WalImpls,
-  type WalImplsBuilder,
-  type WalImplsOpener,
-} from '@walstream/core';
+import { type MessageID, type MutableMessage, WalError } from '@walstream/core';
+import type { AppendOptions, WalImpls, WalImplsBuilder, WalImplsOpener } from '@walstream/core/spi';
 import type { AppendFaultSwitch } from './types.js';
 
 /** The append error rate of one pchannel, switched by the suite's schedules. */

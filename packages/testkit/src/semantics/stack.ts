@@ -5,15 +5,13 @@ import {
   DeliverFilter,
   DeliverPolicy,
   type ImmutableMessage,
-  type InterceptorBuilder,
   pchannel,
-  type RawScanner,
   type TimestampAllocator,
   type Wal,
-  type WalImplsBuilder,
   type WalOpener,
-  type WalRuntimeOptions,
 } from '@walstream/core';
+import type { WalRuntimeOptions } from '@walstream/core/internal';
+import type { InterceptorBuilder, RawScanner, WalImplsBuilder } from '@walstream/core/spi';
 import { ConformanceFailure, describeError, fail } from '../runner/assert.js';
 import { abortable } from '../runner/wait.js';
 import { Ledger } from './ledger.js';

@@ -1,4 +1,5 @@
-import { LocalTimestampAllocator, MemoryCatalog, WalError, type WalImplsBuilder } from '@walstream/core';
+import { LocalTimestampAllocator, MemoryCatalog, WalError } from '@walstream/core';
+import type { WalImplsBuilder } from '@walstream/core/spi';
 import {
   bindCases,
   positiveOption,

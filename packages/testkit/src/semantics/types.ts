@@ -1,13 +1,6 @@
-import type {
-  Catalog,
-  InterceptorBuilder,
-  MutableMessage,
-  TimestampAllocator,
-  TxnContext,
-  Wal,
-  WalImplsBuilder,
-  WalRuntimeOptions,
-} from '@walstream/core';
+import type { Catalog, MutableMessage, TimestampAllocator, TxnContext, Wal } from '@walstream/core';
+import type { WalRuntimeOptions } from '@walstream/core/internal';
+import type { InterceptorBuilder, WalImplsBuilder } from '@walstream/core/spi';
 import type fc from 'fast-check';
 import type {
   BoundCase,

@@ -1,17 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import {
-  type AccessMode,
-  type MessageID,
-  type MutableMessage,
-  type RawScanner,
-  type ReadOnlyWalImpls,
-  type ReadOptions,
-  WalError,
-  type WalImpls,
-  type WalImplsBuilder,
-  type WalImplsCapabilities,
-  type WalImplsOpener,
-} from '@walstream/core';
+import { type AccessMode, type MessageID, type MutableMessage, WalError } from '@walstream/core';
+import type {
+  RawScanner,
+  ReadOnlyWalImpls,
+  ReadOptions,
+  WalImpls,
+  WalImplsBuilder,
+  WalImplsCapabilities,
+  WalImplsOpener,
+} from '@walstream/core/spi';
 import { CaseSkipped, describeError, fail } from '../runner/assert.js';
 import { abortable, pause } from '../runner/wait.js';
 import type { WalImplsTestContext } from './types.js';

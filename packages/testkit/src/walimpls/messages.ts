@@ -1,12 +1,5 @@
-import {
-  encodeBase36,
-  type ImmutableMessage,
-  type MessageID,
-  MessageVersion,
-  MutableMessage,
-  SystemMessageType,
-  SystemProperty,
-} from '@walstream/core';
+import { type ImmutableMessage, type MessageID, MutableMessage, SystemMessageType } from '@walstream/core';
+import { encodeBase36, MessageVersion, SystemProperty } from '@walstream/core/spi';
 import { check, fail } from '../runner/assert.js';
 
 /** A message the suite appended and the id the adapter returned for it. */

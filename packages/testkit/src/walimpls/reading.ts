@@ -1,4 +1,5 @@
-import type { ImmutableMessage, MutableMessage, RawScanner, WalImpls } from '@walstream/core';
+import type { ImmutableMessage, MutableMessage } from '@walstream/core';
+import type { RawScanner, WalImpls } from '@walstream/core/spi';
 import { fail } from '../runner/assert.js';
 import { abortable } from '../runner/wait.js';
 import type { Written } from './messages.js';

@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import type { WalImplsBuilder } from '@walstream/core';
+import type { WalImplsBuilder } from '@walstream/core/spi';
 import { ConformanceFailure } from '../runner/assert.js';
 import { runWithDeadline } from '../runner/run-case.js';
 import { abortable } from '../runner/wait.js';

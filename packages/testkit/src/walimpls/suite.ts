@@ -1,4 +1,5 @@
-import { WalError, type WalImplsBuilder } from '@walstream/core';
+import { WalError } from '@walstream/core';
+import type { WalImplsBuilder } from '@walstream/core/spi';
 import {
   atLeastZeroOption,
   bindCases,

@@ -1,7 +1,5 @@
+import type { AccessMode, MessageID, MutableMessage } from '@walstream/core';
 import type {
-  AccessMode,
-  MessageID,
-  MutableMessage,
   RawScanner,
   ReadOnlyWalImpls,
   ReadOptions,
@@ -9,7 +7,7 @@ import type {
   WalImplsBuilder,
   WalImplsCapabilities,
   WalImplsOpener,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 import type {
   BoundCase,
   CaseDefinition,

@@ -3,25 +3,27 @@
  * right. Keep the two in sync.
  */
 import {
+  type DeliverPolicy,
+  type ImmutableMessage,
+  type MessageID,
+  type MutableMessage,
+  type PChannelInfo,
+  WalError,
+} from '@walstream/core';
+import {
   type AppendOptions,
   abortError,
   assertPChannelInfo,
   assertSameWal,
   createRawScanner,
-  type DeliverPolicy,
-  type ImmutableMessage,
-  type MessageID,
-  type MutableMessage,
   type OpenOptions,
-  type PChannelInfo,
   type RawScanner,
   type ReadOptions,
   registerMessageIdCodec,
-  WalError,
   type WalImpls,
   type WalImplsBuilder,
   type WalImplsOpener,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 
 // 1. The MessageID: a position, ordered, marshalled to a string, registered by adapter name.
 const ARRAY = 'array';

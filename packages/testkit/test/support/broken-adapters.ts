@@ -3,13 +3,10 @@
  * plausibly write. The self-tests check that the suite catches every one of them.
  */
 import { type FaultConfig, type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
+import { DeliverPolicy, type ImmutableMessage, type MessageID, MutableMessage } from '@walstream/core';
 import {
   type AppendOptions,
   createRawScanner,
-  DeliverPolicy,
-  type ImmutableMessage,
-  type MessageID,
-  MutableMessage,
   type OpenOptions,
   type RawScanner,
   type ReadOptions,
@@ -17,7 +14,7 @@ import {
   type WalImplsBuilder,
   type WalImplsCapabilities,
   type WalImplsOpener,
-} from '@walstream/core';
+} from '@walstream/core/spi';
 
 /** What a wrapper knows across the openers of one builder (they share the memory store). */
 interface Shared {

@@ -1,10 +1,6 @@
-import {
-  DeliverPolicy,
-  MutableMessage,
-  messageIds,
-  SystemProperty,
-  unmarshalMessageId,
-} from '@walstream/core';
+import { DeliverPolicy, MutableMessage, unmarshalMessageId } from '@walstream/core';
+import { messageIds } from '@walstream/core/internal';
+import { SystemProperty } from '@walstream/core/spi';
 import { check, describeError, fail } from '../../runner/assert.js';
 import { assertDelivered, assertStrictlyIncreasing, isMarker, type Written } from '../messages.js';
 import { appendAll, readUntil } from '../reading.js';

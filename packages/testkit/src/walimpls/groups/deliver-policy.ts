@@ -1,4 +1,5 @@
-import { DeliverPolicy, describeDeliverPolicy, type MessageID, unmarshalMessageId } from '@walstream/core';
+import { DeliverPolicy, type MessageID, unmarshalMessageId } from '@walstream/core';
+import { describeDeliverPolicy } from '@walstream/core/spi';
 import { assertDelivered, assertSameMessage, dataMessage, isMarker, type Written } from '../messages.js';
 import { appendAll, nextMessage, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';

@@ -1,12 +1,5 @@
-import {
-  DeliverPolicy,
-  describeDeliverPolicy,
-  hasCode,
-  type MessageID,
-  type PChannelInfo,
-  type ReadOnlyWalImpls,
-  WalError,
-} from '@walstream/core';
+import { DeliverPolicy, hasCode, type MessageID, type PChannelInfo, WalError } from '@walstream/core';
+import { describeDeliverPolicy, type ReadOnlyWalImpls } from '@walstream/core/spi';
 import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
 import { abortable } from '../../runner/wait.js';
 import { dataMessage } from '../messages.js';

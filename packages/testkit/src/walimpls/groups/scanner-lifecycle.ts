@@ -1,4 +1,5 @@
-import { DeliverPolicy, hasCode, type RawScanner } from '@walstream/core';
+import { DeliverPolicy, hasCode } from '@walstream/core';
+import type { RawScanner } from '@walstream/core/spi';
 import { check, describeError } from '../../runner/assert.js';
 import { abortable } from '../../runner/wait.js';
 import { assertDelivered, assertSameMessage, isMarker } from '../messages.js';

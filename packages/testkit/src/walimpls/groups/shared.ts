@@ -1,4 +1,4 @@
-import type { WalImpls } from '@walstream/core';
+import type { WalImpls } from '@walstream/core/spi';
 import { dataMessage, markerMessage, type Written } from '../messages.js';
 import { appendAll } from '../reading.js';
 import type { WalImplsTestContext } from '../types.js';

@@ -1,2 +1,0 @@
-export { type CreateWalOptions, createWal, WalBuilder } from './builder.js';
-export { type AdapterFactory, type InterceptorFactory, Registry, registry } from './registry.js';
