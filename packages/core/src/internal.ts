@@ -24,6 +24,15 @@ export {
   messageIds,
 } from './message-id/message-id.js';
 export { appendChannel, readChannel } from './observability/channels.js';
+export {
+  booleanOption,
+  checkKnownKeys,
+  functionOption,
+  type IntegerRange,
+  integerOption,
+  numberOption,
+  oneOfOption,
+} from './options/check.js';
 export { compileFilters } from './runtime/filters.js';
 export { type WalStack, WalStackOpener } from './runtime/opener.js';
 export { MinHeap } from './runtime/ordering/min-heap.js';

@@ -39,7 +39,11 @@ export type WalstreamErrorCode =
   /** The backend failed in a way that may pass (connection lost, timeout, injected fault). */
   | 'UNAVAILABLE'
   /** A bounded wait ran out. */
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  /** An append named a vchannel that was never created on its pchannel: create it first. */
+  | 'VCHANNEL_NOT_FOUND'
+  /** An append named a vchannel that was dropped; a dropped vchannel takes no more messages. */
+  | 'VCHANNEL_DROPPED';
 
 export type ErrorCode = MilvusErrorCode | WalstreamErrorCode;
 
