@@ -6,7 +6,7 @@ import {
   pchannel,
   SystemMessageType,
 } from '@walstream/core';
-import { type InterceptorBuildParams, SharedState } from '@walstream/core/spi';
+import { type InterceptorBuildParams, noObservability, SharedState } from '@walstream/core/spi';
 import { semanticsContext, timeTick, walSemantics } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
 import {
@@ -172,6 +172,7 @@ describe('timetick: write-ahead buffer', () => {
       allocator: new LocalTimestampAllocator(),
       shared: new SharedState(),
       catalog: new MemoryCatalog(),
+      observability: noObservability,
       appendDirect: async (message) => message.intoImmutable(await impls.append(message)),
       readRaw: (readOptions) => impls.read(readOptions),
     };

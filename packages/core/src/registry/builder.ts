@@ -1,6 +1,7 @@
 import type { Catalog } from '../contracts/catalog.js';
 import { MemoryCatalog } from '../contracts/memory-catalog.js';
 import { WalError } from '../errors/wal-error.js';
+import { createObservability, type ObservabilityOptions } from '../observability/observability.js';
 import type { InterceptorBuilder } from '../runtime/interceptor.js';
 import { WalStackOpener } from '../runtime/opener.js';
 import type { WalOpener } from '../runtime/wal.js';
@@ -9,7 +10,7 @@ import { LocalTimestampAllocator, type TimestampAllocator } from '../timetick/al
 import type { BuildOptions, WalImplsBuilder } from '../walimpls/spi.js';
 import { registry as defaultRegistry, type Registry } from './registry.js';
 
-export interface CreateWalOptions {
+export interface CreateWalOptions extends ObservabilityOptions {
   /** Where names given as strings are looked up (default: the process-wide registry). */
   readonly registry?: Registry;
   /** Timetick source (default: a process-local hybrid clock). */
@@ -69,13 +70,15 @@ export class WalBuilder {
   async build(options: BuildOptions = {}): Promise<WalOpener> {
     if (!this.#adapter)
       throw new WalError('INVALID_ARGUMENT', 'createWal(): call .adapter(...) before .build()');
-    const opener = await this.#adapter.build(options);
+    const observability = createObservability(this.#options);
+    const opener = await this.#adapter.build({ ...options, observability });
     return new WalStackOpener({
       walName: this.#adapter.name,
       opener,
       interceptors: [...this.#interceptors],
       allocator: this.#options.allocator ?? new LocalTimestampAllocator(),
       catalog: this.#options.catalog ?? new MemoryCatalog(),
+      observability,
       runtime: this.#options.runtime,
     });
   }

@@ -3,6 +3,7 @@ import type { Catalog } from '../contracts/catalog.js';
 import type { ImmutableMessage, MutableMessage } from '../message/message.js';
 import type { TxnContext } from '../message/txn-context.js';
 import type { MessageID } from '../message-id/message-id.js';
+import type { Observability } from '../observability/observability.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
@@ -62,6 +63,8 @@ export interface InterceptorBuildParams {
   readonly shared: SharedState;
   /** The stack's catalog, where checkpoints and recovery state live (a memory catalog by default). */
   readonly catalog: Catalog;
+  /** Where to log, count and report background failures (bound to this pchannel). */
+  readonly observability: Observability;
   /**
    * Writes straight to the adapter, past every interceptor, retrying passing faults. For what must land
    * before the chain runs: the fencing TimeTick of a new term.
@@ -77,6 +80,11 @@ export interface InterceptorBuildParams {
 
 export interface InterceptorBuilder {
   readonly name: string;
+  /**
+   * Interceptors that must sit outside this one when they are in the same stack (names). The builder
+   * refuses a stack that puts any of them inside, so an order that cannot work is never built.
+   */
+  readonly outsideOf?: readonly string[];
   build(params: InterceptorBuildParams): Interceptor | Promise<Interceptor>;
 }
 

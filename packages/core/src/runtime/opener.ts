@@ -2,6 +2,7 @@ import { assertPChannelInfo, type PChannelInfo } from '../channel/channel.js';
 import type { Catalog } from '../contracts/catalog.js';
 import { WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
+import type { Observability } from '../observability/observability.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import { retryWithBackoff } from '../util/backoff.js';
 import type { WalImpls, WalImplsOpener } from '../walimpls/spi.js';
@@ -21,6 +22,7 @@ export interface WalStack {
   readonly interceptors: readonly InterceptorBuilder[];
   readonly allocator: TimestampAllocator;
   readonly catalog: Catalog;
+  readonly observability: Observability;
   readonly runtime?: WalRuntimeOptions;
 }
 
@@ -72,6 +74,7 @@ export class WalStackOpener implements WalOpener {
       wal,
       allocator: this.#stack.allocator,
       catalog: this.#stack.catalog,
+      observability: this.#stack.observability.child({ pchannel: impls.channel.name }),
       shared: new SharedState(),
       appendDirect: async (message: MutableMessage) => {
         const id = await retryWithBackoff(() => impls.append(message), {

@@ -1,6 +1,7 @@
 import type { PChannelInfo } from '../channel/channel.js';
 import type { ImmutableMessage, MutableMessage } from '../message/message.js';
 import type { MessageID } from '../message-id/message-id.js';
+import type { Observability } from '../observability/observability.js';
 import type { DeliverPolicy } from './deliver-policy.js';
 
 /**
@@ -34,6 +35,8 @@ export interface WalImplsCapabilities {
 
 export interface BuildOptions {
   readonly signal?: AbortSignal;
+  /** The stack's logger, meter and background-error reporting; adapters log and count through it. */
+  readonly observability?: Observability;
 }
 
 export interface WalImplsOpener extends AsyncDisposable {
