@@ -161,12 +161,12 @@ describe('WAL runtime: append', () => {
     await opener.close();
   });
 
-  it('close drains in-flight appends, then rejects with ON_SHUTDOWN', async () => {
+  it('close drains in-flight appends, then rejects with CLOSED, not retriable', async () => {
     const { wal, opener, adapter } = await openWal();
     adapter.store.faults('rt').set({ appendDelayMs: 20 });
     const inFlight = Promise.all([wal.append(note('rt_av0', 1)), wal.append(note('rt_av0', 2))]);
     const closed = wal.close();
-    await expect(wal.append(note('rt_av0', 3))).rejects.toMatchObject({ code: 'ON_SHUTDOWN' });
+    await expect(wal.append(note('rt_av0', 3))).rejects.toMatchObject({ code: 'CLOSED', retriable: false });
     await expect(inFlight).resolves.toHaveLength(2);
     await closed;
     expect(adapter.store.messages('rt')).toHaveLength(2);
@@ -360,7 +360,7 @@ describe('WAL runtime: scanner', () => {
     expect(states).toEqual(['running', 'closed']);
     expect((await scanner.next()).done).toBe(true);
     expect(adapter.store.stats('rt').openScanners).toBe(0);
-    await expect(wal.read()).rejects.toMatchObject({ code: 'ON_SHUTDOWN' });
+    await expect(wal.read()).rejects.toMatchObject({ code: 'CLOSED', retriable: false });
     await opener.close();
   });
 

@@ -11,6 +11,16 @@ export interface WalErrorOptions {
   details?: Readonly<Record<string, string | number | bigint | boolean>>;
 }
 
+/** What {@link WalError.toJSON} returns. */
+export interface WalErrorJson {
+  readonly name: 'WalError';
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly message: string;
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+  readonly cause?: WalErrorJson | string;
+}
+
 /**
  * The one error type walstream throws. Check it by `code` (see {@link hasCode}), never with `instanceof`.
  */
@@ -26,6 +36,30 @@ export class WalError extends Error {
     this.code = code;
     this.retriable = options.retriable ?? isRetriableByDefault(code);
     this.details = options.details ?? {};
+  }
+
+  /**
+   * A plain, JSON-safe form for logs and the wire: bigint details become decimal strings, the cause is
+   * reduced to its message (or its own JSON form when it is a WalError).
+   */
+  toJSON(): WalErrorJson {
+    const details: Record<string, string | number | boolean> = {};
+    for (const [key, value] of Object.entries(this.details)) {
+      details[key] = typeof value === 'bigint' ? value.toString() : value;
+    }
+    const json: WalErrorJson = {
+      name: this.name,
+      code: this.code,
+      retriable: this.retriable,
+      message: this.message,
+      details,
+    };
+    const cause = this.cause;
+    if (cause === undefined) return json;
+    return {
+      ...json,
+      cause: WalError.is(cause) ? cause.toJSON() : cause instanceof Error ? cause.message : String(cause),
+    };
   }
 
   static is(error: unknown): error is WalError {

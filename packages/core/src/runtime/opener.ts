@@ -39,7 +39,7 @@ export class WalStackOpener implements WalOpener {
   }
 
   async open(options: { channel: PChannelInfo; signal?: AbortSignal }): Promise<Wal> {
-    if (this.#closing) throw new WalError('ON_SHUTDOWN', 'wal opener is closed');
+    if (this.#closing) throw new WalError('CLOSED', 'wal opener was closed', { retriable: false });
     assertPChannelInfo(options.channel);
     const impls = await this.#stack.opener.open(options);
     let resolveWal!: (wal: Wal) => void;
@@ -62,6 +62,11 @@ export class WalStackOpener implements WalOpener {
       () => this.#open.delete(wal),
       this.#stack.runtime,
     );
+    if (this.#closing) {
+      // Closed while this open was under way: the caller gets nothing to leak.
+      await wal.close();
+      throw new WalError('CLOSED', 'wal opener was closed', { retriable: false });
+    }
     this.#open.add(wal);
     resolveWal(wal);
     return wal;

@@ -5,6 +5,7 @@ import { SystemMessageType } from '../message/message-type.js';
 import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
 import { compileFilters } from './filters.js';
+import { holdProcessWhileWaiting } from './keep-alive.js';
 import { TimeTickOrderer } from './ordering/timetick-orderer.js';
 import type { TailBuffer, TailReader } from './tail-buffer.js';
 import type {
@@ -89,7 +90,13 @@ export class WalScanner implements Scanner {
     for (;;) {
       const ready = this.#ready.shift();
       if (ready) return this.#hand(ready);
-      const message = await this.#pull();
+      const release = holdProcessWhileWaiting();
+      let message: ImmutableMessage | undefined;
+      try {
+        message = await this.#pull();
+      } finally {
+        release();
+      }
       if (message === undefined) return { value: undefined, done: true };
       if (!this.#wanted(message)) continue;
       if (!this.#orderer) return this.#hand(message);

@@ -122,7 +122,7 @@ export class WalRuntime implements Wal {
   }
 
   async read(options: ScanOptions = {}): Promise<Scanner> {
-    if (this.#closing) throw this.#shutdownError();
+    if (this.#closing) throw this.#closedError();
     const name = options.name ?? `${this.channel.name}/${this.channel.term}/${++this.#scannerSeq}`;
     const openRaw = (deliverPolicy: DeliverPolicy) =>
       this.#impls.read({
@@ -207,7 +207,7 @@ export class WalRuntime implements Wal {
     for (;;) {
       const cancel = maybeWritten ? undefined : signal;
       await delay(wait, cancel);
-      if (this.#closing) throw maybeWritten ? this.#unconfirmedOnShutdown() : this.#shutdownError();
+      if (this.#closing) throw maybeWritten ? this.#unconfirmedOnShutdown() : this.#closedError();
       wait = Math.min(this.#retry.maxMs, wait * 2);
       try {
         return await this.#impls.append(message, cancel ? { signal: cancel } : NO_OPTIONS);
@@ -224,7 +224,7 @@ export class WalRuntime implements Wal {
         retriable: false,
       });
     }
-    if (this.#closing) throw this.#shutdownError();
+    if (this.#closing) throw this.#closedError();
     if (this.state === 'fenced') {
       throw new WalError(
         'CHANNEL_FENCED',
@@ -236,8 +236,9 @@ export class WalRuntime implements Wal {
     }
   }
 
-  #shutdownError(): WalError {
-    return new WalError('ON_SHUTDOWN', `wal of pchannel ${this.channel.name} is on shutdown`);
+  /** The owner closed this WAL: nothing done on it can succeed again, so nothing is retriable. */
+  #closedError(): WalError {
+    return new WalError('CLOSED', `wal of pchannel ${this.channel.name} was closed`, { retriable: false });
   }
 
   /**
