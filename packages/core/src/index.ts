@@ -4,6 +4,13 @@
  * Adapter and interceptor authors also import `@walstream/core/spi`. Everything else is internal.
  */
 
+// Compose a stack: an adapter, interceptors, and the opener they build.
+export {
+  type CreateWalOptions,
+  createWal,
+  type NamedInterceptor,
+  type WalBuilder,
+} from './builder/create-wal.js';
 // Channels.
 export {
   type AccessMode,
@@ -45,7 +52,6 @@ export {
   type ResourceKey,
   sharedResourceKey,
 } from './message/broadcast.js';
-
 // Messages: build them, define your own types, read what was appended.
 export { decodeBody, MessageBuilder, newMessage, splitBroadcast } from './message/builder.js';
 export { ImmutableMessage, MutableMessage } from './message/message.js';
@@ -77,9 +83,16 @@ export {
   type ObservabilityOptions,
   silentLogger,
 } from './observability/index.js';
-// Compose a stack: an adapter, interceptors, and the opener they build.
-export { type CreateWalOptions, createWal, type WalBuilder } from './registry/builder.js';
-export { type AdapterFactory, type InterceptorFactory, Registry, registry } from './registry/registry.js';
+export {
+  type AdapterFactory,
+  type AdapterOptions,
+  type InterceptorFactory,
+  type InterceptorOptions,
+  type RegisteredAdapters,
+  type RegisteredInterceptors,
+  Registry,
+  registry,
+} from './registry/registry.js';
 export { DeliverFilter } from './runtime/filters.js';
 export type { AppendResult } from './runtime/interceptor.js';
 // A pchannel's WAL: append, read, truncate, close.

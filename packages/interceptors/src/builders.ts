@@ -88,10 +88,10 @@ export function walSemantics(options: SemanticsOptions = {}): InterceptorBuilder
 /** Registers the four builders by name (`redo`, `lock`, `timeTick`, `shard`), each taking {@link SemanticsOptions}. */
 export function registerSemantics(registry: Registry): Registry {
   return registry
-    .registerInterceptor<SemanticsOptions | undefined>('redo', redo)
-    .registerInterceptor<SemanticsOptions | undefined>('lock', lock)
-    .registerInterceptor<SemanticsOptions | undefined>('timeTick', timeTick)
-    .registerInterceptor<SemanticsOptions | undefined>('shard', shard);
+    .registerInterceptor('redo', redo)
+    .registerInterceptor('lock', lock)
+    .registerInterceptor('timeTick', timeTick)
+    .registerInterceptor('shard', shard);
 }
 
 /** Every interceptor closes the shared context (idempotent), so any subset of the builders cleans up. */
@@ -105,4 +105,13 @@ function withLifecycle<T extends Interceptor>(
     gracefulClose: () => context.gracefulClose(),
     close: () => context.close(),
   };
+}
+
+declare module '@walstream/core' {
+  interface RegisteredInterceptors {
+    redo: SemanticsOptions | undefined;
+    lock: SemanticsOptions | undefined;
+    timeTick: SemanticsOptions | undefined;
+    shard: SemanticsOptions | undefined;
+  }
 }

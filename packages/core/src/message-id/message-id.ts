@@ -1,4 +1,5 @@
 import { WalError } from '../errors/wal-error.js';
+import { processWide } from '../util/process-wide.js';
 
 /**
  * A position in one pchannel, defined by the adapter. Ids of one adapter are totally ordered in append
@@ -30,11 +31,13 @@ export class MessageIdRegistry {
     this.#codecs.set(walName, unmarshal);
   }
 
-  /** Registers unless an identical codec is already there (adapters call this at import time). */
+  /**
+   * Registers unless a codec for `walName` is already there. Adapters call this at import time; a second
+   * copy of the same adapter in one process (its ESM and its CJS build) finds its codec registered and
+   * keeps it. Use {@link register} to be told about a clash.
+   */
   ensure(walName: string, unmarshal: MessageIdUnmarshaler): void {
-    const existing = this.#codecs.get(walName);
-    if (existing === unmarshal) return;
-    this.register(walName, unmarshal);
+    if (!this.#codecs.has(walName)) this.#codecs.set(walName, unmarshal);
   }
 
   has(walName: string): boolean {
@@ -64,7 +67,8 @@ export class MessageIdRegistry {
   }
 }
 
-export const messageIds = new MessageIdRegistry();
+/** The process-wide MessageID registry, shared by every copy of this package. */
+export const messageIds: MessageIdRegistry = processWide('message-ids.v1', () => new MessageIdRegistry());
 
 export function registerMessageIdCodec(walName: string, unmarshal: MessageIdUnmarshaler): void {
   messageIds.ensure(walName, unmarshal);

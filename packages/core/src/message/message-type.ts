@@ -1,4 +1,5 @@
 import { WalError } from '../errors/wal-error.js';
+import { processWide } from '../util/process-wide.js';
 
 /** Encodes and decodes the payload of one application message type. */
 export interface BodyCodec<Body> {
@@ -116,6 +117,8 @@ export class MessageTypeRegistry {
   #add(definition: MessageTypeDefinition<unknown>): void {
     const byCode = this.#byCode.get(definition.code);
     const byName = this.#byName.get(definition.name);
+    // The same type defined again (a second copy of the package that defines it) is the same type.
+    if (byCode && byCode === byName && sameType(byCode, definition)) return;
     if (byCode || byName) {
       throw new WalError(
         'ALREADY_REGISTERED',
@@ -128,7 +131,16 @@ export class MessageTypeRegistry {
 }
 
 /** The process-wide message types; the default registry shares it. */
-export const messageTypes = new MessageTypeRegistry();
+/** The process-wide message type registry, shared by every copy of this package. */
+function sameType(a: MessageTypeDefinition<unknown>, b: MessageTypeDefinition<unknown>): boolean {
+  const flags = ['system', 'selfControlled', 'exclusiveRequired', 'data'] as const;
+  return a.name === b.name && a.code === b.code && flags.every((flag) => !!a.flags[flag] === !!b.flags[flag]);
+}
+
+export const messageTypes: MessageTypeRegistry = processWide(
+  'message-types.v1',
+  () => new MessageTypeRegistry(),
+);
 
 /**
  * Declares and registers an application message type in one step, returning a typed handle for the

@@ -2,7 +2,33 @@ import type { BalancePolicy } from '../contracts/balance-policy.js';
 import { WalError } from '../errors/wal-error.js';
 import { type MessageTypeRegistry, messageTypes } from '../message/message-type.js';
 import type { InterceptorBuilder } from '../runtime/interceptor.js';
+import { processWide } from '../util/process-wide.js';
 import type { WalImplsBuilder } from '../walimpls/spi.js';
+
+/**
+ * The options of each registered adapter, by name. Adapter packages add their entry by declaration
+ * merging, so `createWal().adapter('memory', { … })` checks the options at compile time:
+ *
+ * ```ts fragment
+ * declare module '@walstream/core' {
+ *   interface RegisteredAdapters { memory: MemoryAdapterOptions | undefined }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
+export interface RegisteredAdapters {}
+/** The options of each registered interceptor, by name (filled like {@link RegisteredAdapters}). */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
+export interface RegisteredInterceptors {}
+
+/** The options type of the adapter registered as `Name` (`unknown` for names no package declared). */
+export type AdapterOptions<Name extends string> = Name extends keyof RegisteredAdapters
+  ? RegisteredAdapters[Name]
+  : unknown;
+/** The options type of the interceptor registered as `Name`. */
+export type InterceptorOptions<Name extends string> = Name extends keyof RegisteredInterceptors
+  ? RegisteredInterceptors[Name]
+  : unknown;
 
 /** Makes an adapter from its options; registered by name so a stack can be composed from configuration. */
 export type AdapterFactory<Options = never> = (options: Options) => WalImplsBuilder;
@@ -59,21 +85,24 @@ export class Registry {
     this.messageTypes = types;
   }
 
-  registerAdapter<Options>(name: string, factory: AdapterFactory<Options>): this {
+  registerAdapter<Name extends string>(name: Name, factory: AdapterFactory<AdapterOptions<Name>>): this {
     this.#adapters.add(name, factory as AdapterFactory<unknown>);
     return this;
   }
 
-  adapter(name: string, options?: unknown): WalImplsBuilder {
+  adapter<Name extends string>(name: Name, options?: AdapterOptions<Name>): WalImplsBuilder {
     return this.#adapters.get(name)(options);
   }
 
-  registerInterceptor<Options>(name: string, factory: InterceptorFactory<Options>): this {
+  registerInterceptor<Name extends string>(
+    name: Name,
+    factory: InterceptorFactory<InterceptorOptions<Name>>,
+  ): this {
     this.#interceptors.add(name, factory as InterceptorFactory<unknown>);
     return this;
   }
 
-  interceptor(name: string, options?: unknown): InterceptorBuilder {
+  interceptor<Name extends string>(name: Name, options?: InterceptorOptions<Name>): InterceptorBuilder {
     return this.#interceptors.get(name)(options);
   }
 
@@ -95,5 +124,5 @@ export class Registry {
   }
 }
 
-/** The process-wide registry. */
-export const registry = new Registry();
+/** The process-wide registry, shared by every copy of this package in the process. */
+export const registry: Registry = processWide('registry.v1', () => new Registry());

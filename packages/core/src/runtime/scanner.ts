@@ -2,6 +2,7 @@ import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { SystemMessageType } from '../message/message-type.js';
+import { checkKnownKeys, integerOption } from '../options/check.js';
 import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
 import { compileFilters } from './filters.js';
@@ -112,7 +113,8 @@ export class WalScanner implements Scanner {
   }
 
   deliveries$(options: DeliveriesOptions = {}): Observable<Delivery> {
-    const window = options.window ?? DEFAULT_WINDOW;
+    checkKnownKeys('deliveries$', options, ['window']);
+    const window = integerOption('deliveries$', 'window', options.window, DEFAULT_WINDOW);
     return new Observable<Delivery>((subscriber) => {
       let unacked = 0;
       let pulling = false;

@@ -6,9 +6,10 @@ import { encodeBase36 } from '../message/properties.js';
 import type { MessageID } from '../message-id/message-id.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import { delay, isRetriableFailure } from '../util/backoff.js';
-import { DeliverPolicy } from '../walimpls/deliver-policy.js';
+import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { WalImpls } from '../walimpls/spi.js';
 import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
+import { checkScanOptions } from './scan-options.js';
 import { WalScanner } from './scanner.js';
 import type { TailBuffer } from './tail-buffer.js';
 import type { AppendNotification, Scanner, ScanOptions, Wal, WalAppendOptions, WalState } from './wal.js';
@@ -123,15 +124,16 @@ export class WalRuntime implements Wal {
 
   async read(options: ScanOptions = {}): Promise<Scanner> {
     if (this.#closing) throw this.#closedError();
+    const checked = checkScanOptions(this.walName, options);
     const name = options.name ?? `${this.channel.name}/${this.channel.term}/${++this.#scannerSeq}`;
     const openRaw = (deliverPolicy: DeliverPolicy) =>
       this.#impls.read({
         name,
         deliverPolicy,
-        readAheadBufferSize: options.readAheadBufferSize,
+        readAheadBufferSize: checked.readAheadBufferSize,
         signal: options.signal,
       });
-    const firstRaw = await openRaw(options.deliverPolicy ?? DeliverPolicy.all());
+    const firstRaw = await openRaw(checked.deliverPolicy);
     const scanner: Scanner = new WalScanner(
       {
         channel: this.channel,

@@ -1,6 +1,7 @@
 import { toWalError, WalError } from '../errors/wal-error.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { BoundedBuffer } from '../util/bounded-buffer.js';
+import { checkReadAheadBufferSize } from './read-options.js';
 import type { RawScanner } from './spi.js';
 
 export const DEFAULT_READ_AHEAD_BUFFER_SIZE = 128;
@@ -32,9 +33,7 @@ export interface RawScannerSpec {
  */
 export function createRawScanner(spec: RawScannerSpec): RawScanner {
   const size =
-    spec.readAheadBufferSize && spec.readAheadBufferSize > 0
-      ? spec.readAheadBufferSize
-      : DEFAULT_READ_AHEAD_BUFFER_SIZE;
+    checkReadAheadBufferSize(`read ${spec.name}`, spec.readAheadBufferSize) ?? DEFAULT_READ_AHEAD_BUFFER_SIZE;
   const buffer = new BoundedBuffer<ImmutableMessage>(size);
   const controller = new AbortController();
   let closed = false;
