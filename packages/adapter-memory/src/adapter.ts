@@ -1,16 +1,26 @@
+import { checkKnownKeys } from '@walstream/core/internal';
 import {
   abortError,
   assertPChannelInfo,
   type BuildOptions,
+  noObservability,
+  type Observability,
   type OpenOptions,
+  registerMessageIdCodec,
   type WalImpls,
   type WalImplsBuilder,
   type WalImplsCapabilities,
   type WalImplsOpener,
 } from '@walstream/core/spi';
 import { errors } from './errors.js';
-import { MEMORY_WAL_NAME, registerMemoryMessageIdCodec } from './message-id.js';
-import { channelLog, MemoryLogStore, type MemoryLogStoreOptions } from './store.js';
+import { MEMORY_WAL_NAME, MemoryMessageId } from './message-id.js';
+import {
+  channelLog,
+  MemoryLogStore,
+  type MemoryLogStoreOptions,
+  resolveStoreOptions,
+  STORE_OPTION_KEYS,
+} from './store.js';
 import { MemoryWal } from './wal.js';
 
 export interface MemoryAdapterOptions extends MemoryLogStoreOptions {
@@ -29,9 +39,12 @@ export interface MemoryAdapter extends WalImplsBuilder {
 
 const CAPABILITIES: WalImplsCapabilities = Object.freeze({ truncate: 'physical', fencing: true });
 
+const OPTION_KEYS = ['store', ...STORE_OPTION_KEYS];
+
 /**
  * The in-memory reference adapter. Each call without `store` gets a fresh, empty store; every opener the
- * builder makes shares that store.
+ * builder makes shares that store. Unknown or bad options throw INVALID_ARGUMENT naming the option.
+ * It logs through the `observability` that `build()` receives (the stack's, from `createWal()`).
  *
  * ```ts
  * const adapter = memoryAdapter();
@@ -41,13 +54,21 @@ const CAPABILITIES: WalImplsCapabilities = Object.freeze({ truncate: 'physical',
  */
 export function memoryAdapter(options: MemoryAdapterOptions = {}): MemoryAdapter {
   // Also at module load; repeated here because bundlers may drop a side-effect-only import.
-  registerMemoryMessageIdCodec();
+  registerMessageIdCodec(MEMORY_WAL_NAME, MemoryMessageId.unmarshal);
+  checkKnownKeys('memoryAdapter', options, OPTION_KEYS);
   const { store: given, ...storeOptions } = options;
-  if (given && Object.values(storeOptions).some((value) => value !== undefined)) {
-    throw errors.invalid(
-      'memoryAdapter: pass maxEntriesPerChannel, maxBytesPerChannel and seed to the MemoryLogStore, not alongside `store`',
+  if (given !== undefined && !(given instanceof MemoryLogStore)) {
+    throw errors.invalidOption('memoryAdapter', 'store', 'a MemoryLogStore');
+  }
+  const beside = STORE_OPTION_KEYS.find((key) => storeOptions[key] !== undefined);
+  if (given && beside) {
+    throw errors.invalidOption(
+      'memoryAdapter',
+      beside,
+      'passed to the MemoryLogStore, not alongside `store` (the store has its own limits and seed)',
     );
   }
+  resolveStoreOptions('memoryAdapter', storeOptions);
   const store = given ?? new MemoryLogStore(storeOptions);
   return {
     name: MEMORY_WAL_NAME,
@@ -55,7 +76,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): MemoryAdapter
     store,
     async build(buildOptions?: BuildOptions): Promise<WalImplsOpener> {
       if (buildOptions?.signal?.aborted) throw abortError(buildOptions.signal, 'memory adapter build');
-      return new MemoryOpener(store);
+      const observability = (buildOptions?.observability ?? noObservability).child({
+        adapter: MEMORY_WAL_NAME,
+      });
+      return new MemoryOpener(store, observability);
     },
   };
 }
@@ -63,11 +87,13 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): MemoryAdapter
 /** Hands out WALs over one store and closes them all when it closes. */
 class MemoryOpener implements WalImplsOpener {
   readonly #store: MemoryLogStore;
+  readonly #observability: Observability;
   readonly #wals = new Set<MemoryWal>();
   #closed: Promise<void> | undefined;
 
-  constructor(store: MemoryLogStore) {
+  constructor(store: MemoryLogStore, observability: Observability) {
     this.#store = store;
+    this.#observability = observability;
   }
 
   async open(options: OpenOptions): Promise<WalImpls> {
@@ -81,8 +107,13 @@ class MemoryOpener implements WalImplsOpener {
     const log = channelLog(this.#store, channel.name);
     // Opening RW at a higher term is what fences every older writer of the pchannel.
     if (channel.accessMode === 'rw' && channel.term > log.highestTerm) log.highestTerm = channel.term;
-    const wal = new MemoryWal(log, channel, (closed) => this.#wals.delete(closed));
+    const logger = this.#observability.logger.child({
+      pchannel: channel.name,
+      term: channel.term.toString(),
+    });
+    const wal = new MemoryWal(log, channel, logger, (closed) => this.#wals.delete(closed));
     this.#wals.add(wal);
+    logger.debug({ accessMode: channel.accessMode }, 'memory WAL opened');
     return wal;
   }
 

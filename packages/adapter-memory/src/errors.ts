@@ -65,6 +65,14 @@ export const errors = {
     );
   },
 
+  /** A bad option of `where`: the message and `details.option` name it. */
+  invalidOption(where: string, option: string, must: string): WalError {
+    return new WalError('INVALID_ARGUMENT', `${where}: option ${option} must be ${must}`, {
+      retriable: false,
+      details: { option },
+    });
+  },
+
   invalid(message: string, channel?: string): WalError {
     return new WalError('INVALID_ARGUMENT', channel ? `pchannel ${channel}: ${message}` : message, {
       retriable: false,

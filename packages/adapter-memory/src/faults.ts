@@ -1,4 +1,5 @@
 import { WalError } from '@walstream/core';
+import { booleanOption, checkKnownKeys, numberOption } from '@walstream/core/internal';
 import { channelSeed, type Random, seededRandom } from './rng.js';
 
 /** Faults to inject on one pchannel. Every field is optional; `set` changes only the fields it names. */
@@ -27,6 +28,14 @@ export interface ActiveFaults {
   readonly appendDelayMs: number;
   readonly readDelayMs: number;
 }
+
+const FAULT_KEYS: readonly (keyof FaultConfig)[] = [
+  'appendErrorRate',
+  'lostAckRate',
+  'fenced',
+  'appendDelayMs',
+  'readDelayMs',
+];
 
 const NO_FAULTS: ActiveFaults = Object.freeze({
   appendErrorRate: 0,
@@ -61,24 +70,23 @@ export class ChannelFaults {
     return this.#config;
   }
 
-  /** Changes the fields given in `faults`; the others keep their value. Returns `this` for chaining. */
+  /**
+   * Changes the fields given in `faults`; the others keep their value. Returns `this` for chaining. An
+   * unknown field or a value out of range throws INVALID_ARGUMENT naming it, and changes nothing.
+   */
   set(faults: FaultConfig): this {
-    const next = { ...this.#config };
-    if (faults.appendErrorRate !== undefined)
-      next.appendErrorRate = checkRate(this.channel, 'appendErrorRate', faults.appendErrorRate);
-    if (faults.lostAckRate !== undefined)
-      next.lostAckRate = checkRate(this.channel, 'lostAckRate', faults.lostAckRate);
-    if (faults.fenced !== undefined) {
-      if (typeof faults.fenced !== 'boolean') {
-        throw invalid(this.channel, `fenced must be a boolean, got ${String(faults.fenced)}`);
-      }
-      next.fenced = faults.fenced;
-    }
-    if (faults.appendDelayMs !== undefined)
-      next.appendDelayMs = checkDelay(this.channel, 'appendDelayMs', faults.appendDelayMs);
-    if (faults.readDelayMs !== undefined)
-      next.readDelayMs = checkDelay(this.channel, 'readDelayMs', faults.readDelayMs);
-    this.#apply(Object.freeze(next));
+    const where = `faults(${JSON.stringify(this.channel)}).set`;
+    checkKnownKeys(where, faults, FAULT_KEYS);
+    const now = this.#config;
+    this.#apply(
+      Object.freeze({
+        appendErrorRate: rate(where, 'appendErrorRate', faults.appendErrorRate, now.appendErrorRate),
+        lostAckRate: rate(where, 'lostAckRate', faults.lostAckRate, now.lostAckRate),
+        fenced: booleanOption(where, 'fenced', faults.fenced, now.fenced),
+        appendDelayMs: numberOption(where, 'appendDelayMs', faults.appendDelayMs, now.appendDelayMs),
+        readDelayMs: numberOption(where, 'readDelayMs', faults.readDelayMs, now.readDelayMs),
+      }),
+    );
     return this;
   }
 
@@ -107,22 +115,18 @@ export class ChannelFaults {
   }
 }
 
-function checkRate(channel: string, field: string, rate: number): number {
-  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
-    throw invalid(channel, `${field} must be a number in [0, 1], got ${String(rate)}`);
+/** A probability: a number in [0, 1], or `fallback` when absent. */
+function rate(where: string, name: string, value: unknown, fallback: number): number {
+  const resolved = numberOption(where, name, value, fallback, 0);
+  if (resolved > 1) {
+    throw new WalError(
+      'INVALID_ARGUMENT',
+      `${where}: option ${name} must be a number in [0, 1], got ${resolved}`,
+      {
+        retriable: false,
+        details: { option: name },
+      },
+    );
   }
-  return rate;
-}
-
-function checkDelay(channel: string, field: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalid(channel, `${field} must be a finite number ≥ 0, got ${String(value)}`);
-  }
-  return value;
-}
-
-function invalid(channel: string, message: string): WalError {
-  return new WalError('INVALID_ARGUMENT', `faults of pchannel ${channel}: ${message}`, {
-    details: { channel },
-  });
+  return resolved;
 }

@@ -1,14 +1,10 @@
 import { compareMessageIds, unmarshalMessageId } from '@walstream/core';
 import { messageIds } from '@walstream/core/internal';
+import { registerMessageIdCodec } from '@walstream/core/spi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { memoryAdapter } from './adapter.js';
-import {
-  asMemoryMessageId,
-  MEMORY_WAL_NAME,
-  MemoryMessageId,
-  registerMemoryMessageIdCodec,
-} from './message-id.js';
+import { asMemoryMessageId, MEMORY_WAL_NAME, MemoryMessageId } from './message-id.js';
 import { foreignId, throwsWith } from './test-helpers.js';
 
 describe('MemoryMessageId', () => {
@@ -72,7 +68,7 @@ describe('MemoryMessageId', () => {
   it('registers its codec idempotently: at import and on every memoryAdapter() call', () => {
     expect(messageIds.has(MEMORY_WAL_NAME)).toBe(true);
     expect(() => {
-      registerMemoryMessageIdCodec();
+      registerMessageIdCodec(MEMORY_WAL_NAME, MemoryMessageId.unmarshal);
       memoryAdapter();
       memoryAdapter();
     }).not.toThrow();

@@ -1,5 +1,4 @@
 import { type MessageID, WalError } from '@walstream/core';
-import { messageIds } from '@walstream/core/internal';
 import { assertSameWal, registerMessageIdCodec } from '@walstream/core/spi';
 
 /** The adapter name; also the `walName` of every id this adapter makes. */
@@ -82,19 +81,6 @@ export function asMemoryMessageId(id: MessageID): MemoryMessageId {
   return new MemoryMessageId(offset);
 }
 
-function unmarshalMemoryMessageId(marshalled: string): MessageID {
-  return MemoryMessageId.unmarshal(marshalled);
-}
-
-/**
- * Makes `unmarshalMessageId('memory', …)` work. Safe to call any number of times. When the name is already
- * taken (typically by another copy of this package, whose codec is equivalent) it keeps that codec rather
- * than failing an import.
- */
-export function registerMemoryMessageIdCodec(): void {
-  if (messageIds.has(MEMORY_WAL_NAME)) return;
-  registerMessageIdCodec(MEMORY_WAL_NAME, unmarshalMemoryMessageId);
-}
-
-// Lets `unmarshalMessageId('memory', …)` work as soon as the package is imported.
-registerMemoryMessageIdCodec();
+// `unmarshalMessageId('memory', …)` works as soon as the package is imported. `memoryAdapter()` registers
+// again (a bundler may drop this side effect); core keeps the codec already registered under the name.
+registerMessageIdCodec(MEMORY_WAL_NAME, MemoryMessageId.unmarshal);

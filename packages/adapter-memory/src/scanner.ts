@@ -1,6 +1,6 @@
+import { delay } from '@walstream/core/internal';
 import { createRawScanner, type RawScanner, type ScannerSink } from '@walstream/core/spi';
 import type { ChannelLog } from './channel-log.js';
-import { delay } from './wait.js';
 
 export interface MemoryScannerSpec {
   readonly name: string;
@@ -45,7 +45,11 @@ async function fetchLoop(
     }
     const readDelayMs = log.faults.config.readDelayMs;
     if (readDelayMs > 0) {
-      if (await delay(readDelayMs, signal)) return;
+      try {
+        await delay(readDelayMs, signal);
+      } catch {
+        return; // The scanner was closed during the wait.
+      }
       // The entry may have been truncated while we waited; look again rather than deliver a stale read.
       if (offset < log.firstOffset) continue;
     }

@@ -1,4 +1,5 @@
 import type { ImmutableMessage } from '@walstream/core';
+import { checkKnownKeys, integerOption } from '@walstream/core/internal';
 import { ChannelLog, type ChannelStats } from './channel-log.js';
 import { errors } from './errors.js';
 import type { ChannelFaults } from './faults.js';
@@ -12,7 +13,28 @@ export interface MemoryLogStoreOptions {
   readonly seed?: number;
 }
 
-export const DEFAULT_SEED = 1;
+const DEFAULT_SEED = 1;
+
+/** The option names of {@link MemoryLogStoreOptions}. */
+export const STORE_OPTION_KEYS = ['maxEntriesPerChannel', 'maxBytesPerChannel', 'seed'] as const;
+
+interface ResolvedStoreOptions {
+  readonly maxEntriesPerChannel: number;
+  readonly maxBytesPerChannel: number;
+  readonly seed: number;
+}
+
+/**
+ * Checks store options (INVALID_ARGUMENT naming the option, `where` naming the call) and resolves the
+ * defaults. Unknown keys are checked by the caller, which may know more keys (`memoryAdapter`'s `store`).
+ */
+export function resolveStoreOptions(where: string, options: MemoryLogStoreOptions): ResolvedStoreOptions {
+  return {
+    maxEntriesPerChannel: limit(where, 'maxEntriesPerChannel', options.maxEntriesPerChannel),
+    maxBytesPerChannel: limit(where, 'maxBytesPerChannel', options.maxBytesPerChannel),
+    seed: integerOption(where, 'seed', options.seed, DEFAULT_SEED, { min: Number.MIN_SAFE_INTEGER }),
+  };
+}
 
 let channelLogOf: (store: MemoryLogStore, pchannel: string) => ChannelLog;
 
@@ -31,12 +53,13 @@ export class MemoryLogStore {
     channelLogOf = (store, pchannel) => store.#log(pchannel);
   }
 
+  /** Rejects unknown or bad options with INVALID_ARGUMENT naming the option. */
   constructor(options: MemoryLogStoreOptions = {}) {
-    this.maxEntriesPerChannel = limit('maxEntriesPerChannel', options.maxEntriesPerChannel);
-    this.maxBytesPerChannel = limit('maxBytesPerChannel', options.maxBytesPerChannel);
-    const seed = options.seed ?? DEFAULT_SEED;
-    if (!Number.isInteger(seed)) throw errors.invalid(`seed must be an integer, got ${String(seed)}`);
-    this.seed = seed;
+    checkKnownKeys('new MemoryLogStore', options, STORE_OPTION_KEYS);
+    const resolved = resolveStoreOptions('new MemoryLogStore', options);
+    this.maxEntriesPerChannel = resolved.maxEntriesPerChannel;
+    this.maxBytesPerChannel = resolved.maxBytesPerChannel;
+    this.seed = resolved.seed;
   }
 
   /** The fault switchboard of `pchannel` (created on first use, so faults can be set before open). */
@@ -101,10 +124,8 @@ function checkName(pchannel: string): void {
   }
 }
 
-function limit(name: string, value: number | undefined): number {
-  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw errors.invalid(`${name} must be a positive integer (or Infinity), got ${String(value)}`);
-  }
-  return value;
+/** A per-pchannel limit: a positive integer, or `Infinity` (the default) for none. */
+function limit(where: string, name: string, value: unknown): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  return integerOption(where, name, value, Number.POSITIVE_INFINITY, { min: 1 });
 }

@@ -2,6 +2,7 @@
 import {
   type ErrorCode,
   type ImmutableMessage,
+  type Logger,
   type MessageID,
   MutableMessage,
   WalError,
@@ -107,4 +108,28 @@ export async function waitUntil(condition: () => boolean, what: string, timeoutM
     if (Date.now() > deadline) throw new WalError('TIMEOUT', `${what}: not reached in ${timeoutMs} ms`);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
+
+/** One line a {@link recordingLogger} received. */
+export interface LogLine {
+  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  readonly fields: Record<string, unknown>;
+  readonly message: string | undefined;
+}
+
+/** A pino-shaped logger that keeps every line (with its child bindings merged in) in `lines`. */
+export function recordingLogger(lines: LogLine[] = [], bindings: Record<string, unknown> = {}): Logger {
+  const at =
+    (level: LogLine['level']) =>
+    (fields: object, message?: string): void => {
+      lines.push({ level, fields: { ...bindings, ...fields }, message });
+    };
+  return {
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
+  };
 }

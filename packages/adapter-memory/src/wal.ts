@@ -1,4 +1,12 @@
-import type { DeliverPolicy, MessageID, MutableMessage, PChannelInfo, WalError } from '@walstream/core';
+import type {
+  DeliverPolicy,
+  Logger,
+  MessageID,
+  MutableMessage,
+  PChannelInfo,
+  WalError,
+} from '@walstream/core';
+import { delay, integerOption } from '@walstream/core/internal';
 import {
   type AppendOptions,
   abortError,
@@ -10,7 +18,6 @@ import type { ChannelLog } from './channel-log.js';
 import { errors } from './errors.js';
 import { asMemoryMessageId, MEMORY_WAL_NAME } from './message-id.js';
 import { createMemoryScanner } from './scanner.js';
-import { delay } from './wait.js';
 
 /**
  * One pchannel opened at one term: a view on the store's log. Closing it closes its scanners and fails
@@ -23,11 +30,13 @@ export class MemoryWal implements WalImpls {
   readonly #readOnly: boolean;
   readonly #scanners = new Set<RawScanner>();
   readonly #closing = new AbortController();
+  readonly #logger: Logger;
   readonly #onClosed: (wal: MemoryWal) => void;
   #closed: Promise<void> | undefined;
 
-  constructor(log: ChannelLog, channel: PChannelInfo, onClosed: (wal: MemoryWal) => void) {
+  constructor(log: ChannelLog, channel: PChannelInfo, logger: Logger, onClosed: (wal: MemoryWal) => void) {
     this.#log = log;
+    this.#logger = logger;
     this.channel = Object.freeze({ name: channel.name, term: channel.term, accessMode: channel.accessMode });
     this.#readOnly = channel.accessMode === 'ro';
     this.#onClosed = onClosed;
@@ -72,19 +81,22 @@ export class MemoryWal implements WalImpls {
     if (signal?.aborted) throw abortError(signal, `read of pchannel ${this.channel.name}`);
     if (typeof options?.name !== 'string')
       throw errors.invalid('read needs a scanner name', this.channel.name);
-    const size = options.readAheadBufferSize;
-    if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
-      throw errors.invalid(
-        `readAheadBufferSize must be an integer ≥ 0, got ${String(size)}`,
-        this.channel.name,
-      );
-    }
+    // 0 or absent: the default size.
+    const size = integerOption(
+      `read of pchannel ${this.channel.name}`,
+      'readAheadBufferSize',
+      options.readAheadBufferSize,
+      0,
+      {
+        min: 0,
+      },
+    );
 
     const onAbort = () => void scanner.close();
     const scanner: RawScanner = createMemoryScanner(this.#log, {
       name: options.name,
       start: this.#startOffset(options.deliverPolicy),
-      ...(size === undefined ? {} : { readAheadBufferSize: size }),
+      ...(size > 0 ? { readAheadBufferSize: size } : {}),
       release: () => {
         this.#scanners.delete(scanner);
         signal?.removeEventListener('abort', onAbort);
@@ -109,24 +121,38 @@ export class MemoryWal implements WalImpls {
     this.#closing.abort();
     await Promise.all([...this.#scanners].map((scanner) => scanner.close()));
     this.#onClosed(this);
+    this.#logger.debug({}, 'memory WAL closed');
   }
 
   async #appendWithFaults(message: MutableMessage, signal: AbortSignal | undefined): Promise<MessageID> {
     const faults = this.#log.faults;
     const delayMs = faults.config.appendDelayMs;
     if (delayMs > 0) {
-      const fired = await delay(delayMs, signal, this.#closing.signal);
-      if (fired !== undefined && fired === signal)
-        throw abortError(signal, `append to pchannel ${this.channel.name}`);
+      const closing = this.#closing.signal;
+      try {
+        await delay(delayMs, signal ? AbortSignal.any([signal, closing]) : closing);
+      } catch {
+        // The caller's abort wins; a WAL close is answered below (CLOSED), like the other changes.
+        if (signal?.aborted) throw abortError(signal, `append to pchannel ${this.channel.name}`);
+      }
       // The world may have changed while we waited: closed, fenced by a newer term.
       const refused = this.#refuseWrite('append', signal);
       if (refused) throw refused;
     }
-    if (faults.config.fenced) throw errors.fencedByFault(this.channel.name);
-    if (faults.rollAppendError()) throw errors.injectedUnavailable(this.channel.name);
+    if (faults.config.fenced) throw this.#injected(errors.fencedByFault(this.channel.name));
+    if (faults.rollAppendError()) throw this.#injected(errors.injectedUnavailable(this.channel.name));
     const id = this.#log.append(message);
-    if (faults.rollLostAck()) throw errors.injectedLostAck(this.channel.name);
+    if (faults.rollLostAck()) throw this.#injected(errors.injectedLostAck(this.channel.name));
     return id;
+  }
+
+  /** Logs an injected fault (debug: the caller gets the error; the line says it was made on purpose). */
+  #injected(error: WalError): WalError {
+    this.#logger.debug(
+      { code: error.code, written: error.details.written },
+      `injected fault: ${error.message}`,
+    );
+    return error;
   }
 
   /** Why a write may not proceed now, or undefined. Ordered from the most permanent reason. */
