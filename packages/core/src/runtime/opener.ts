@@ -3,6 +3,7 @@ import type { Catalog } from '../contracts/catalog.js';
 import { WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
 import type { Observability } from '../observability/observability.js';
+import { WalMetrics } from '../observability/wal-metrics.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import { retryWithBackoff } from '../util/backoff.js';
 import type { WalImpls, WalImplsOpener } from '../walimpls/spi.js';
@@ -33,9 +34,12 @@ export class WalStackOpener implements WalOpener {
   readonly #open = new Set<Wal>();
   #closing: Promise<void> | undefined;
 
+  readonly #metrics: WalMetrics;
+
   constructor(stack: WalStack) {
     this.#stack = stack;
     this.walName = stack.walName;
+    this.#metrics = new WalMetrics(stack.observability.meter);
   }
 
   async open(options: { channel: PChannelInfo; signal?: AbortSignal }): Promise<Wal> {
@@ -55,13 +59,15 @@ export class WalStackOpener implements WalOpener {
       await impls.close();
       throw error;
     }
-    const wal: Wal = new WalRuntime(
+    const wal: Wal = new WalRuntime({
       impls,
       interceptors,
-      this.#stack.allocator,
-      () => this.#open.delete(wal),
-      this.#stack.runtime,
-    );
+      allocator: this.#stack.allocator,
+      onClosed: () => this.#open.delete(wal),
+      observability: params.observability,
+      metrics: this.#metrics,
+      options: this.#stack.runtime,
+    });
     if (this.#closing) {
       // Closed while this open was under way: the caller gets nothing to leak.
       await wal.close();

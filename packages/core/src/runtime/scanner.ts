@@ -2,6 +2,7 @@ import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { SystemMessageType } from '../message/message-type.js';
+import type { WalMetrics } from '../observability/wal-metrics.js';
 import { checkKnownKeys, integerOption } from '../options/check.js';
 import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
@@ -30,6 +31,7 @@ export interface WalScannerSource {
   readonly ordered: boolean;
   /** Recent messages kept by the WAL, for tailing without the store. */
   readonly tailBuffer?: TailBuffer;
+  readonly metrics?: WalMetrics;
   readonly onClose: () => void;
 }
 
@@ -62,6 +64,8 @@ export class WalScanner implements Scanner {
   readonly #stop = new AbortController();
   #mode: Mode;
   #lastPulled: ImmutableMessage | undefined;
+  #lastTimeTick: bigint | undefined;
+  readonly #untrack: (() => void) | undefined;
   #settle!: (result: Error | undefined) => void;
   #closing: Promise<void> | undefined;
 
@@ -77,6 +81,12 @@ export class WalScanner implements Scanner {
       this.#settle = resolve;
     });
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
+    this.#untrack = source.metrics?.trackScanner(this);
+  }
+
+  /** The timetick of the last message handed out (for the lag metric). */
+  get lastTimeTick(): bigint | undefined {
+    return this.#lastTimeTick;
   }
 
   get state$(): Observable<ScannerState> {
@@ -251,6 +261,7 @@ export class WalScanner implements Scanner {
   }
 
   #hand(message: ImmutableMessage): IteratorResult<ImmutableMessage, undefined> {
+    if (message.hasTimeTick) this.#lastTimeTick = message.timeTick;
     if (this.#progress.observed) {
       this.#progress.next({
         messageId: message.id,
@@ -269,6 +280,7 @@ export class WalScanner implements Scanner {
 
   #finish(state: ScannerState, error: Error | undefined): void {
     if (this.#state.value !== 'running') return;
+    this.#untrack?.();
     this.#state.next(state);
     this.#state.complete();
     this.#progress.complete();

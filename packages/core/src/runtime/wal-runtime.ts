@@ -1,9 +1,14 @@
+import type { Attributes } from '@opentelemetry/api';
 import { BehaviorSubject, type Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
 import { abortError, appendOutcome, hasCode, WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
 import { encodeBase36 } from '../message/properties.js';
 import type { MessageID } from '../message-id/message-id.js';
+import { appendChannel, readChannel } from '../observability/channels.js';
+import type { Observability } from '../observability/observability.js';
+import type { WalMetrics } from '../observability/wal-metrics.js';
+import { checkKnownKeys } from '../options/check.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import { delay, isRetriableFailure } from '../util/backoff.js';
 import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
@@ -16,12 +21,36 @@ import type { AppendNotification, Scanner, ScanOptions, Wal, WalAppendOptions, W
 
 const NO_OPTIONS = Object.freeze({});
 
+/** Append options are few; a loop over keys is cheap enough for every append. */
+function checkAppendOptions(options: WalAppendOptions): void {
+  for (const key in options) {
+    if (key !== 'signal') checkKnownKeys('wal.append', options, ['signal']);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new WalError('INVALID_ARGUMENT', 'wal.append: option signal must be an AbortSignal', {
+      retriable: false,
+      details: { option: 'signal' },
+    });
+  }
+}
+
 /** Unlike the original, permanent failures (too large, capacity, read-only) are not retried forever. */
 export function shouldRetryAppend(error: unknown): boolean {
   return isRetriableFailure(error) && !hasCode(error, 'CHANNEL_FENCED', 'ABORTED', 'CLOSED');
 }
 
 export const DEFAULT_APPEND_RETRY = { initialMs: 10, maxMs: 5_000 } as const;
+
+/** What the opener builds a WAL from. */
+export interface WalRuntimeParts {
+  readonly impls: WalImpls;
+  readonly interceptors: readonly Interceptor[];
+  readonly allocator: TimestampAllocator;
+  readonly onClosed: () => void;
+  readonly observability: Observability;
+  readonly metrics: WalMetrics;
+  readonly options?: WalRuntimeOptions;
+}
 
 export interface WalRuntimeOptions {
   /** Backoff of the adapter append retry (default 10 ms doubling to 5 s, as the original). */
@@ -48,19 +77,29 @@ export class WalRuntime implements Wal {
   readonly #appended = new Subject<AppendNotification>();
   readonly #scanners = new Set<Scanner>();
   readonly #onClosed: () => void;
+  readonly #observability: Observability;
+  readonly #metrics: WalMetrics;
+  readonly #untrack: () => void;
+  readonly #attributes: Attributes;
   #inFlight = 0;
   #drained: (() => void) | undefined;
   #scannerSeq = 0;
   #closing: Promise<void> | undefined;
 
-  constructor(
-    impls: WalImpls,
-    interceptors: readonly Interceptor[],
-    allocator: TimestampAllocator,
-    onClosed: () => void,
-    options: WalRuntimeOptions = {},
-  ) {
+  constructor({
+    impls,
+    interceptors,
+    allocator,
+    onClosed,
+    observability,
+    metrics,
+    options = {},
+  }: WalRuntimeParts) {
     this.#impls = impls;
+    this.#observability = observability;
+    this.#metrics = metrics;
+    this.#untrack = metrics.trackWal(this);
+    this.#attributes = { pchannel: impls.channel.name };
     this.walName = impls.walName;
     this.channel = impls.channel;
     this.#interceptors = interceptors;
@@ -94,17 +133,32 @@ export class WalRuntime implements Wal {
     return this.#appended.asObservable();
   }
 
-  async append(message: MutableMessage, options: WalAppendOptions = {}): Promise<AppendResult> {
+  append(message: MutableMessage, options: WalAppendOptions = {}): Promise<AppendResult> {
+    if (!appendChannel.hasSubscribers) return this.#append(message, options);
+    const context = {
+      pchannel: this.channel.name,
+      vchannel: message.vchannel,
+      messageType: message.messageType,
+    };
+    return appendChannel.tracePromise(() => this.#append(message, options), context);
+  }
+
+  async #append(message: MutableMessage, options: WalAppendOptions): Promise<AppendResult> {
     this.#assertWritable();
+    if (options !== NO_OPTIONS) checkAppendOptions(options);
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal, 'append');
+    const started = performance.now();
     this.#inFlight++;
+    this.#metrics.appendInFlight.add(1, this.#attributes);
+    let outcome = 'ok';
     try {
       if (this.#ready) await this.#ready;
       message.withWalTerm(this.#termText);
       const context: AppendContext = { channel: this.channel, signal, result: {} };
       const messageId = await this.#chain(message, context);
       const timeTick = context.result.timeTick ?? message.timeTick!;
+      this.#metrics.appendSize.add(message.estimateSize(), this.#attributes);
       if (this.#appended.observed) {
         this.#appended.next({
           messageId,
@@ -115,14 +169,26 @@ export class WalRuntime implements Wal {
       }
       return { messageId, timeTick, txn: context.result.txn, extra: context.result.extra };
     } catch (error) {
+      outcome = WalError.is(error) ? error.code : 'UNKNOWN';
       if (hasCode(error, 'CHANNEL_FENCED')) this.#setState('fenced');
       throw error;
     } finally {
+      this.#metrics.appendInFlight.add(-1, this.#attributes);
+      this.#metrics.appendDuration.record(performance.now() - started, {
+        pchannel: this.channel.name,
+        outcome,
+      });
       if (--this.#inFlight === 0) this.#drained?.();
     }
   }
 
-  async read(options: ScanOptions = {}): Promise<Scanner> {
+  read(options: ScanOptions = {}): Promise<Scanner> {
+    if (!readChannel.hasSubscribers) return this.#read(options);
+    const context = { pchannel: this.channel.name, vchannel: options.vchannel, scanner: options.name ?? '' };
+    return readChannel.tracePromise(() => this.#read(options), context);
+  }
+
+  async #read(options: ScanOptions): Promise<Scanner> {
     if (this.#closing) throw this.#closedError();
     const checked = checkScanOptions(this.walName, options);
     const name = options.name ?? `${this.channel.name}/${this.channel.term}/${++this.#scannerSeq}`;
@@ -141,6 +207,7 @@ export class WalRuntime implements Wal {
         firstRaw,
         ordered: this.#ordered,
         tailBuffer: this.#tailBuffer,
+        metrics: this.#metrics,
         onClose: () => this.#scanners.delete(scanner),
       },
       options,
@@ -171,6 +238,8 @@ export class WalRuntime implements Wal {
     await this.#impls.close();
     for (const interceptor of [...this.#interceptors].reverse()) await interceptor.close?.();
     this.#setState('closed');
+    this.#untrack();
+    this.#observability.logger.debug({ pchannel: this.channel.name, term: this.channel.term }, 'wal closed');
     this.#state.complete();
     this.#appended.complete();
     this.#onClosed();
@@ -256,6 +325,13 @@ export class WalRuntime implements Wal {
   }
 
   #setState(state: WalState): void {
-    if (this.#state.value !== state && this.#state.value !== 'closed') this.#state.next(state);
+    if (this.#state.value === state || this.#state.value === 'closed') return;
+    if (state === 'fenced') {
+      this.#observability.logger.warn(
+        { pchannel: this.channel.name, term: this.channel.term },
+        'wal fenced by a newer term: appends now fail CHANNEL_FENCED',
+      );
+    }
+    this.#state.next(state);
   }
 }
