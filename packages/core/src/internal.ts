@@ -33,6 +33,7 @@ export {
   numberOption,
   oneOfOption,
 } from './options/check.js';
+export { DEFAULT_APPEND_RETRY, shouldRetryAppend } from './runtime/append-retry.js';
 export { compileFilters } from './runtime/filters.js';
 export { type WalStack, WalStackOpener } from './runtime/opener.js';
 export { MinHeap } from './runtime/ordering/min-heap.js';
@@ -40,12 +41,7 @@ export { ReorderBuffer } from './runtime/ordering/reorder-buffer.js';
 export { TimeTickOrderer } from './runtime/ordering/timetick-orderer.js';
 export { TxnBuffer } from './runtime/ordering/txn-buffer.js';
 export { WalScanner, type WalScannerSource } from './runtime/scanner.js';
-export {
-  DEFAULT_APPEND_RETRY,
-  shouldRetryAppend,
-  WalRuntime,
-  type WalRuntimeOptions,
-} from './runtime/wal-runtime.js';
+export { WalRuntime, type WalRuntimeOptions } from './runtime/wal-runtime.js';
 export { addMilliseconds, LOGICAL_BITS, LOGICAL_MASK, MAX_TIMETICK } from './timetick/hybrid.js';
 export {
   type BackoffOptions,

@@ -5,17 +5,12 @@ import type { MutableMessage } from '../message/message.js';
 import type { Observability } from '../observability/observability.js';
 import { WalMetrics } from '../observability/wal-metrics.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
-import { retryWithBackoff } from '../util/backoff.js';
 import type { WalImpls, WalImplsOpener } from '../walimpls/spi.js';
+import { appendToAdapter, DEFAULT_APPEND_RETRY } from './append-retry.js';
 import type { Interceptor, InterceptorBuilder, InterceptorBuildParams } from './interceptor.js';
 import { SharedState } from './shared-state.js';
 import type { Wal, WalOpener } from './wal.js';
-import {
-  DEFAULT_APPEND_RETRY,
-  shouldRetryAppend,
-  WalRuntime,
-  type WalRuntimeOptions,
-} from './wal-runtime.js';
+import { WalRuntime, type WalRuntimeOptions } from './wal-runtime.js';
 
 export interface WalStack {
   readonly walName: string;
@@ -43,7 +38,7 @@ export class WalStackOpener implements WalOpener {
   }
 
   async open(options: { channel: PChannelInfo; signal?: AbortSignal }): Promise<Wal> {
-    if (this.#closing) throw new WalError('CLOSED', 'wal opener was closed', { retriable: false });
+    if (this.#closing) throw this.#closedError();
     assertPChannelInfo(options.channel);
     const impls = await this.#stack.opener.open(options);
     let resolveWal!: (wal: Wal) => void;
@@ -71,7 +66,7 @@ export class WalStackOpener implements WalOpener {
     if (this.#closing) {
       // Closed while this open was under way: the caller gets nothing to leak.
       await wal.close();
-      throw new WalError('CLOSED', 'wal opener was closed', { retriable: false });
+      throw this.#closedError();
     }
     this.#open.add(wal);
     resolveWal(wal);
@@ -88,14 +83,19 @@ export class WalStackOpener implements WalOpener {
       observability: this.#stack.observability.child({ pchannel: impls.channel.name }),
       shared: new SharedState(),
       appendDirect: async (message: MutableMessage) => {
-        const id = await retryWithBackoff(() => impls.append(message), {
-          ...retry,
-          shouldRetry: shouldRetryAppend,
+        const id = await appendToAdapter(impls, message, {
+          retry,
+          stopped: () => (this.#closing ? this.#closedError() : undefined),
         });
         return message.intoImmutable(id);
       },
       readRaw: (options) => impls.read(options),
     };
+  }
+
+  /** Closed by its owner: nothing this opener does can succeed again. */
+  #closedError(): WalError {
+    return new WalError('CLOSED', 'wal opener was closed', { retriable: false });
   }
 
   close(): Promise<void> {

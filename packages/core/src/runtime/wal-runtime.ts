@@ -13,6 +13,7 @@ import type { TimestampAllocator } from '../timetick/allocator.js';
 import { delay, isRetriableFailure } from '../util/backoff.js';
 import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { WalImpls } from '../walimpls/spi.js';
+import { appendToAdapter, DEFAULT_APPEND_RETRY } from './append-retry.js';
 import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
 import { checkScanOptions } from './scan-options.js';
 import { WalScanner } from './scanner.js';
@@ -33,13 +34,6 @@ function checkAppendOptions(options: WalAppendOptions): void {
     });
   }
 }
-
-/** Unlike the original, permanent failures (too large, capacity, read-only) are not retried forever. */
-export function shouldRetryAppend(error: unknown): boolean {
-  return isRetriableFailure(error) && !hasCode(error, 'CHANNEL_FENCED', 'ABORTED', 'CLOSED');
-}
-
-export const DEFAULT_APPEND_RETRY = { initialMs: 10, maxMs: 5_000 } as const;
 
 /** What the opener builds a WAL from. */
 export interface WalRuntimeParts {
@@ -252,42 +246,19 @@ export class WalRuntime implements Wal {
     if (message.timeTick === undefined) {
       message.withTimeTick(this.#allocator.allocateNow?.() ?? (await this.#allocator.allocate()));
     }
-    const signal = context.signal;
-    try {
-      return await this.#impls.append(message, signal ? { signal } : NO_OPTIONS);
-    } catch (error) {
-      if (!shouldRetryAppend(error)) throw error;
-      // The first attempt failed with a passing fault: only now pay for the retry machinery.
-      return this.#retryAppend(message, signal, appendOutcome(error) !== 'not-written');
-    }
+    return appendToAdapter(this.#impls, message, {
+      retry: this.#retry,
+      signal: context.signal,
+      stopped: this.#stopped,
+    });
   }
 
-  /**
-   * Retries with backoff until the append lands, the WAL closes or a permanent failure. Once an attempt
-   * may have been written, the caller's signal no longer cancels: giving up would leave a message in the
-   * log that its caller (and the write-ahead buffer, which only holds acknowledged appends) believes
-   * failed. A retry can then write the message twice; both copies carry the same timetick and term, and
-   * ordered readers deliver it once.
-   */
-  async #retryAppend(
-    message: MutableMessage,
-    signal: AbortSignal | undefined,
-    maybeWritten: boolean,
-  ): Promise<MessageID> {
-    let wait = this.#retry.initialMs;
-    for (;;) {
-      const cancel = maybeWritten ? undefined : signal;
-      await delay(wait, cancel);
-      if (this.#closing) throw maybeWritten ? this.#unconfirmedOnShutdown() : this.#closedError();
-      wait = Math.min(this.#retry.maxMs, wait * 2);
-      try {
-        return await this.#impls.append(message, cancel ? { signal: cancel } : NO_OPTIONS);
-      } catch (error) {
-        if (!shouldRetryAppend(error)) throw error;
-        if (appendOutcome(error) !== 'not-written') maybeWritten = true;
-      }
-    }
-  }
+  readonly #stopped = (maybeWritten: boolean): WalError | undefined =>
+    this.#closing === undefined
+      ? undefined
+      : maybeWritten
+        ? this.#unconfirmedOnShutdown()
+        : this.#closedError();
 
   #assertWritable(): void {
     if (this.channel.accessMode === 'ro') {
