@@ -33,7 +33,6 @@ export {
   numberOption,
   oneOfOption,
 } from './options/check.js';
-export { DEFAULT_APPEND_RETRY, shouldRetryAppend } from './runtime/append-retry.js';
 export { compileFilters } from './runtime/filters.js';
 export { type WalStack, WalStackOpener } from './runtime/opener.js';
 export { MinHeap } from './runtime/ordering/min-heap.js';
@@ -44,6 +43,7 @@ export { WalScanner, type WalScannerSource } from './runtime/scanner.js';
 export { WalRuntime, type WalRuntimeOptions } from './runtime/wal-runtime.js';
 export { addMilliseconds, LOGICAL_BITS, LOGICAL_MASK, MAX_TIMETICK } from './timetick/hybrid.js';
 export {
+  abortable,
   type BackoffOptions,
   delay,
   isRetriableFailure,

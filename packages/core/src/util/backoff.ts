@@ -58,3 +58,37 @@ export async function retryWithBackoff<T>(attempt: () => Promise<T>, options: Re
 export function isRetriableFailure(error: unknown): boolean {
   return !WalError.is(error) || error.retriable;
 }
+
+/**
+ * Settles like `promise`, or rejects with `reason()` as soon as `signal` aborts. The listener is removed
+ * either way, so a long-lived signal does not collect one listener per wait; a promise left behind by an
+ * abort has its rejection handled.
+ */
+export function abortable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  reason: () => unknown,
+): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(reason());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => {});
+      reject(reason());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
