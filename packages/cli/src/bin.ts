@@ -16,8 +16,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 runCli(process.argv.slice(2), {
-  out: (line) => console.log(line),
-  err: (line) => console.error(line),
+  // The command's own output, not logging: it goes straight to the terminal.
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
   stop: stop.signal,
 }).then(
   (code) => {
@@ -25,7 +26,7 @@ runCli(process.argv.slice(2), {
     process.exit(code);
   },
   (error: unknown) => {
-    console.error(error);
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   },
 );

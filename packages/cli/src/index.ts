@@ -1,7 +1,11 @@
 /**
- * @walstream/cli: the `walstream` command. Exported for embedding and tests; the executable is `bin.ts`.
+ * @walstream/cli — the `walstream` command (the executable is `bin.ts`), and its pieces for embedding
+ * walstream in a process of your own.
  */
-export { DEFAULT_DEMO_MS, duration, parseUpArgs, UP_USAGE, type UpOptions } from './args.js';
+
+// Run the command as `walstream` would, with your own output and stop signal.
 export { type CliIo, runCli, USAGE } from './cli.js';
+// The demo of `walstream up --demo`: paced traffic and the exactly-once check.
 export { DemoEvent, type DemoOptions, type DemoReport, runDemo } from './demo.js';
+// The embedded service of `walstream up`: pchannels on one stack, in this process.
 export { type EmbeddedOptions, type EmbeddedService, startEmbedded } from './embedded.js';

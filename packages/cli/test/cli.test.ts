@@ -2,7 +2,8 @@ import { memoryAdapter } from '@walstream/adapter-memory';
 import type { Scanner, Wal } from '@walstream/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { duration, parseUpArgs, runCli, runDemo, startEmbedded } from '../src/index.js';
+import { duration, parseUpArgs } from '../src/args.js';
+import { runCli, runDemo, startEmbedded } from '../src/index.js';
 
 function capture(stop?: AbortSignal) {
   const out: string[] = [];
