@@ -64,7 +64,8 @@ describe('unsafeShellLines', () => {
 });
 
 describe('runDocSnippets', () => {
-  const dir = join(root, '.cache', 'doc-snippets-test');
+  const fixtureDir = `.cache/doc-snippets-test-${process.pid}`;
+  const dir = join(root, fixtureDir);
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
@@ -96,7 +97,7 @@ describe('runDocSnippets', () => {
 
     const report = await runDocSnippets({
       root,
-      files: ['.cache/doc-snippets-test/fixture.md'],
+      files: [`${fixtureDir}/fixture.md`],
       cacheDir: join(dir, 'out'),
       timeoutMs: 4_000,
       brokers: false,
@@ -133,7 +134,7 @@ describe('runDocSnippets', () => {
     const { text, failed } = summarize(report);
     expect(failed).toBe(9);
     expect(text).toMatch(
-      /\.cache\/doc-snippets-test\/fixture\.md\s+16\s+6\s+2\s+9\s+5 \(1 fragment, 1 type-checked only, 1 no broker, 1 norun, 1 not code\)/,
+      /fixture\.md\s+16\s+6\s+2\s+9\s+5 \(1 fragment, 1 type-checked only, 1 no broker, 1 norun, 1 not code\)/,
     );
     expect(text.split('\n').at(-1)).toBe(
       'doc snippets: 2 passed, 9 failed, 5 skipped (1 fragment, 1 type-checked only, 1 no broker, 1 norun, 1 not code)',

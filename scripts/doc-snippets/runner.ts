@@ -21,7 +21,10 @@ export interface DocSnippetOptions {
   readonly root: string;
   /** Markdown files, relative to `root`. */
   readonly files: readonly string[];
-  /** Where the generated modules and tsconfig go (inside `root`, so tsconfig paths resolve). */
+  /**
+   * Where the generated modules and tsconfig go: inside `root`, so tsconfig paths resolve. Default
+   * `.cache/doc-snippets/run-<pid>` (runs in one work tree at once do not share it); removed afterwards.
+   */
   readonly cacheDir?: string;
   /** Per block. Default 30 s. */
   readonly timeoutMs?: number;
@@ -63,7 +66,7 @@ export interface DocSnippetReport {
 
 export async function runDocSnippets(options: DocSnippetOptions): Promise<DocSnippetReport> {
   const root = resolve(options.root);
-  const cacheDir = resolve(options.cacheDir ?? join(root, '.cache', 'doc-snippets'));
+  const cacheDir = resolve(options.cacheDir ?? join(root, '.cache', 'doc-snippets', `run-${process.pid}`));
   const timeoutMs = options.timeoutMs ?? 30_000;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
 
@@ -157,6 +160,7 @@ export async function runDocSnippets(options: DocSnippetOptions): Promise<DocSni
       );
       log(`doc snippets: ${broker} stopped`);
     }
+    await rm(cacheDir, { recursive: true, force: true });
   }
 
   return { outcomes: blocks.map((block) => outcomes.get(block)!), outside };
