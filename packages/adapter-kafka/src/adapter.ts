@@ -3,7 +3,10 @@ import {
   abortError,
   assertPChannelInfo,
   type BuildOptions,
+  noObservability,
+  type Observability,
   type OpenOptions,
+  registerMessageIdCodec,
   type WalImpls,
   type WalImplsBuilder,
   type WalImplsCapabilities,
@@ -12,7 +15,7 @@ import {
 import { createKafkaJsDriver } from './driver/kafkajs.js';
 import { createPlatformaticDriver } from './driver/platformatic.js';
 import type { KafkaDriver } from './driver/types.js';
-import { KAFKA_WAL_NAME, registerKafkaMessageIdCodec } from './message-id.js';
+import { KAFKA_WAL_NAME, KafkaMessageId } from './message-id.js';
 import {
   type KafkaAdapterOptions,
   type KafkaDriverName,
@@ -35,6 +38,9 @@ export interface KafkaAdapter extends WalImplsBuilder {
 /**
  * The Kafka adapter: one topic per pchannel (partition 0), ids are offsets, truncate is DeleteRecords,
  * and (by default) writers of lower terms are fenced through a transactional producer per pchannel.
+ * Every option is checked here: an unknown or bad one throws INVALID_ARGUMENT naming it. The adapter
+ * logs and reports background failures through the `observability` that `build()` receives (the
+ * stack's, from `createWal({ logger, onError })`).
  *
  * ```ts
  * const adapter = kafkaAdapter({ driver: 'platformatic', brokers: ['127.0.0.1:9092'] });
@@ -43,7 +49,8 @@ export interface KafkaAdapter extends WalImplsBuilder {
  * ```
  */
 export function kafkaAdapter(options: KafkaAdapterOptions): KafkaAdapter {
-  registerKafkaMessageIdCodec();
+  // Also at module load; repeated here because bundlers may drop a side-effect-only import.
+  registerMessageIdCodec(KAFKA_WAL_NAME, KafkaMessageId.unmarshal);
   const resolved = resolveOptions(options);
   const capabilities: WalImplsCapabilities = Object.freeze({
     truncate: 'physical',
@@ -55,9 +62,12 @@ export function kafkaAdapter(options: KafkaAdapterOptions): KafkaAdapter {
     capabilities,
     async build(buildOptions?: BuildOptions): Promise<WalImplsOpener> {
       if (buildOptions?.signal?.aborted) throw abortError(buildOptions.signal, 'kafka adapter build');
+      const observability = (buildOptions?.observability ?? noObservability).child({
+        adapter: KAFKA_WAL_NAME,
+      });
       const driver =
         resolved.driver === 'kafkajs'
-          ? await createKafkaJsDriver(resolved)
+          ? await createKafkaJsDriver(resolved, observability)
           : await createPlatformaticDriver(resolved);
       try {
         await reachable(driver, resolved, buildOptions?.signal);
@@ -65,7 +75,7 @@ export function kafkaAdapter(options: KafkaAdapterOptions): KafkaAdapter {
         await driver.close();
         throw error;
       }
-      return new KafkaOpener(driver, resolved);
+      return new KafkaOpener(driver, resolved, observability);
     },
   };
 }
@@ -83,25 +93,36 @@ async function reachable(driver: KafkaDriver, options: ResolvedOptions, signal?:
   }
 }
 
+function closedError(when?: string, cause?: unknown): WalError {
+  return new WalError('CLOSED', `kafka opener closed${when ? ` ${when}` : ''}`, { retriable: false, cause });
+}
+
 class KafkaOpener implements WalImplsOpener {
   readonly #driver: KafkaDriver;
   readonly #options: ResolvedOptions;
+  readonly #observability: Observability;
   readonly #wals = new Set<KafkaWal>();
+  /** Aborted by `close`: an open in flight stops waiting for the broker and rejects CLOSED. */
+  readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
-  constructor(driver: KafkaDriver, options: ResolvedOptions) {
+  constructor(driver: KafkaDriver, options: ResolvedOptions, observability: Observability) {
     this.#driver = driver;
     this.#options = options;
+    this.#observability = observability;
   }
 
   async open(options: OpenOptions): Promise<WalImpls> {
-    if (this.#closed) throw new WalError('CLOSED', 'kafka opener is closed', { retriable: false });
+    if (this.#closed) throw closedError();
     if (options?.signal?.aborted) throw abortError(options.signal, 'kafka open');
     if (typeof options?.channel !== 'object' || options.channel === null) {
       throw new WalError('INVALID_ARGUMENT', 'open needs a channel (PChannelInfo)');
     }
     assertPChannelInfo(options.channel);
-    const { channel, signal } = options;
+    const { channel } = options;
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
     const topic = this.#options.topicPrefix + channel.name;
     if (!TOPIC_NAME.test(topic)) {
       throw new WalError(
@@ -110,8 +131,10 @@ class KafkaOpener implements WalImplsOpener {
       );
     }
     const driver = this.#driver;
-    // A dead broker fails here within connectTimeoutMs instead of inside the client's longer retries.
-    await reachable(driver, this.#options, signal);
+    const observability = this.#observability.child({
+      pchannel: channel.name,
+      term: channel.term.toString(),
+    });
     const timeout = this.#options.operationTimeoutMs;
     const configs: Record<string, string> = { ...this.#options.topicConfig };
     if (this.#options.minInsyncReplicas !== undefined) {
@@ -119,6 +142,8 @@ class KafkaOpener implements WalImplsOpener {
     }
     let wal: KafkaWal | undefined;
     try {
+      // A dead broker fails here within connectTimeoutMs instead of inside the client's longer retries.
+      await reachable(driver, this.#options, signal);
       await bounded(
         driver.ensureTopic(topic, { replicationFactor: this.#options.replicationFactor, configs }),
         timeout,
@@ -134,6 +159,7 @@ class KafkaOpener implements WalImplsOpener {
         channel: { name: channel.name, term: channel.term, accessMode: channel.accessMode },
         options: this.#options,
         maxMessageBytes,
+        observability,
         onClose: (closed) => this.#wals.delete(closed),
       });
       this.#wals.add(wal);
@@ -143,10 +169,13 @@ class KafkaOpener implements WalImplsOpener {
         `taking pchannel ${channel.name} at term ${channel.term}`,
         signal,
       );
-      if (this.#closed) throw new WalError('CLOSED', 'kafka opener closed during open', { retriable: false });
+      if (this.#closed) throw closedError('during open');
+      observability.logger.debug({ topic, accessMode: channel.accessMode }, 'kafka WAL opened');
       return wal;
     } catch (error) {
       await wal?.close().catch(() => undefined);
+      // Closed while opening: the close is the answer, not what it interrupted (a dropped connection).
+      if (this.#closed) throw closedError('during open', error);
       if (WalError.is(error)) throw error;
       throw new WalError('UNAVAILABLE', `open ${channel.name}: ${errorMessage(error)}`, { cause: error });
     }
@@ -154,6 +183,7 @@ class KafkaOpener implements WalImplsOpener {
 
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#closing.abort();
       await Promise.all([...this.#wals].map((wal) => wal.close()));
       await this.#driver.close();
     })();

@@ -1,5 +1,4 @@
 import { type MessageID, WalError } from '@walstream/core';
-import { messageIds } from '@walstream/core/internal';
 import { assertSameWal, registerMessageIdCodec } from '@walstream/core/spi';
 
 /** The adapter name; also the `walName` of every id this adapter makes. */
@@ -74,12 +73,6 @@ export function asKafkaMessageId(id: MessageID): KafkaMessageId {
   return new KafkaMessageId(offset);
 }
 
-function unmarshalKafkaMessageId(marshalled: string): MessageID {
-  return KafkaMessageId.unmarshal(marshalled);
-}
-
-/** Makes `unmarshalMessageId('kafka', …)` work; keeps an existing codec of another copy of the package. */
-export function registerKafkaMessageIdCodec(): void {
-  if (messageIds.has(KAFKA_WAL_NAME)) return;
-  registerMessageIdCodec(KAFKA_WAL_NAME, unmarshalKafkaMessageId);
-}
+// `unmarshalMessageId('kafka', …)` works as soon as the package is imported. `kafkaAdapter()` registers
+// again (a bundler may drop this side effect); core keeps the codec already registered under the name.
+registerMessageIdCodec(KAFKA_WAL_NAME, KafkaMessageId.unmarshal);

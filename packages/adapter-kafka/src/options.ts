@@ -1,6 +1,6 @@
 import { WalError } from '@walstream/core';
+import { checkKnownKeys, integerOption, oneOfOption } from '@walstream/core/internal';
 import type { KafkaJsKafka } from './driver/kafkajs-types.js';
-import type { KafkaAdapterLogger } from './util.js';
 
 export type KafkaDriverName = 'kafkajs' | 'platformatic';
 
@@ -64,7 +64,6 @@ export interface KafkaAdapterOptions {
   readonly fetchMaxBytes?: number;
   /** kafkajs scanners join a fresh consumer group named prefix + scanner name + random suffix. */
   readonly consumerGroupPrefix?: string;
-  readonly logger?: KafkaAdapterLogger;
 }
 
 export interface ResolvedOptions {
@@ -89,77 +88,127 @@ export interface ResolvedOptions {
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytes: number;
   readonly consumerGroupPrefix: string;
-  readonly logger: KafkaAdapterLogger | undefined;
 }
 
-/** `value` (or `fallback` when absent), which must be an integer ≥ `min`. */
-function integer(name: string, value: number | undefined, fallback: number, min = 1): number {
+const WHERE = 'kafkaAdapter';
+
+/** Every option of {@link KafkaAdapterOptions}: anything else is a misspelling and rejected. */
+const KNOWN: readonly (keyof KafkaAdapterOptions)[] = [
+  'driver',
+  'brokers',
+  'kafka',
+  'clientId',
+  'topicPrefix',
+  'replicationFactor',
+  'minInsyncReplicas',
+  'topicConfig',
+  'fencing',
+  'transactionalIdPrefix',
+  'transactionTimeoutMs',
+  'connectTimeoutMs',
+  'operationTimeoutMs',
+  'readRetryTimeoutMs',
+  'takeoverGraceMs',
+  'maxBatchBytes',
+  'maxBatchMessages',
+  'maxTransactionBatches',
+  'fetchMaxWaitMs',
+  'fetchMaxBytes',
+  'consumerGroupPrefix',
+];
+
+function invalid(option: string, message: string): WalError {
+  return new WalError('INVALID_ARGUMENT', `${WHERE}: option ${option} ${message}`, {
+    retriable: false,
+    details: { option },
+  });
+}
+
+/** A string option (the core checks have none): `value`, or `fallback` when absent. */
+function text(name: string, value: unknown, fallback: string): string {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min) {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      `kafkaAdapter: ${name} must be an integer ≥ ${min}, got ${String(value)}`,
-    );
-  }
+  if (typeof value !== 'string') throw invalid(name, `must be a string, got ${typeof value}`);
   return value;
 }
 
+/** `topicConfig`: topic-level Kafka configs, any name, every value a string as Kafka's admin API wants. */
+function topicConfig(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid('topicConfig', 'must be an object of Kafka topic configs');
+  }
+  for (const [key, config] of Object.entries(value)) {
+    if (typeof config !== 'string') {
+      throw invalid(`topicConfig.${key}`, `must be a string (as Kafka takes configs), got ${typeof config}`);
+    }
+  }
+  return value as Record<string, string>;
+}
+
+/**
+ * Checks every option (INVALID_ARGUMENT naming it; an unknown key included) and fills in the defaults.
+ */
 export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new WalError('INVALID_ARGUMENT', 'kafkaAdapter needs options ({ driver, brokers })');
+    throw new WalError('INVALID_ARGUMENT', `${WHERE} needs options ({ driver, brokers })`, {
+      retriable: false,
+    });
   }
-  if (options.driver !== 'kafkajs' && options.driver !== 'platformatic') {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      `kafkaAdapter: driver must be "kafkajs" or "platformatic", got ${JSON.stringify(options.driver)}`,
+  if ('logger' in options) {
+    // Removed in favour of the stack's observability; say where the logger goes now.
+    throw invalid(
+      'logger',
+      'was removed: give the logger to the stack, createWal({ logger }), or to build({ observability })',
     );
   }
-  if (options.kafka && options.driver !== 'kafkajs') {
-    throw new WalError('INVALID_ARGUMENT', 'kafkaAdapter: a kafkajs `kafka` instance needs driver "kafkajs"');
+  checkKnownKeys(WHERE, options, KNOWN);
+  if (options.driver === undefined) throw invalid('driver', 'is required: "kafkajs" or "platformatic"');
+  const driver = oneOfOption(WHERE, 'driver', options.driver, ['kafkajs', 'platformatic'], 'platformatic');
+  const kafka: unknown = options.kafka;
+  if (kafka !== undefined) {
+    if (
+      typeof kafka !== 'object' ||
+      kafka === null ||
+      typeof (kafka as KafkaJsKafka).producer !== 'function'
+    ) {
+      throw invalid('kafka', 'must be a kafkajs Kafka instance');
+    }
+    if (driver !== 'kafkajs') throw invalid('kafka', '(a kafkajs Kafka instance) needs driver "kafkajs"');
   }
-  const brokers = options.brokers ?? [];
-  if (!options.kafka && brokers.length === 0) {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      'kafkaAdapter: pass `brokers` (host:port list) or a kafkajs `kafka`',
-    );
+  const brokers: unknown = options.brokers ?? [];
+  if (!Array.isArray(brokers) || !brokers.every((broker) => typeof broker === 'string' && broker !== '')) {
+    throw invalid('brokers', 'must be a list of host:port strings');
   }
-  const fencing = options.fencing ?? 'transactional';
-  if (fencing !== 'transactional' && fencing !== 'none') {
-    throw new WalError('INVALID_ARGUMENT', `kafkaAdapter: fencing must be "transactional" or "none"`);
+  if (kafka === undefined && brokers.length === 0) {
+    throw invalid('brokers', 'is required (a host:port list) unless a kafkajs `kafka` instance is given');
   }
-  const replicationFactor = options.replicationFactor ?? 1;
-  if (!Number.isInteger(replicationFactor) || (replicationFactor < 1 && replicationFactor !== -1)) {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      'kafkaAdapter: replicationFactor must be ≥ 1 or -1 (broker default)',
-    );
-  }
+  const replicationFactor =
+    options.replicationFactor === -1
+      ? -1
+      : integerOption(WHERE, 'replicationFactor', options.replicationFactor, 1, { min: 1 });
+  const integer = (name: keyof KafkaAdapterOptions, fallback: number, min = 1) =>
+    integerOption(WHERE, name, options[name], fallback, { min });
   return {
-    driver: options.driver,
-    brokers: [...brokers],
-    kafka: options.kafka,
-    clientId: options.clientId ?? 'walstream',
-    topicPrefix: options.topicPrefix ?? '',
+    driver,
+    brokers: [...(brokers as string[])],
+    kafka: kafka as KafkaJsKafka | undefined,
+    clientId: text('clientId', options.clientId, 'walstream'),
+    topicPrefix: text('topicPrefix', options.topicPrefix, ''),
     replicationFactor,
-    minInsyncReplicas:
-      options.minInsyncReplicas === undefined
-        ? undefined
-        : integer('minInsyncReplicas', options.minInsyncReplicas, 1),
-    topicConfig: { 'retention.ms': '-1', ...options.topicConfig },
-    fencing,
-    transactionalIdPrefix: options.transactionalIdPrefix ?? 'walstream-wal-',
-    transactionTimeoutMs: integer('transactionTimeoutMs', options.transactionTimeoutMs, 10_000),
-    connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, 10_000),
-    operationTimeoutMs: integer('operationTimeoutMs', options.operationTimeoutMs, 30_000),
-    readRetryTimeoutMs: integer('readRetryTimeoutMs', options.readRetryTimeoutMs, 120_000),
-    takeoverGraceMs: integer('takeoverGraceMs', options.takeoverGraceMs, 1_000, 0),
-    maxBatchBytes: integer('maxBatchBytes', options.maxBatchBytes, 1 << 20),
-    maxBatchMessages: integer('maxBatchMessages', options.maxBatchMessages, 4096),
-    maxTransactionBatches: integer('maxTransactionBatches', options.maxTransactionBatches, 16),
-    fetchMaxWaitMs: integer('fetchMaxWaitMs', options.fetchMaxWaitMs, 500),
-    fetchMaxBytes: integer('fetchMaxBytes', options.fetchMaxBytes, 1 << 20),
-    consumerGroupPrefix: options.consumerGroupPrefix ?? 'walstream-scan-',
-    logger: options.logger,
+    minInsyncReplicas: options.minInsyncReplicas === undefined ? undefined : integer('minInsyncReplicas', 1),
+    topicConfig: { 'retention.ms': '-1', ...topicConfig(options.topicConfig) },
+    fencing: oneOfOption(WHERE, 'fencing', options.fencing, ['transactional', 'none'], 'transactional'),
+    transactionalIdPrefix: text('transactionalIdPrefix', options.transactionalIdPrefix, 'walstream-wal-'),
+    transactionTimeoutMs: integer('transactionTimeoutMs', 10_000),
+    connectTimeoutMs: integer('connectTimeoutMs', 10_000),
+    operationTimeoutMs: integer('operationTimeoutMs', 30_000),
+    readRetryTimeoutMs: integer('readRetryTimeoutMs', 120_000),
+    takeoverGraceMs: integer('takeoverGraceMs', 1_000, 0),
+    maxBatchBytes: integer('maxBatchBytes', 1 << 20),
+    maxBatchMessages: integer('maxBatchMessages', 4096),
+    maxTransactionBatches: integer('maxTransactionBatches', 16),
+    fetchMaxWaitMs: integer('fetchMaxWaitMs', 500),
+    fetchMaxBytes: integer('fetchMaxBytes', 1 << 20),
+    consumerGroupPrefix: text('consumerGroupPrefix', options.consumerGroupPrefix, 'walstream-scan-'),
   };
 }

@@ -10,6 +10,8 @@ export interface ScannerSpec {
   readonly name: string;
   readonly deliverPolicy: DeliverPolicy;
   readonly readAheadBufferSize?: number;
+  /** Told about a failure the driver rides out by itself (a broker outage), for reporting. */
+  readonly onRetry?: (error: unknown) => void;
 }
 
 /** The first offset a policy reads. Rejects INVALID_MESSAGE_ID for an id of another adapter. */
@@ -46,6 +48,7 @@ export async function openScanner(spec: ScannerSpec): Promise<RawScanner> {
             spec.name,
             from,
             {
+              ...(spec.onRetry ? { onRetry: spec.onRetry } : {}),
               onRecords: async (records) => {
                 for (const record of records) {
                   from = record.offset + 1n;

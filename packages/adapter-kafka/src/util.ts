@@ -32,31 +32,6 @@ export function bounded<T>(work: Promise<T>, ms: number, what: string, signal?: 
   });
 }
 
-/** Sleeps `ms`, or resolves early when `signal` aborts. */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
-
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-
-/** A pino-compatible logger subset; silent when not given. */
-export interface KafkaAdapterLogger {
-  debug(object: Record<string, unknown>, message: string): void;
-  info(object: Record<string, unknown>, message: string): void;
-  warn(object: Record<string, unknown>, message: string): void;
-  error(object: Record<string, unknown>, message: string): void;
-}
-
-const noop = () => {};
-export const silentLogger: KafkaAdapterLogger = { debug: noop, info: noop, warn: noop, error: noop };

@@ -2,8 +2,10 @@ import { type MessageID, type MutableMessage, type PChannelInfo, WalError } from
 import {
   type AppendOptions,
   abortError,
+  type Observability,
   type RawScanner,
   type ReadOptions,
+  toWalError,
   type WalImpls,
 } from '@walstream/core/spi';
 import type { KafkaDriver } from './driver/types.js';
@@ -20,6 +22,8 @@ export interface KafkaWalContext {
   readonly channel: PChannelInfo;
   readonly options: ResolvedOptions;
   readonly maxMessageBytes: number;
+  /** The stack's observability, with the pchannel bound. */
+  readonly observability: Observability;
   readonly onClose: (wal: KafkaWal) => void;
 }
 
@@ -56,15 +60,28 @@ export class KafkaWal implements WalImpls {
   async read(options: ReadOptions): Promise<RawScanner> {
     if (this.#closed) throw this.#closedError();
     if (options?.signal?.aborted) throw abortError(options.signal, 'kafka read');
-    const scanner = await openScanner({
-      driver: this.#ctx.driver,
-      topic: this.topic,
-      name: options.name,
-      deliverPolicy: options.deliverPolicy,
-      ...(options.readAheadBufferSize === undefined
-        ? {}
-        : { readAheadBufferSize: options.readAheadBufferSize }),
-    });
+    const { observability, channel } = this.#ctx;
+    let scanner: RawScanner;
+    try {
+      scanner = await openScanner({
+        driver: this.#ctx.driver,
+        topic: this.topic,
+        name: options.name,
+        deliverPolicy: options.deliverPolicy,
+        ...(options.readAheadBufferSize ? { readAheadBufferSize: options.readAheadBufferSize } : {}),
+        onRetry: (error) =>
+          observability.reportError({
+            error: toWalError(error, 'UNAVAILABLE', `scanner ${options.name} of ${this.topic}`),
+            component: 'kafka.scanner',
+            pchannel: channel.name,
+            retrying: true,
+          }),
+      });
+    } catch (error) {
+      // Closed while the scanner was starting: the close is the answer, not what it interrupted.
+      if (this.#closed) throw this.#closedError();
+      throw error;
+    }
     if (this.#closed) {
       await scanner.close();
       throw this.#closedError();
@@ -120,6 +137,7 @@ export class KafkaWal implements WalImpls {
       await Promise.all([...this.#scanners].map((scanner) => scanner.close()));
       await this.#writer?.close();
       this.#ctx.onClose(this);
+      this.#ctx.observability.logger.debug({}, 'kafka WAL closed');
     })();
     return this.#closed;
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type PChannelInfo, WalError } from '@walstream/core';
-import { abortError } from '@walstream/core/spi';
+import { delay } from '@walstream/core/internal';
+import { abortError, type Observability, toWalError } from '@walstream/core/spi';
 import type { DriverWriter, KafkaDriver, OutRecord } from './driver/types.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -13,7 +14,7 @@ import {
   stampBytes,
 } from './records.js';
 import { readLastStamp } from './tail.js';
-import { bounded, errorMessage, pause } from './util.js';
+import { bounded, errorMessage } from './util.js';
 
 interface Pending {
   readonly record: OutRecord;
@@ -32,6 +33,8 @@ export interface WriterContext {
   readonly options: ResolvedOptions;
   /** The topic's max.message.bytes: the largest record batch the broker accepts. */
   readonly maxMessageBytes: number;
+  /** The stack's observability, with the pchannel bound. */
+  readonly observability: Observability;
 }
 
 /** How often a writer re-takes the producer epoch when its own term is still current. */
@@ -213,19 +216,22 @@ export class WalWriter {
     } catch (error) {
       // Whatever happened, the producer's transaction state is unknown now: re-establish before reuse.
       this.#healthy = false;
-      if (!this.#transactional) throw error;
-      if (this.#ctx.driver.classify(error) !== 'fenced') {
-        // A newer opener's InitProducerId racing our EndTxn can make the broker fail it with
-        // UNKNOWN_SERVER_ERROR (its coordinator is mid epoch fence): if a newer term wrote since, this
-        // writer is fenced; otherwise the outcome is unknown, which the SPI allows as a retriable error.
-        this.#checkStamp(
-          await readLastStamp(this.#ctx.driver, this.#ctx.topic, timeout).catch(() => undefined),
-        );
+      if (!this.#transactional || this.#ctx.driver.classify(error) !== 'fenced') {
+        if (this.#transactional) {
+          // A newer opener's InitProducerId racing our EndTxn can make the broker fail it with
+          // UNKNOWN_SERVER_ERROR (its coordinator is mid epoch fence): if a newer term wrote since, this
+          // writer is fenced; otherwise the outcome is unknown, which the SPI allows as a retriable error.
+          this.#checkStamp(
+            await readLastStamp(this.#ctx.driver, this.#ctx.topic, timeout).catch(() => undefined),
+          );
+        }
+        this.#report(error, 'append failed; the producer is re-created before the next append');
         throw error;
       }
+      // Fenced by a newer epoch. If our term is still the newest, a stale opener did it: take the epoch
+      // back (this rejects CHANNEL_FENCED otherwise) and retry the batches, which the broker aborted.
+      this.#report(error, 'producer epoch taken; checking the term before taking it back');
     }
-    // Fenced by a newer epoch. If our term is still the newest, a stale opener did it: take the epoch
-    // back (this rejects CHANNEL_FENCED otherwise) and retry the batches, which the broker aborted.
     await this.#establish();
     return await bounded(this.#commit(batches), timeout, `append to ${this.#ctx.topic}`);
   }
@@ -249,7 +255,7 @@ export class WalWriter {
     for (let attempt = 0; ; attempt++) {
       const end = await this.#ctx.driver.lastStable(this.#ctx.topic);
       if (end > last || this.#closed) return;
-      await pause(Math.min(1 + attempt, 10));
+      await delay(Math.min(1 + attempt, 10));
     }
   }
 
@@ -289,6 +295,10 @@ export class WalWriter {
         );
         this.#established = true;
         this.#healthy = true;
+        this.#ctx.observability.logger.debug(
+          { topic, offset: String(this.#lastOffset) },
+          'kafka writer took the pchannel (open marker written)',
+        );
         return;
       } catch (error) {
         const kind = driver.classify(error);
@@ -297,7 +307,8 @@ export class WalWriter {
         // with a fenced code, or UNKNOWN_SERVER_ERROR when it lands mid epoch fence): check the stamp again.
         // A stale writer stops once it sees our marker, so the retries end; an older term must not make
         // this open fail.
-        await pause(Math.min(10 * attempt, 50));
+        this.#report(error, 'lost the producer epoch while taking the pchannel; trying again');
+        await delay(Math.min(10 * attempt, 50));
       }
     }
     throw new WalError(
@@ -317,12 +328,16 @@ export class WalWriter {
     const deadline = Date.now() + options.takeoverGraceMs;
     for (let attempt = 1; Date.now() < deadline && !this.#closed; attempt++) {
       this.#checkStamp(await readLastStamp(driver, topic, timeout).catch(() => undefined));
-      await pause(Math.min(20 * attempt, 200));
+      await delay(Math.min(20 * attempt, 200));
     }
   }
 
   #checkStamp(stamp: Stamp | undefined): void {
     if (!this.#staleAgainst(stamp)) return;
+    this.#ctx.observability.logger.info(
+      { term: this.#ctx.channel.term.toString(), newerTerm: stamp!.term.toString() },
+      'kafka writer fenced: a newer term took the pchannel',
+    );
     this.#fenced = new WalError(
       'CHANNEL_FENCED',
       `pchannel ${this.#ctx.channel.name} at term ${this.#ctx.channel.term} is fenced: term ${stamp!.term} took it over`,
@@ -331,6 +346,17 @@ export class WalWriter {
     void this.#writer?.close();
     this.#writer = undefined;
     throw this.#fenced;
+  }
+
+  /** A failure the writer rides out by itself (re-created producer, epoch taken back): for alerting. */
+  #report(error: unknown, what: string): void {
+    if (this.#closed) return;
+    this.#ctx.observability.reportError({
+      error: toWalError(error, 'UNAVAILABLE', `${this.#ctx.topic}: ${what}`),
+      component: 'kafka.writer',
+      pchannel: this.#ctx.channel.name,
+      retrying: true,
+    });
   }
 
   #toWalError(error: unknown): WalError {

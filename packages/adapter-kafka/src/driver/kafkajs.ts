@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { WalError } from '@walstream/core';
+import { type Logger, WalError } from '@walstream/core';
+import { delay } from '@walstream/core/internal';
+import type { Observability } from '@walstream/core/spi';
 import type { ResolvedOptions } from '../options.js';
-import { errorMessage, type KafkaAdapterLogger, pause, silentLogger } from '../util.js';
+import { errorMessage } from '../util.js';
 import { classifyChain } from './classify.js';
 import type {
   KafkaJsAdmin,
@@ -65,7 +67,8 @@ async function loadKafkaJs(): Promise<KafkaJsModule> {
   }
 }
 
-function logCreator(logger: KafkaAdapterLogger) {
+/** kafkajs's log lines, into the stack's logger (silent unless the stack was given one). */
+function logCreator(logger: Logger) {
   return () =>
     ({ namespace, level, log }: KafkaJsLogEntry) => {
       const { message, ...rest } = log;
@@ -77,7 +80,10 @@ function logCreator(logger: KafkaAdapterLogger) {
     };
 }
 
-export async function createKafkaJsDriver(options: ResolvedOptions): Promise<KafkaDriver> {
+export async function createKafkaJsDriver(
+  options: ResolvedOptions,
+  observability: Observability,
+): Promise<KafkaDriver> {
   let kafka: KafkaJsKafka;
   if (options.kafka) {
     kafka = options.kafka;
@@ -89,11 +95,11 @@ export async function createKafkaJsDriver(options: ResolvedOptions): Promise<Kaf
       connectionTimeout: Math.min(options.connectTimeoutMs, 3_000),
       requestTimeout: options.operationTimeoutMs,
       retry: RETRY,
-      logLevel: options.logger ? module.logLevel.INFO : module.logLevel.NOTHING,
-      logCreator: logCreator(options.logger ?? silentLogger),
+      logLevel: module.logLevel.INFO,
+      logCreator: logCreator(observability.logger.child({ component: 'kafkajs' })),
     });
   }
-  return new KafkaJsDriver(kafka, options);
+  return new KafkaJsDriver(kafka, options, observability);
 }
 
 function toHeaders(headers: Record<string, KafkaJsHeaderValue> | undefined): RecordHeader[] {
@@ -135,20 +141,25 @@ class KafkaJsDriver implements KafkaDriver {
   readonly kind = 'kafkajs' as const;
   readonly #kafka: KafkaJsKafka;
   readonly #options: ResolvedOptions;
+  readonly #observability: Observability;
   #admin: Promise<KafkaJsAdmin> | undefined;
   #adminClientObject: KafkaJsAdmin | undefined;
   #closed = false;
   /** Deletions of scanner groups still running; `close` waits for them before disconnecting. */
   readonly #cleanups = new Set<Promise<unknown>>();
 
-  constructor(kafka: KafkaJsKafka, options: ResolvedOptions) {
+  constructor(kafka: KafkaJsKafka, options: ResolvedOptions, observability: Observability) {
     this.#kafka = kafka;
     this.#options = options;
+    this.#observability = observability;
+  }
+
+  #closedError(): WalError {
+    return new WalError('CLOSED', 'kafka driver is closed', { retriable: false });
   }
 
   #adminClient(): Promise<KafkaJsAdmin> {
-    if (this.#closed)
-      return Promise.reject(new WalError('CLOSED', 'kafka driver is closed', { retriable: false }));
+    if (this.#closed) return Promise.reject(this.#closedError());
     if (!this.#admin) {
       const admin = this.#kafka.admin({ retry: RETRY });
       this.#adminClientObject = admin;
@@ -218,7 +229,8 @@ class KafkaJsDriver implements KafkaDriver {
   }
 
   writer(spec: WriterSpec): DriverWriter {
-    return new KafkaJsWriter(this.#kafka, this.#options, spec);
+    if (this.#closed) throw this.#closedError();
+    return new KafkaJsWriter(this.#kafka, this.#options, spec, this.#observability.logger);
   }
 
   async consume(
@@ -229,6 +241,7 @@ class KafkaJsDriver implements KafkaDriver {
     signal: AbortSignal,
   ): Promise<void> {
     if (signal.aborted) return;
+    if (this.#closed) throw this.#closedError();
     // kafkajs has no manual assignment: a fresh single-member group per scanner, positioned by seek and
     // never committed, stands in for it (Milvus does the same with librdkafka's group.id = scanner name).
     const groupId = `${this.#options.consumerGroupPrefix}${name}-${randomUUID()}`;
@@ -267,7 +280,10 @@ class KafkaJsDriver implements KafkaDriver {
         if (!handlers.onProgress(next)) finish();
       });
       consumer.on(consumer.events.CRASH, (event) => {
-        if (event.payload.restart) return;
+        if (event.payload.restart) {
+          handlers.onRetry?.(event.payload.error);
+          return;
+        }
         failure = event.payload.error ?? new Error('kafkajs consumer crashed');
         finish();
       });
@@ -301,7 +317,13 @@ class KafkaJsDriver implements KafkaDriver {
       if (!this.#closed) {
         const cleanup = this.#adminClient()
           .then((admin) => admin.deleteGroups([groupId]))
-          .catch(() => undefined)
+          .catch((error: unknown) => {
+            // Best effort: an empty group without members expires on the broker anyway.
+            this.#observability.logger.debug(
+              { groupId, error: errorMessage(error) },
+              'could not delete a kafkajs scanner group',
+            );
+          })
           .finally(() => this.#cleanups.delete(cleanup));
         this.#cleanups.add(cleanup);
       }
@@ -314,13 +336,14 @@ class KafkaJsDriver implements KafkaDriver {
   }
 
   async close(): Promise<void> {
-    await Promise.race([Promise.all(this.#cleanups), pause(2_000)]);
+    // Closed first: nothing new starts (an open or read racing the close gets CLOSED, and leaks nothing).
     this.#closed = true;
+    await Promise.race([Promise.all(this.#cleanups), delay(2_000)]);
     const admin = this.#adminClientObject;
     this.#admin = undefined;
     this.#adminClientObject = undefined;
     // Not awaiting a connect that may still be retrying against a dead broker: close stays bounded.
-    if (admin) await Promise.race([admin.disconnect().catch(() => undefined), pause(1_000)]);
+    if (admin) await Promise.race([admin.disconnect().catch(() => undefined), delay(1_000)]);
   }
 }
 
@@ -331,7 +354,7 @@ async function withHeartbeats<T>(work: Promise<T>, heartbeat: () => Promise<void
     settled = true;
   });
   while (!settled) {
-    const done = await Promise.race([result.then(() => true), pause(1_000).then(() => false)]);
+    const done = await Promise.race([result.then(() => true), delay(1_000).then(() => false)]);
     if (done) break;
     await heartbeat().catch(() => undefined);
   }
@@ -342,14 +365,16 @@ class KafkaJsWriter implements DriverWriter {
   readonly #kafka: KafkaJsKafka;
   readonly #options: ResolvedOptions;
   readonly #spec: WriterSpec;
+  readonly #logger: Logger;
   #producer: KafkaJsProducer | undefined;
   /** The transaction begun by `init` (its InitProducerId is the fence); used by the first write. */
   #pending: KafkaJsTransaction | undefined;
 
-  constructor(kafka: KafkaJsKafka, options: ResolvedOptions, spec: WriterSpec) {
+  constructor(kafka: KafkaJsKafka, options: ResolvedOptions, spec: WriterSpec, logger: Logger) {
     this.#kafka = kafka;
     this.#options = options;
     this.#spec = spec;
+    this.#logger = logger;
   }
 
   async init(): Promise<void> {
@@ -403,7 +428,7 @@ class KafkaJsWriter implements DriverWriter {
     if (this.#pending?.isActive()) await this.#pending.abort().catch(() => undefined);
     this.#pending = undefined;
     await producer?.disconnect().catch((error: unknown) => {
-      this.#options.logger?.debug({ error: errorMessage(error) }, 'kafkajs producer disconnect failed');
+      this.#logger.debug({ error: errorMessage(error) }, 'kafkajs producer disconnect failed');
     });
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WalError } from '@walstream/core';
+import { delay, retryWithBackoff } from '@walstream/core/internal';
 import type { ResolvedOptions } from '../options.js';
-import { errorMessage, pause } from '../util.js';
+import { errorMessage } from '../util.js';
 import { classifyChain, errorChain } from './classify.js';
 import type {
   PltAdmin,
@@ -117,6 +118,8 @@ class PlatformaticDriver implements KafkaDriver {
   readonly #base: PltBaseOptions;
   #admin: PltAdmin | undefined;
   #consumer: PltConsumer | undefined;
+  /** Set by `close`: no client is made again afterwards (an open racing the close must not leak one). */
+  #closed = false;
 
   constructor(module: PltModule, options: ResolvedOptions) {
     this.#module = module;
@@ -144,6 +147,7 @@ class PlatformaticDriver implements KafkaDriver {
   }
 
   get #adminClient(): PltAdmin {
+    if (this.#closed) throw new WalError('CLOSED', 'kafka driver is closed', { retriable: false });
     this.#admin ??= new this.#module.Admin(this.#base);
     return this.#admin;
   }
@@ -155,6 +159,7 @@ class PlatformaticDriver implements KafkaDriver {
   }
 
   #newConsumer(): PltConsumer {
+    if (this.#closed) throw new WalError('CLOSED', 'kafka driver is closed', { retriable: false });
     // The group id is required by the client but never used: these consumers only send Fetch and
     // ListOffsets, they never join.
     return new this.#module.Consumer({
@@ -180,16 +185,20 @@ class PlatformaticDriver implements KafkaDriver {
     } catch (error) {
       if (this.classify(error) !== 'topicExists') throw error;
     }
-    // Creation is asynchronous on the controller: wait until the topic has a leader.
-    for (let attempt = 0; ; attempt++) {
-      const metadata = await this.#reader
-        .metadata({ topics: [topic], forceUpdate: true })
-        .catch(() => undefined);
-      const leader = metadata?.topics.get(topic)?.partitions[0]?.leader;
-      if (leader !== undefined && leader >= 0) return;
-      if (attempt >= 50) throw new WalError('UNAVAILABLE', `topic ${topic} has no leader after creation`);
-      await pause(100);
-    }
+    // Creation is asynchronous on the controller: wait until the topic has a leader (every 100 ms, 50 times).
+    let attempts = 0;
+    await retryWithBackoff(
+      async () => {
+        const metadata = await this.#reader
+          .metadata({ topics: [topic], forceUpdate: true })
+          .catch(() => undefined);
+        const leader = metadata?.topics.get(topic)?.partitions[0]?.leader;
+        if (leader === undefined || leader < 0) {
+          throw new WalError('UNAVAILABLE', `topic ${topic} has no leader after creation`);
+        }
+      },
+      { initialMs: 100, maxMs: 100, shouldRetry: () => ++attempts < 50 && !this.#closed },
+    );
   }
 
   async maxMessageBytes(topic: string): Promise<number | undefined> {
@@ -228,6 +237,7 @@ class PlatformaticDriver implements KafkaDriver {
   }
 
   writer(spec: WriterSpec): DriverWriter {
+    if (this.#closed) throw new WalError('CLOSED', 'kafka driver is closed', { retriable: false });
     return new PlatformaticWriter(this.#module, this.#base, spec);
   }
 
@@ -294,10 +304,17 @@ class PlatformaticDriver implements KafkaDriver {
         if (signal.aborted) return;
         const kind = this.classify(error);
         if (kind !== 'unavailable') throw error;
-        failingSince ??= Date.now();
+        if (failingSince === undefined) {
+          failingSince = Date.now();
+          handlers.onRetry?.(error); // once per outage, not once per attempt
+        }
         if (Date.now() - failingSince > this.#options.readRetryTimeoutMs) throw error;
         forceMetadata = true;
-        await pause(250, signal);
+        try {
+          await delay(250, signal);
+        } catch {
+          return; // closed while waiting
+        }
         continue;
       }
       if (!partition) continue;
@@ -314,6 +331,7 @@ class PlatformaticDriver implements KafkaDriver {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const admin = this.#admin;
     const consumer = this.#consumer;
     this.#admin = undefined;

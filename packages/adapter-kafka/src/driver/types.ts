@@ -80,6 +80,11 @@ export interface ConsumeHandlers {
    * transaction markers or aborted records (which never reach `onRecords`). Returns false to stop.
    */
   readonly onProgress?: (next: bigint) => boolean;
+  /**
+   * Called when the driver rides out a failure by itself (it fetches again): for reporting only. A
+   * failure it cannot ride out is thrown by `consume` instead.
+   */
+  readonly onRetry?: (error: unknown) => void;
 }
 
 export interface KafkaDriver {
