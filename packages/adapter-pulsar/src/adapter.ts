@@ -4,43 +4,21 @@ import {
   abortError,
   assertPChannelInfo,
   type BuildOptions,
+  noObservability,
+  type Observability,
   type OpenOptions,
+  registerMessageIdCodec,
   type WalImpls,
   type WalImplsBuilder,
   type WalImplsCapabilities,
   type WalImplsOpener,
 } from '@walstream/core/spi';
-import { PULSAR_WAL_NAME, registerPulsarMessageIdCodec } from './message-id.js';
+import { PULSAR_WAL_NAME, PulsarMessageId } from './message-id.js';
+import { type PulsarAdapterOptions, type ResolvedPulsarOptions, resolvePulsarOptions } from './options.js';
 import { PulsarAdmin } from './protocol/admin.js';
-import { type BackoffOptions, PulsarClient } from './protocol/client.js';
-import type { ConnectionOptions } from './protocol/connection.js';
+import { PulsarClient } from './protocol/client.js';
 import { Producer } from './protocol/producer.js';
-import { PulsarWal } from './wal.js';
-
-export interface PulsarAdapterOptions {
-  /** `pulsar://host:port` of a broker or proxy. */
-  readonly serviceUrl: string;
-  /** `http://host:port` of the admin REST API (topic creation, truncation). */
-  readonly adminUrl: string;
-  /** Tenant and namespace of the topics. Default `public` / `default`. */
-  readonly tenant?: string;
-  readonly namespace?: string;
-  /** Prepended to pchannel names to make topic names. Default none. */
-  readonly topicPrefix?: string;
-  /**
-   * Create the topic (admin REST) when a pchannel is opened read-write. Default true. When false the
-   * topic must exist (or the broker auto-create it), else open rejects CHANNEL_NOT_EXIST.
-   */
-  readonly createTopics?: boolean;
-  /** The durable subscription whose cursor `truncate` moves. Default `walstream-truncate`. */
-  readonly truncateSubscription?: string;
-  /** Sends in flight per WAL before `append` waits for receipts. Default 1000. */
-  readonly maxPendingMessages?: number;
-  /** How long reconnects may take before operations fail UNAVAILABLE. Default 30 s. */
-  readonly operationTimeoutMs?: number;
-  readonly connection?: Partial<ConnectionOptions>;
-  readonly backoff?: Partial<BackoffOptions>;
-}
+import { PulsarWal, reportTo } from './wal.js';
 
 export interface PulsarAdapter extends WalImplsBuilder {
   readonly name: typeof PULSAR_WAL_NAME;
@@ -59,6 +37,9 @@ const LOCAL_NAME = /^[A-Za-z0-9_.=:-]+$/;
 /**
  * The `pulsar` builder. Each `build()` makes an opener with its own client (connections) and admin
  * client; WALs of one opener share its reader connections, each producer has a connection of its own.
+ * Every option is checked here, nested ones included: an unknown or bad one throws INVALID_ARGUMENT
+ * naming it. The adapter logs and reports background failures (reconnects) through the
+ * `observability` that `build()` receives (the stack's, from `createWal({ logger, onError })`).
  *
  * ```ts
  * const opener = await pulsarAdapter({ serviceUrl, adminUrl }).build();
@@ -66,10 +47,9 @@ const LOCAL_NAME = /^[A-Za-z0-9_.=:-]+$/;
  * ```
  */
 export function pulsarAdapter(options: PulsarAdapterOptions): PulsarAdapter {
-  registerPulsarMessageIdCodec();
-  if (typeof options?.serviceUrl !== 'string' || typeof options.adminUrl !== 'string') {
-    throw new WalError('INVALID_ARGUMENT', 'pulsarAdapter needs serviceUrl and adminUrl');
-  }
+  // Also at module load; repeated here because bundlers may drop a side-effect-only import.
+  registerMessageIdCodec(PULSAR_WAL_NAME, PulsarMessageId.unmarshal);
+  const resolved = resolvePulsarOptions(options);
   const frozen = Object.freeze({ ...options });
   return {
     name: PULSAR_WAL_NAME,
@@ -77,11 +57,14 @@ export function pulsarAdapter(options: PulsarAdapterOptions): PulsarAdapter {
     options: frozen,
     async build(buildOptions?: BuildOptions): Promise<WalImplsOpener> {
       if (buildOptions?.signal?.aborted) throw abortError(buildOptions.signal, 'pulsar adapter build');
+      const observability = (buildOptions?.observability ?? noObservability).child({
+        adapter: PULSAR_WAL_NAME,
+      });
       const client = new PulsarClient({
-        serviceUrl: frozen.serviceUrl,
-        ...(frozen.connection ? { connection: frozen.connection } : {}),
-        ...(frozen.backoff ? { backoff: frozen.backoff } : {}),
-        ...(frozen.operationTimeoutMs ? { operationTimeoutMs: frozen.operationTimeoutMs } : {}),
+        serviceUrl: resolved.serviceUrl,
+        connection: resolved.connection,
+        backoff: resolved.backoff,
+        operationTimeoutMs: resolved.operationTimeoutMs,
       });
       try {
         // Fail fast when the broker is not there, as the SPI asks (UNAVAILABLE or TIMEOUT).
@@ -90,37 +73,49 @@ export function pulsarAdapter(options: PulsarAdapterOptions): PulsarAdapter {
         await client.close();
         throw error;
       }
-      return new PulsarOpener(client, new PulsarAdmin(frozen.adminUrl, frozen.operationTimeoutMs), frozen);
+      const admin = new PulsarAdmin(resolved.adminUrl, resolved.operationTimeoutMs);
+      return new PulsarOpener(client, admin, resolved, observability);
     },
   };
+}
+
+function closedError(cause?: unknown): WalError {
+  return new WalError('CLOSED', 'the pulsar opener is closed', { retriable: false, cause });
 }
 
 class PulsarOpener implements WalImplsOpener {
   readonly #client: PulsarClient;
   readonly #admin: PulsarAdmin;
-  readonly #options: PulsarAdapterOptions;
+  readonly #options: ResolvedPulsarOptions;
+  readonly #observability: Observability;
   readonly #wals = new Set<PulsarWal>();
   #closed: Promise<void> | undefined;
 
-  constructor(client: PulsarClient, admin: PulsarAdmin, options: PulsarAdapterOptions) {
+  constructor(
+    client: PulsarClient,
+    admin: PulsarAdmin,
+    options: ResolvedPulsarOptions,
+    observability: Observability,
+  ) {
     this.#client = client;
     this.#admin = admin;
     this.#options = options;
+    this.#observability = observability;
   }
 
   topicOf(name: string): string {
-    const local = `${this.#options.topicPrefix ?? ''}${name}`;
+    const local = `${this.#options.topicPrefix}${name}`;
     if (!LOCAL_NAME.test(local)) {
       throw new WalError(
         'INVALID_ARGUMENT',
         `pchannel ${JSON.stringify(name)} does not make a valid Pulsar topic name (letters, digits, _ . = : -)`,
       );
     }
-    return `persistent://${this.#options.tenant ?? 'public'}/${this.#options.namespace ?? 'default'}/${local}`;
+    return `persistent://${this.#options.tenant}/${this.#options.namespace}/${local}`;
   }
 
   async open(options: OpenOptions): Promise<WalImpls> {
-    if (this.#closed) throw new WalError('CLOSED', 'the pulsar opener is closed');
+    if (this.#closed) throw closedError();
     if (options?.signal?.aborted) throw abortError(options.signal, 'pulsar WAL open');
     if (typeof options?.channel !== 'object' || options.channel === null) {
       throw new WalError('INVALID_ARGUMENT', 'open needs a channel (PChannelInfo)');
@@ -128,31 +123,42 @@ class PulsarOpener implements WalImplsOpener {
     assertPChannelInfo(options.channel);
     const { channel } = options;
     const topic = this.topicOf(channel.name);
-    const truncateSubscription = this.#options.truncateSubscription ?? 'walstream-truncate';
+    const { truncateSubscription } = this.#options;
+    const observability = this.#observability.child({
+      pchannel: channel.name,
+      term: channel.term.toString(),
+    });
     let producer: Producer | undefined;
-    if (channel.accessMode === 'rw') {
-      if (this.#options.createTopics ?? true) {
-        await this.#admin.createTopic(topic);
-        // A durable cursor at the start, as Milvus's truncate-cursor: under a finite retention policy it
-        // keeps everything after the last truncation point.
-        await this.#admin.createSubscription(topic, truncateSubscription);
+    try {
+      if (channel.accessMode === 'rw') {
+        if (this.#options.createTopics) {
+          await this.#admin.createTopic(topic);
+          // A durable cursor at the start, as Milvus's truncate-cursor: under a finite retention policy it
+          // keeps everything after the last truncation point.
+          await this.#admin.createSubscription(topic, truncateSubscription);
+        }
+        producer = await Producer.create(this.#client, {
+          topic,
+          producerName: `walstream-${channel.name}-t${channel.term}-${randomBytes(4).toString('hex')}`,
+          topicEpoch: channel.term,
+          // Producer names carry the term: an older or same-term holder is evicted, a newer one wins.
+          mayEvict: (holder) => {
+            const term = /-t(\d+)-[0-9a-f]{8}$/.exec(holder)?.[1];
+            return term !== undefined && BigInt(term) <= channel.term;
+          },
+          attachedProducers: () => this.#admin.publishers(topic),
+          maxPendingMessages: this.#options.maxPendingMessages,
+          events: reportTo(observability, 'pulsar.producer', channel.name),
+        });
       }
-      producer = await Producer.create(this.#client, {
-        topic,
-        producerName: `walstream-${channel.name}-t${channel.term}-${randomBytes(4).toString('hex')}`,
-        topicEpoch: channel.term,
-        // Producer names carry the term: an older or same-term holder is evicted, a newer one wins.
-        mayEvict: (holder) => {
-          const term = /-t(\d+)-[0-9a-f]{8}$/.exec(holder)?.[1];
-          return term !== undefined && BigInt(term) <= channel.term;
-        },
-        attachedProducers: () => this.#admin.publishers(topic),
-        ...(this.#options.maxPendingMessages ? { maxPendingMessages: this.#options.maxPendingMessages } : {}),
-      });
+    } catch (error) {
+      // Closed while opening: the close is the answer, not what it interrupted (a dropped connection).
+      if (this.#closed) throw closedError(error);
+      throw error;
     }
     if (this.#closed) {
       await producer?.close();
-      throw new WalError('CLOSED', 'the pulsar opener is closed');
+      throw closedError();
     }
     const wal = new PulsarWal(
       {
@@ -160,12 +166,14 @@ class PulsarOpener implements WalImplsOpener {
         admin: this.#admin,
         topic,
         truncateSubscription,
+        observability,
         onClosed: (closed) => this.#wals.delete(closed),
       },
       channel,
       producer,
     );
     this.#wals.add(wal);
+    observability.logger.debug({ topic, accessMode: channel.accessMode }, 'pulsar WAL opened');
     return wal;
   }
 

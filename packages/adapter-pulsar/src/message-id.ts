@@ -1,5 +1,4 @@
 import { type MessageID, WalError } from '@walstream/core';
-import { messageIds } from '@walstream/core/internal';
 import { assertSameWal, registerMessageIdCodec } from '@walstream/core/spi';
 import { decodeMessageId, encodeMessageId, type MessageIdData } from './protocol/commands.js';
 
@@ -91,14 +90,6 @@ export function asPulsarMessageId(id: MessageID): PulsarMessageId {
   });
 }
 
-function unmarshalPulsarMessageId(marshalled: string): MessageID {
-  return PulsarMessageId.unmarshal(marshalled);
-}
-
-/** Makes `unmarshalMessageId('pulsar', …)` work; safe to call any number of times. */
-export function registerPulsarMessageIdCodec(): void {
-  if (messageIds.has(PULSAR_WAL_NAME)) return;
-  registerMessageIdCodec(PULSAR_WAL_NAME, unmarshalPulsarMessageId);
-}
-
-registerPulsarMessageIdCodec();
+// `unmarshalMessageId('pulsar', …)` works as soon as the package is imported. `pulsarAdapter()` registers
+// again (a bundler may drop this side effect); core keeps the codec already registered under the name.
+registerMessageIdCodec(PULSAR_WAL_NAME, PulsarMessageId.unmarshal);

@@ -11,6 +11,7 @@ import {
   abortError,
   createRawScanner,
   DEFAULT_READ_AHEAD_BUFFER_SIZE,
+  type Observability,
   type RawScanner,
   type ReadOptions,
   type WalImpls,
@@ -19,6 +20,7 @@ import { asPulsarMessageId, PULSAR_WAL_NAME, PulsarMessageId } from './message-i
 import type { PulsarAdmin } from './protocol/admin.js';
 import type { PulsarClient } from './protocol/client.js';
 import type { MessageIdData } from './protocol/commands.js';
+import type { BackgroundEvents } from './protocol/events.js';
 import type { Producer } from './protocol/producer.js';
 import { Reader, type StartPosition } from './protocol/reader.js';
 
@@ -27,7 +29,21 @@ export interface PulsarWalContext {
   readonly admin: PulsarAdmin;
   readonly topic: string;
   readonly truncateSubscription: string;
+  /** The stack's observability, with the pchannel bound. */
+  readonly observability: Observability;
   readonly onClosed: (wal: PulsarWal) => void;
+}
+
+/** A producer's or reader's background events, as the stack's observability events. */
+export function reportTo(
+  observability: Observability,
+  component: string,
+  pchannel: string,
+): BackgroundEvents {
+  return {
+    failed: (error, retrying) => observability.reportError({ error, component, pchannel, retrying }),
+    recovered: (message) => observability.logger.info({ component }, message),
+  };
 }
 
 function toMessageId(data: MessageIdData): MessageID {
@@ -71,8 +87,12 @@ export class PulsarWal implements WalImpls {
     this.#producer = producer;
   }
 
+  #closedError(what: string, cause?: unknown): WalError {
+    return new WalError('CLOSED', `${what} on closed WAL ${this.channel.name}`, { retriable: false, cause });
+  }
+
   #refuse(what: string, signal: AbortSignal | undefined): WalError | undefined {
-    if (this.#closed) return new WalError('CLOSED', `${what} on closed WAL ${this.channel.name}`);
+    if (this.#closed) return this.#closedError(what);
     if (!this.#producer) {
       return new WalError('READ_ONLY', `${what} on WAL ${this.channel.name} opened read-only`, {
         retriable: false,
@@ -111,7 +131,7 @@ export class PulsarWal implements WalImpls {
   }
 
   async read(options: ReadOptions): Promise<RawScanner> {
-    if (this.#closed) throw new WalError('CLOSED', `read on closed WAL ${this.channel.name}`);
+    if (this.#closed) throw this.#closedError('read');
     if (options?.signal?.aborted) throw abortError(options.signal, 'read');
     if (typeof options?.name !== 'string' || !options.deliverPolicy) {
       throw new WalError('INVALID_ARGUMENT', 'read needs a name and a deliverPolicy');
@@ -120,15 +140,23 @@ export class PulsarWal implements WalImpls {
       options.readAheadBufferSize && options.readAheadBufferSize > 0
         ? options.readAheadBufferSize
         : DEFAULT_READ_AHEAD_BUFFER_SIZE;
-    const reader = await Reader.create(this.#context.client, {
-      topic: this.topic,
-      subscription: `walstream-reader-${options.name}`.replace(/[^A-Za-z0-9_.=-]/g, '_'),
-      start: startOf(options.deliverPolicy),
-      receiverQueueSize: size,
-    });
+    let reader: Reader;
+    try {
+      reader = await Reader.create(this.#context.client, {
+        topic: this.topic,
+        subscription: `walstream-reader-${options.name}`.replace(/[^A-Za-z0-9_.=-]/g, '_'),
+        start: startOf(options.deliverPolicy),
+        receiverQueueSize: size,
+        events: reportTo(this.#context.observability, 'pulsar.reader', this.channel.name),
+      });
+    } catch (error) {
+      // Closed while subscribing: the close is the answer, not what it interrupted.
+      if (this.#closed) throw this.#closedError('read', error);
+      throw error;
+    }
     if (this.#closed) {
       await reader.close();
-      throw new WalError('CLOSED', `read on closed WAL ${this.channel.name}`);
+      throw this.#closedError('read');
     }
     const scanner = createRawScanner({
       name: options.name,
@@ -168,6 +196,7 @@ export class PulsarWal implements WalImpls {
       this.#scanners.clear();
       await this.#producer?.close();
       this.#context.onClosed(this);
+      this.#context.observability.logger.debug({}, 'pulsar WAL closed');
     })();
     return this.#closed;
   }

@@ -4,7 +4,6 @@
  * uses.
  */
 import { WalError } from '@walstream/core';
-import { abortError } from '@walstream/core/spi';
 import { decodeLookupResponse, LookupType, lookupCommand } from './commands.js';
 import {
   Connection,
@@ -54,22 +53,6 @@ export class Backoff {
   reset(): void {
     this.#next = this.#options.initialMs;
   }
-}
-
-/** Waits `ms` unless `signal` aborts first (then rejects ABORTED). Only paces retries. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(abortError(signal, 'waiting to retry'));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal, 'waiting to retry'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class PulsarClient {

@@ -18,8 +18,9 @@
  * - SEND_ERROR: that send did not land; it rejects with the broker's error and the connection is reset.
  */
 import { WalError } from '@walstream/core';
+import { delay } from '@walstream/core/internal';
 import { abortError } from '@walstream/core/spi';
-import { delay, type PulsarClient } from './client.js';
+import type { PulsarClient } from './client.js';
 import {
   CommandType,
   closeCommand,
@@ -33,6 +34,7 @@ import {
 } from './commands.js';
 import type { Connection, ProducerHandler } from './connection.js';
 import { brokerError, unavailable } from './errors.js';
+import { type BackgroundEvents, IGNORED_EVENTS } from './events.js';
 import { encodeFrame, encodePayloadFrame, encodeSendFrame } from './frame.js';
 
 export interface ProducerOptions {
@@ -54,6 +56,8 @@ export interface ProducerOptions {
    * broker refuses an exclusive attach without naming the holder ("existing shared producers").
    */
   readonly attachedProducers?: () => Promise<readonly string[]>;
+  /** Told when the producer loses its connection, re-attaches, or learns in the background it was fenced. */
+  readonly events?: BackgroundEvents;
 }
 
 interface PendingSend {
@@ -79,6 +83,7 @@ export class Producer {
   readonly #client: PulsarClient;
   readonly #options: ProducerOptions;
   readonly #maxPending: number;
+  readonly #events: BackgroundEvents;
   #state: State = 'attaching';
   #connection: Connection | undefined;
   #producerId = 0;
@@ -102,6 +107,7 @@ export class Producer {
     this.#client = client;
     this.#options = options;
     this.#maxPending = options.maxPendingMessages ?? 1000;
+    this.#events = options.events ?? IGNORED_EVENTS;
     this.#producerNameBytes = textEncoder.encode(options.producerName);
   }
 
@@ -396,6 +402,14 @@ export class Producer {
         if (this.#state === 'closed' || this.#state === 'fenced') return;
         if (this.#connection === connection) this.#connection = undefined;
         this.#state = 'attaching';
+        this.#events.failed(
+          new WalError(
+            'UNAVAILABLE',
+            `producer on ${this.#options.topic} lost its ${byBroker ? 'attachment (closed by the broker)' : 'connection'}: ${reason.message}; re-attaching`,
+            { cause: reason },
+          ),
+          true,
+        );
         // A written send without a receipt may have been persisted (the broker can close a producer
         // while a write to the bookie is still on its way): its fate is unknown, so it fails retriably
         // and is never re-sent. Sends queued but not yet written go out after re-attaching.
@@ -420,11 +434,13 @@ export class Producer {
       while (this.#state === 'attaching') {
         try {
           await this.#acquire();
+          this.#events.recovered(`producer on ${this.#options.topic} re-attached`);
           return;
         } catch (error) {
           if (this.#state !== 'attaching') return;
           if (WalError.is(error) && (error.code === 'CHANNEL_FENCED' || error.code === 'CHANNEL_NOT_EXIST')) {
             this.#fence(error);
+            this.#events.failed(this.#terminal!, false);
             return;
           }
           await delay(backoff.next());

@@ -10,7 +10,8 @@
  * entry; the reader filters to what was asked (inclusive or exclusive), which also covers batch members.
  */
 import { WalError } from '@walstream/core';
-import { delay, type PulsarClient } from './client.js';
+import { delay } from '@walstream/core/internal';
+import type { PulsarClient } from './client.js';
 import {
   type CommandMessageBody,
   CommandType,
@@ -25,6 +26,7 @@ import {
 } from './commands.js';
 import type { Connection, ConsumerHandler } from './connection.js';
 import { unavailable } from './errors.js';
+import { type BackgroundEvents, IGNORED_EVENTS } from './events.js';
 import { encodeFrame } from './frame.js';
 import { decodeMessageMetadata, splitEntry } from './metadata.js';
 
@@ -42,6 +44,8 @@ export interface ReaderOptions {
   readonly receiverQueueSize?: number;
   /** Subscribing to a missing topic creates it (true) or fails CHANNEL_NOT_EXIST (false, default). */
   readonly createTopic?: boolean;
+  /** Told when the reader loses its subscription, re-subscribes, or gives up. */
+  readonly events?: BackgroundEvents;
 }
 
 export interface ReceivedMessage {
@@ -80,6 +84,7 @@ let readerSequence = 0;
 export class Reader {
   readonly #client: PulsarClient;
   readonly #options: ReaderOptions;
+  readonly #events: BackgroundEvents;
   readonly #capacity: number;
   readonly #subscription: string;
   #connection: Connection | undefined;
@@ -97,6 +102,7 @@ export class Reader {
   private constructor(client: PulsarClient, options: ReaderOptions) {
     this.#client = client;
     this.#options = options;
+    this.#events = options.events ?? IGNORED_EVENTS;
     this.#capacity = Math.max(1, options.receiverQueueSize ?? 1000);
     this.#subscription = `${options.subscription}-${process.pid}-${++readerSequence}`;
     this.#resume = options.start;
@@ -293,10 +299,18 @@ export class Reader {
         if (kept > 0) this.#wake();
       },
       // Connection lost or the broker detached us (unload, seek): subscribe again from where we are.
-      onClose: () => {
+      onClose: (reason: WalError) => {
         if (this.#connection !== connection || this.#consumerId !== consumerId) return;
         this.#connection = undefined;
         if (this.#closed) return;
+        this.#events.failed(
+          new WalError(
+            'UNAVAILABLE',
+            `reader of ${this.#options.topic} lost its subscription: ${reason.message}; re-subscribing`,
+            { cause: reason },
+          ),
+          true,
+        );
         this.#resubscribe().catch(() => {});
       },
     };
@@ -320,21 +334,20 @@ export class Reader {
         if (this.#closed || this.#failure) return;
         try {
           await this.#subscribe();
+          this.#events.recovered(`reader of ${this.#options.topic} re-subscribed`);
           return;
         } catch (error) {
           const coded = WalError.is(error) ? error : unavailable('subscribe failed', error);
           if (!coded.retriable || Date.now() >= deadline || this.#client.closed) {
-            this.#fail(
-              coded.retriable
-                ? new WalError(
-                    'UNAVAILABLE',
-                    `reader of ${this.#options.topic} could not reconnect: ${coded.message}`,
-                    {
-                      cause: coded,
-                    },
-                  )
-                : coded,
-            );
+            const failure = coded.retriable
+              ? new WalError(
+                  'UNAVAILABLE',
+                  `reader of ${this.#options.topic} could not reconnect: ${coded.message}`,
+                  { cause: coded },
+                )
+              : coded;
+            this.#fail(failure);
+            if (!this.#closed && !this.#client.closed) this.#events.failed(failure, false);
             return;
           }
           await delay(backoff.next());
