@@ -2,28 +2,19 @@ import { type MessageID, type MutableMessage, type PChannelInfo, WalError } from
 import {
   type AppendOptions,
   abortError,
-  type Observability,
   type RawScanner,
   type ReadOptions,
   toWalError,
   type WalImpls,
 } from '@walstream/core/spi';
-import type { KafkaDriver } from './driver/types.js';
 import { asKafkaMessageId, KAFKA_WAL_NAME, KafkaMessageId } from './message-id.js';
-import type { ResolvedOptions } from './options.js';
 import { toOutRecord } from './records.js';
 import { openScanner } from './scanner.js';
 import { bounded } from './util.js';
-import { WalWriter } from './writer.js';
+import { WalWriter, type WriterContext } from './writer.js';
 
-export interface KafkaWalContext {
-  readonly driver: KafkaDriver;
-  readonly topic: string;
-  readonly channel: PChannelInfo;
-  readonly options: ResolvedOptions;
-  readonly maxMessageBytes: number;
-  /** The stack's observability, with the pchannel bound. */
-  readonly observability: Observability;
+/** What a WAL runs on: what its writer needs, and who to tell when it closed. */
+export interface KafkaWalContext extends WriterContext {
   readonly onClose: (wal: KafkaWal) => void;
 }
 
