@@ -10,6 +10,7 @@ const SUBPATHS: Record<string, string> = {
   '@walstream/core/internal': 'core/src/internal.ts',
   '@walstream/testkit/kafka': 'testkit/src/harness/kafka.ts',
   '@walstream/testkit/pulsar': 'testkit/src/harness/pulsar.ts',
+  '@walstream/testkit/reference': 'testkit/src/reference/index.ts',
 };
 
 /** Tests run against the sources of every workspace package, so no build is needed before `vitest`. */

@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.shared.ts';
 
-// The broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`): they spawn Java.
+// The broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`): they spawn Java. The
+// reference adapter (`/reference`) is one too: importing it registers its MessageID codec.
 const harnesses = ['src/harness/kafka.ts', 'src/harness/pulsar.ts'].filter((entry) => existsSync(entry));
 
 export default defineConfig(
   packageBuild({
     index: 'src/index.ts',
+    'reference/index': 'src/reference/index.ts',
     ...Object.fromEntries(harnesses.map((entry) => [entry.slice(4, -3), entry])),
   }),
 );

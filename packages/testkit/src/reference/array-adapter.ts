@@ -1,6 +1,8 @@
 /**
- * The adapter that docs/write-an-adapter.md builds step by step, kept here so the suite proves the guide
- * right. Keep the two in sync.
+ * The reference adapter: a complete `walimpls` adapter over in-process arrays, the one
+ * docs/write-an-adapter.md builds step by step. The testkit's self-tests run the whole walimpls suite
+ * against it, so the guide is proven right. Keep the two in sync: each numbered section below is one
+ * step of the guide.
  */
 import {
   type DeliverPolicy,
@@ -26,10 +28,12 @@ import {
 } from '@walstream/core/spi';
 
 // 1. The MessageID: a position, ordered, marshalled to a string, registered by adapter name.
-const ARRAY = 'array';
 
-class ArrayId implements MessageID {
-  readonly walName = ARRAY;
+/** The adapter name: the `walName` of every id and WAL the array adapter makes. */
+export const ARRAY_WAL_NAME = 'array';
+
+export class ArrayId implements MessageID {
+  readonly walName = ARRAY_WAL_NAME;
   constructor(readonly index: number) {}
   compare(other: MessageID): number {
     assertSameWal(this, other); // INVALID_MESSAGE_ID for another adapter's id
@@ -43,20 +47,23 @@ class ArrayId implements MessageID {
   }
 }
 
-function asArrayId(id: MessageID): ArrayId {
-  if (id.walName !== ARRAY || !(id instanceof ArrayId)) {
+/** `id` as an {@link ArrayId}; INVALID_MESSAGE_ID for an id of another adapter. */
+export function asArrayId(id: MessageID): ArrayId {
+  if (id?.walName !== ARRAY_WAL_NAME || !(id instanceof ArrayId)) {
     throw new WalError('INVALID_MESSAGE_ID', `not an array MessageID: ${String(id)}`);
   }
   return id;
 }
 
-registerMessageIdCodec(ARRAY, (text) => {
+registerMessageIdCodec(ARRAY_WAL_NAME, (text) => {
   if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new Error(`not an array id: ${text}`);
   return new ArrayId(Number(text));
 });
 
-// 2. The "backend": one log per pchannel, shared by every opener of one builder.
-class ArrayLog {
+// 2. The "backend": one log per pchannel, kept in a store that outlives builders.
+
+/** One pchannel's entries, the highest RW term, and the readers parked at its end. */
+export class ArrayLog {
   entries: ImmutableMessage[] = [];
   /** Index of entries[0]; grows when truncate drops entries. */
   base = 0;
@@ -94,30 +101,59 @@ class ArrayLog {
   }
 }
 
-// 3. The builder: a name, capabilities, and build() → opener.
-export function arrayAdapter(): WalImplsBuilder {
-  const logs = new Map<string, ArrayLog>();
+/**
+ * What stands in for the store's servers or directory: the logs by pchannel name. Every builder given
+ * the same store sees the same logs, as every process given the same brokers does.
+ */
+export class ArrayStore {
+  readonly #logs = new Map<string, ArrayLog>();
+
+  /** The log of pchannel `name`, created empty on first use. */
+  log(name: string): ArrayLog {
+    let log = this.#logs.get(name);
+    if (log === undefined) {
+      log = new ArrayLog();
+      this.#logs.set(name, log);
+    }
+    return log;
+  }
+}
+
+// 3. The builder (a name, capabilities, build() → opener) and the opener (validates the channel,
+//    fences lower terms, closes what it opened).
+
+export interface ArrayAdapterOptions {
+  /** The logs to use; share one store between builders to let them see the same data. Default: a new one. */
+  readonly store?: ArrayStore;
+}
+
+/** The array builder, with its store exposed for tests that look inside. */
+export interface ArrayAdapter extends WalImplsBuilder {
+  readonly store: ArrayStore;
+}
+
+export function arrayAdapter(options: ArrayAdapterOptions = {}): ArrayAdapter {
+  const store = options.store ?? new ArrayStore();
   return {
-    name: ARRAY,
+    name: ARRAY_WAL_NAME,
+    store,
     capabilities: { truncate: 'physical', fencing: true },
     async build() {
-      return new ArrayOpener(logs);
+      return new ArrayOpener(store);
     },
   };
 }
 
-// 4. The opener: validates the channel, fences lower terms, closes what it opened.
-class ArrayOpener implements WalImplsOpener {
+export class ArrayOpener implements WalImplsOpener {
   #closed = false;
   readonly #wals = new Set<ArrayWal>();
-  constructor(private readonly logs: Map<string, ArrayLog>) {}
+  constructor(private readonly store: ArrayStore) {}
 
   async open({ channel }: OpenOptions): Promise<WalImpls> {
     if (this.#closed) throw new WalError('CLOSED', 'the array opener is closed');
     assertPChannelInfo(channel); // INVALID_ARGUMENT for an empty name, a negative term, a bad mode
-    const log = this.logs.get(channel.name) ?? new ArrayLog();
-    this.logs.set(channel.name, log);
-    if (channel.accessMode === 'rw' && channel.term > log.term) log.term = channel.term;
+    const log = this.store.log(channel.name);
+    if (channel.accessMode === 'rw' && channel.term > log.term) log.term = channel.term; // fences older terms
     const wal = new ArrayWal(log, channel, () => this.#wals.delete(wal));
     this.#wals.add(wal);
     return wal;
@@ -131,9 +167,10 @@ class ArrayOpener implements WalImplsOpener {
   [Symbol.asyncDispose] = () => this.close();
 }
 
-// 5. The WAL: append, truncate, read, close.
-class ArrayWal implements WalImpls {
-  readonly walName = ARRAY;
+// 4. The WAL: append, truncate, read (a fetch loop inside createRawScanner), close.
+
+export class ArrayWal implements WalImpls {
+  readonly walName = ARRAY_WAL_NAME;
   #closed = false;
   readonly #scanners = new Set<RawScanner>();
 
@@ -145,7 +182,7 @@ class ArrayWal implements WalImpls {
 
   async append(message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
     this.#checkWrite('append', options);
-    return this.log.push(message);
+    return this.log.push(message); // stores message.intoImmutable(id): payload + every property
   }
 
   async truncate(id: MessageID, options?: AppendOptions): Promise<void> {
@@ -158,24 +195,33 @@ class ArrayWal implements WalImpls {
   }
 
   async read(options: ReadOptions): Promise<RawScanner> {
-    if (this.#closed) throw new WalError('CLOSED', `${this.channel.name}: the WAL is closed`);
-    if (options.signal?.aborted) throw abortError(options.signal, 'read');
+    const name = this.channel.name;
+    if (this.#closed) throw new WalError('CLOSED', `read on ${name}: the WAL is closed`);
+    if (options.signal?.aborted) throw abortError(options.signal, `read on ${name}`);
+    // Check every option before anything starts: a bad read must leave nothing behind.
+    const size = options.readAheadBufferSize;
+    if (size !== undefined && !(Number.isSafeInteger(size) && size >= 1)) {
+      throw new WalError(
+        'INVALID_ARGUMENT',
+        `read on ${name}: readAheadBufferSize must be a positive integer, got ${String(size)}`,
+      );
+    }
     // The start is fixed before read() resolves: `latest` means "after what is there now".
     const start = this.#start(options.deliverPolicy);
     const log = this.log;
     const scanner = createRawScanner({
       name: options.name,
-      ...(options.readAheadBufferSize ? { readAheadBufferSize: options.readAheadBufferSize } : {}),
+      ...(size === undefined ? {} : { readAheadBufferSize: size }),
       async fetch(sink, signal) {
         let next = start;
         while (!signal.aborted) {
           next = Math.max(next, log.base); // entries truncated under the reader are gone
           const entry = log.at(next);
           if (entry === undefined) {
-            await log.changed(signal);
+            await log.changed(signal); // park until the next append (or close); no polling
             continue;
           }
-          if (!(await sink.push(entry))) return; // false: the scanner was closed
+          if (!(await sink.push(entry))) return; // false: the scanner was closed meanwhile
           next++;
         }
       },
@@ -211,15 +257,20 @@ class ArrayWal implements WalImpls {
   }
 
   #start(policy: DeliverPolicy): number {
-    switch (policy.kind) {
+    switch (policy?.kind) {
       case 'all':
         return this.log.base;
       case 'latest':
         return this.log.end;
       case 'startFrom':
-        return asArrayId(policy.id).index;
+        return asArrayId(policy.id).index; // INVALID_MESSAGE_ID for another adapter's id
       case 'startAfter':
         return asArrayId(policy.id).index + 1;
+      default:
+        throw new WalError(
+          'INVALID_ARGUMENT',
+          `read on ${this.channel.name}: unknown deliver policy ${JSON.stringify(policy)}`,
+        );
     }
   }
 }
