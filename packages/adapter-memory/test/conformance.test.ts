@@ -1,4 +1,9 @@
-import { type FaultConfig, type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
+import {
+  type FaultConfig,
+  type MemoryAdapter,
+  MemoryLogStore,
+  memoryAdapter,
+} from '@walstream/adapter-memory';
 import type { WalImplsOpener } from '@walstream/core/spi';
 import { registerWalImplsConformance } from '@walstream/testkit';
 import { describe, test } from 'vitest';
@@ -16,8 +21,8 @@ function noScannerLeft(adapter: MemoryAdapter): void {
  * The memory adapter with `faults` set on every pchannel as it is opened (the suite makes up channel
  * names, so faults cannot be set up front).
  */
-function faultyMemoryAdapter(faults: FaultConfig): MemoryAdapter {
-  const adapter = memoryAdapter();
+function faultyMemoryAdapter(faults: FaultConfig, store: MemoryLogStore): MemoryAdapter {
+  const adapter = memoryAdapter({ store });
   return {
     ...adapter,
     async build(options) {
@@ -37,15 +42,19 @@ function faultyMemoryAdapter(faults: FaultConfig): MemoryAdapter {
   };
 }
 
+// Every builder of one suite shares a store, as every Kafka builder reaches the same brokers: a builder
+// made again (a restarted process, the `reopen` cases) finds what the earlier ones wrote.
+const store = new MemoryLogStore();
 registerWalImplsConformance(
   { describe, test },
   {
     suiteName: 'memory adapter: walimpls conformance',
-    builder: () => memoryAdapter(),
+    builder: () => memoryAdapter({ store }),
     afterCase: noScannerLeft,
   },
 );
 
+const faultyStore = new MemoryLogStore();
 // With one append in five failing UNAVAILABLE (retriable, nothing written) and every append and every
 // delivery delayed by 1 ms: the suite retries retriable appends, so every case keeps its meaning, and
 // the delays move appends and reads out of lockstep.
@@ -53,7 +62,8 @@ registerWalImplsConformance(
   { describe, test },
   {
     suiteName: 'memory adapter with injected faults: walimpls conformance',
-    builder: () => faultyMemoryAdapter({ appendErrorRate: 0.2, appendDelayMs: 1, readDelayMs: 1 }),
+    builder: () =>
+      faultyMemoryAdapter({ appendErrorRate: 0.2, appendDelayMs: 1, readDelayMs: 1 }, faultyStore),
     afterCase: noScannerLeft,
     messageCount: 50,
   },
