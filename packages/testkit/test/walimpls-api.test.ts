@@ -1,6 +1,6 @@
-import { memoryAdapter } from '@walstream/adapter-memory';
+import { type MemoryAdapter, MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
 import { hasCode } from '@walstream/core';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, expectTypeOf, test } from 'vitest';
 import {
   basics,
   fencing,
@@ -8,6 +8,7 @@ import {
   registerWalImplsConformance,
   runWalImplsConformance,
   type TestRegistrar,
+  type WalImplsCaseDefinition,
   walimplsCaseDefinitions,
   walimplsConformanceCases,
 } from '../src/index.js';
@@ -78,6 +79,62 @@ describe('registerWalImplsConformance', () => {
     expect(skips).toEqual(fencing.map(() => 'the adapter does not declare capabilities.fencing'));
   });
 
+  test('a case of your own may name its own group: registered after the built-in ones, turned off by name', async () => {
+    const { registrar, tests } = recordingRegistrar();
+    const mine: WalImplsCaseDefinition = { group: 'my store', name: 'my case', run: async () => {} };
+    let built = 0;
+    registerWalImplsConformance(registrar, {
+      builder: () => {
+        built++;
+        return memoryAdapter();
+      },
+      cases: [mine, basics[0]!],
+      groups: { 'my store': false },
+    });
+    expect(tests.map((t) => t.path)).toEqual([
+      `walimpls conformance > basics > ${basics[0]!.name}`,
+      'walimpls conformance > my store > my case',
+    ]);
+    const skips: (string | undefined)[] = [];
+    await tests[1]!.fn({ skip: (note) => void skips.push(note) });
+    expect(skips).toEqual(['group my store is turned off']);
+    expect(built).toBe(0);
+    const [bound] = walimplsConformanceCases({ builder: () => memoryAdapter(), cases: [mine] });
+    expect(bound!.group).toBe('my store');
+    expect(await bound!.run()).toBe('passed');
+  });
+
+  test('t.builder and t.newBuilder() have the type of the factory, and newBuilder calls it again', async () => {
+    const store = new MemoryLogStore();
+    let calls = 0;
+    const seen: { builder: MemoryAdapter; fresh: MemoryAdapter }[] = [];
+    const mine: WalImplsCaseDefinition<MemoryAdapter> = {
+      group: 'my store',
+      name: 'looks inside the store',
+      async run(t) {
+        expectTypeOf(t.builder).toEqualTypeOf<MemoryAdapter>();
+        const wal = await t.open(t.channelName('mine'), 1);
+        const fresh = await t.newBuilder();
+        expectTypeOf(fresh).toEqualTypeOf<MemoryAdapter>();
+        // Your own state, without a cast: the store of the builder the case got.
+        if (!t.builder.store.channels().includes(wal.channel.name)) throw new Error('not in the store');
+        seen.push({ builder: t.builder, fresh });
+      },
+    };
+    const report = await runWalImplsConformance({
+      builder: () => {
+        calls++;
+        return memoryAdapter({ store });
+      },
+      cases: [mine],
+    });
+    expect(report.failed).toBe(0);
+    expect(calls).toBe(2);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.fresh).not.toBe(seen[0]!.builder);
+    expect(seen[0]!.fresh.store).toBe(store);
+  });
+
   test('rejects unknown groups, unknown case names and bad numbers', () => {
     const builder = () => memoryAdapter();
     const invalid = (fn: () => unknown) => {
@@ -96,6 +153,10 @@ describe('registerWalImplsConformance', () => {
     );
     expect(invalid(() => walimplsConformanceCases({ builder, messageCount: 0 }))).toMatch(/messageCount/);
     expect(invalid(() => walimplsConformanceCases({ builder: undefined as never }))).toMatch(/builder/);
+    const nameless = { group: '', name: 'x', run: async () => {} };
+    expect(invalid(() => walimplsConformanceCases({ builder, cases: [nameless] }))).toMatch(
+      /every case needs a non-empty group/,
+    );
   });
 });
 

@@ -1,15 +1,20 @@
-import { memoryAdapter } from '@walstream/adapter-memory';
+import { MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
 import type { WalImplsBuilder } from '@walstream/core/spi';
+import { ArrayStore, arrayAdapter } from '@walstream/testkit/reference';
 import { describe, expect, test } from 'vitest';
 import {
   type ConformanceReport,
+  errors,
+  reopen,
   runWalImplsConformance,
   WALIMPLS_GROUPS,
   type WalImplsConformanceOptions,
   walimplsCaseDefinitions,
 } from '../src/index.js';
-import { arrayAdapter } from './support/array-adapter.js';
 import {
+  acceptsAnyReadAheadAdapter,
+  type Disk,
+  diskCachingAdapter,
   dropsEmptyPropertiesAdapter,
   failingCloseAdapter,
   ignoresStartAfterAdapter,
@@ -24,8 +29,16 @@ import {
 /** Small enough that a broken adapter's timeouts stay cheap; large enough that every case means something. */
 const FAST: Partial<WalImplsConformanceOptions> = { messageCount: 40, timeoutMs: 1_500 };
 
-async function run(builder: () => WalImplsBuilder, options: Partial<WalImplsConformanceOptions> = {}) {
-  return runWalImplsConformance({ ...FAST, ...options, builder });
+/**
+ * Runs the suite on builders from `adapter`, all over one memory store: the suite's reopen cases read
+ * through a fresh builder what an earlier one wrote.
+ */
+async function run(
+  adapter: (store: MemoryLogStore) => WalImplsBuilder,
+  options: Partial<WalImplsConformanceOptions> = {},
+) {
+  const store = new MemoryLogStore();
+  return runWalImplsConformance({ ...FAST, ...options, builder: () => adapter(store) });
 }
 
 function names(report: ConformanceReport, status: 'passed' | 'failed' | 'skipped'): string[] {
@@ -44,6 +57,9 @@ const START_AFTER = 'startAfter(id) resumes after the id, exclusive';
 const ROUND_TRIP = 'a message is read back with its id, payload bytes and properties';
 const SLOW_CONSUMER = 'a slow consumer keeps buffered at or below readAheadBufferSize';
 const FENCED = 'opening term T+1 fences the term-T writer, and its rejected append does not land';
+const REOPEN_RO = 'a fresh builder reads back, read-only, what a closed writer wrote';
+const REOPEN_RW = 'a fresh builder writes on after the old ids and resumes from a marshalled id';
+const BAD_READ = 'read rejects bad options with INVALID_ARGUMENT and starts nothing';
 
 describe('the walimpls suite', () => {
   test('has unique case names in known groups', () => {
@@ -59,7 +75,8 @@ describe('the walimpls suite', () => {
   });
 
   test('the memory adapter passes every case, fencing included', async () => {
-    const report = await runWalImplsConformance({ builder: () => memoryAdapter() });
+    const store = new MemoryLogStore();
+    const report = await runWalImplsConformance({ builder: () => memoryAdapter({ store }) });
     expect(
       names(report, 'failed'),
       report.results.map((r) => `${r.name}: ${String(r.error)}`).join('\n'),
@@ -69,7 +86,8 @@ describe('the walimpls suite', () => {
   });
 
   test('the adapter built in docs/write-an-adapter.md passes every case', async () => {
-    const report = await runWalImplsConformance({ builder: arrayAdapter });
+    const store = new ArrayStore();
+    const report = await runWalImplsConformance({ builder: () => arrayAdapter({ store }) });
     expect(
       names(report, 'failed'),
       report.results.map((r) => `${r.name}: ${String(r.error)}`).join('\n'),
@@ -136,9 +154,12 @@ describe('the walimpls suite', () => {
   });
 
   test('skips fencing when the adapter does not declare it, or the caller turns it off', async () => {
-    const declared = await run(() => nonFencingAdapter({ truncate: 'physical', fencing: false }), {
-      groups: { readWrite: false },
-    });
+    const declared = await run(
+      (store) => nonFencingAdapter(store, { truncate: 'physical', fencing: false }),
+      {
+        groups: { readWrite: false },
+      },
+    );
     expect(names(declared, 'failed')).toEqual([]);
     expect(declared.results.filter((r) => r.group === 'fencing').map((r) => r.status)).toEqual([
       'skipped',
@@ -149,6 +170,37 @@ describe('the walimpls suite', () => {
       groups: { readWrite: false },
     });
     expect(names(overridden, 'failed')).toEqual([]);
+  });
+
+  test('catches an adapter that reads from a per-builder cache over a broken file format', async () => {
+    const disk: Disk = new Map();
+    const report = await runWalImplsConformance({ ...FAST, builder: () => diskCachingAdapter(disk) });
+    // Every case that reads through the builder that wrote passes: only reopening through a fresh one
+    // finds the records on disk mangled.
+    expect(names(report, 'failed').sort()).toEqual(reopen.map((c) => c.name).sort());
+    expect(errorOf(report, REOPEN_RO)).toMatch(
+      /all read-only through a fresh builder, message #\d+: .* was delivered with property "[^"]+" = "[^"]*", expected/,
+    );
+    expect(errorOf(report, REOPEN_RW)).toMatch(/was delivered with property/);
+    expect(report.passed).toBe(walimplsCaseDefinitions.length - reopen.length);
+  });
+
+  test('a builder factory that makes a new store each call fails the reopen cases, naming the factory', async () => {
+    const report = await runWalImplsConformance({ ...FAST, builder: () => memoryAdapter(), cases: reopen });
+    expect(names(report, 'failed')).toEqual(reopen.map((c) => c.name));
+    for (const c of reopen) {
+      expect(errorOf(report, c.name)).toMatch(
+        /builder factory must return builders over the same backing store/,
+      );
+    }
+  });
+
+  test('catches a read() that accepts a bad readAheadBufferSize', async () => {
+    const report = await run(acceptsAnyReadAheadAdapter, { cases: errors });
+    expect(names(report, 'failed')).toEqual([BAD_READ]);
+    expect(errorOf(report, BAD_READ)).toMatch(
+      /read with readAheadBufferSize -1: read\(\) resolved scanner "scanner\d+", expected a rejection coded INVALID_ARGUMENT/,
+    );
   });
 
   test('fails a case that hangs within its time budget, naming the step', async () => {

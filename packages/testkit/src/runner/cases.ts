@@ -51,8 +51,22 @@ export function bindCases<G extends string, D extends { readonly group: G; reado
 }
 
 /**
+ * The suite's own groups in their order, then the groups only the given cases name, in the order their
+ * first case comes.
+ */
+export function groupOrder<G extends string>(
+  spec: SuiteSpec<G>,
+  cases: readonly { readonly group: G }[],
+): G[] {
+  const groups = [...spec.groups];
+  for (const { group } of cases) if (!groups.includes(group)) groups.push(group);
+  return groups;
+}
+
+/**
  * Registers bound cases with the caller's runner: one `describe` for the suite (`suiteName`, or the
- * suite's own name), one per non-empty group, one `test` per case.
+ * suite's own name), one per non-empty group (the suite's own, then those of the caller's cases), one
+ * `test` per case.
  */
 export function registerCases<G extends string>(
   runner: TestRegistrar,
@@ -61,7 +75,7 @@ export function registerCases<G extends string>(
   suiteName: string | undefined,
 ): void {
   runner.describe(suiteName ?? spec.suiteName, () => {
-    for (const group of spec.groups) {
+    for (const group of groupOrder(spec, cases)) {
       const inGroup = cases.filter((c) => c.group === group);
       if (inGroup.length === 0) continue;
       runner.describe(group, () => {
@@ -120,18 +134,31 @@ export function markSkipped(runner: RunnerTestContext | undefined, reason: strin
   return 'skipped';
 }
 
-/** Throws INVALID_ARGUMENT for a group the suite does not have or a skip name no case has. */
+/**
+ * Throws INVALID_ARGUMENT for a group that neither the suite nor a given case has, a skip name no case
+ * has, or a case without a group or name.
+ */
 export function validateSelection<G extends string>(
   spec: SuiteSpec<G>,
-  definitions: readonly { readonly name: string }[],
+  definitions: readonly { readonly group: G; readonly name: string }[],
   selection: CaseSelection<G>,
 ): void {
-  const known = new Set<string>(spec.groups);
+  for (const definition of definitions) {
+    for (const key of ['group', 'name'] as const) {
+      if (typeof definition?.[key] !== 'string' || definition[key].length === 0) {
+        throw new WalError(
+          'INVALID_ARGUMENT',
+          `${spec.label}: every case needs a non-empty ${key}, got ${JSON.stringify(definition?.[key])}`,
+        );
+      }
+    }
+  }
+  const known = groupOrder(spec, definitions);
   for (const group of Object.keys(selection.groups ?? {})) {
-    if (!known.has(group)) {
+    if (!known.includes(group as G)) {
       throw new WalError(
         'INVALID_ARGUMENT',
-        `${spec.label}: unknown group ${JSON.stringify(group)}; groups are ${spec.groups.join(', ')}`,
+        `${spec.label}: unknown group ${JSON.stringify(group)}; groups are ${known.join(', ')}`,
       );
     }
   }

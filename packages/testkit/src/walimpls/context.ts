@@ -9,7 +9,7 @@ import type {
   WalImplsCapabilities,
   WalImplsOpener,
 } from '@walstream/core/spi';
-import { CaseSkipped, describeError, fail } from '../runner/assert.js';
+import { CaseSkipped, check, describeError, fail } from '../runner/assert.js';
 import { abortable, pause } from '../runner/wait.js';
 import type { WalImplsTestContext } from './types.js';
 
@@ -29,13 +29,14 @@ interface Closable {
  * The per-case fixture: one builder, lazily one opener, and a record of every opener, WAL and scanner
  * the case made, closed in reverse order afterwards.
  */
-export class CaseFixture implements WalImplsTestContext {
-  readonly builder: WalImplsBuilder;
+export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements WalImplsTestContext<B> {
+  readonly builder: B;
   readonly walName: string;
   readonly capabilities: WalImplsCapabilities;
   readonly messageCount: number;
   readonly signal: AbortSignal;
   readonly #settings: FixtureSettings;
+  readonly #factory: () => B | Promise<B>;
   readonly #openers: Closable[] = [];
   readonly #wals: Closable[] = [];
   readonly #scanners: Closable[] = [];
@@ -43,8 +44,9 @@ export class CaseFixture implements WalImplsTestContext {
   #opener: Promise<WalImplsOpener> | undefined;
   #scannerCount = 0;
 
-  constructor(builder: WalImplsBuilder, settings: FixtureSettings, signal: AbortSignal) {
+  constructor(builder: B, factory: () => B | Promise<B>, settings: FixtureSettings, signal: AbortSignal) {
     this.builder = builder;
+    this.#factory = factory;
     this.walName = builder.name;
     this.capabilities = { ...builder.capabilities, ...settings.capabilities };
     this.messageCount = settings.messageCount;
@@ -57,16 +59,31 @@ export class CaseFixture implements WalImplsTestContext {
     return this.#opener;
   }
 
-  async newOpener(): Promise<WalImplsOpener> {
+  async newOpener(builder: B = this.builder): Promise<WalImplsOpener> {
     const what = `opener #${this.#openers.length + 1} of ${this.walName}`;
-    const opener = await abortable(
-      this.builder.build({ signal: this.signal }),
-      this.signal,
-      `build() of ${what}`,
-    );
+    const opener = await abortable(builder.build({ signal: this.signal }), this.signal, `build() of ${what}`);
     if (!opener) fail(`builder ${this.walName}: build() resolved without an opener`);
     this.#openers.push({ what, close: () => opener.close() });
     return opener;
+  }
+
+  async newBuilder(): Promise<B> {
+    const builder = await abortable(
+      Promise.resolve().then(this.#factory),
+      this.signal,
+      'the builder factory (called again for a fresh builder)',
+    );
+    check(
+      builder !== null && typeof builder === 'object' && typeof builder.build === 'function',
+      'the builder factory, called again, did not return a WalImplsBuilder',
+    );
+    check(
+      builder.name === this.walName,
+      () =>
+        `the builder factory, called again, returned a builder named ${JSON.stringify(builder.name)}, ` +
+        `the first was ${JSON.stringify(this.walName)}`,
+    );
+    return builder;
   }
 
   channelName(label: string): string {

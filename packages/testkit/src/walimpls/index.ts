@@ -17,6 +17,7 @@ export {
   type WalImplsCaseDefinition,
   type WalImplsConformanceCase,
   type WalImplsConformanceOptions,
+  type WalImplsGroup,
   type WalImplsGroupName,
   type WalImplsTestContext,
 } from './types.js';

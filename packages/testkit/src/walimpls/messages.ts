@@ -35,6 +35,27 @@ export function dataMessage(channel: string, term: bigint | number, seq: number)
   return new MutableMessage(payloadFor(`${channel}/${String(term)}/${seq}`, payloadLength(seq)), properties);
 }
 
+/**
+ * The messages that are hardest to store exactly: an empty and a 64 KiB payload, every byte value, empty
+ * and non-ASCII property values, punctuation in keys and values, reserved `_` properties, no properties.
+ */
+export function roundTripMessages(channel: string): MutableMessage[] {
+  const big = new Uint8Array(64 * 1024).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
+  return [
+    new MutableMessage(new Uint8Array(0), { k: 'empty payload', [SystemProperty.messageType]: '2' }),
+    new MutableMessage(big, { k: '64 KiB payload', [SystemProperty.timeTick]: 'zzzzzzzz' }),
+    new MutableMessage(Uint8Array.of(0, 255, 0, 10, 13), {
+      k: 'odd properties',
+      empty: '',
+      unicode: 'ünïcødé ✓ 日本語 🚀',
+      'key.with-punct_uation': 'a=b; c,d\n"e"\t\\',
+      [SystemProperty.vchannel]: `${channel}_v1`,
+      [SystemProperty.lastConfirmedIsSelf]: '',
+    }),
+    new MutableMessage(Uint8Array.of(1, 2, 3), {}),
+  ];
+}
+
 /** A TimeTick-typed message that ends a round: readers stop when they see the marker `label`. */
 export function markerMessage(
   channel: string,

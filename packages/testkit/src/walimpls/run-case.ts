@@ -22,7 +22,7 @@ const FAILURE_GRACE_MS = 100;
  * Resolves `passed` or `skipped`; rejects with the first failure.
  */
 export function runCase<B extends WalImplsBuilder>(
-  definition: WalImplsCaseDefinition,
+  definition: WalImplsCaseDefinition<B>,
   options: WalImplsConformanceOptions<B>,
   settings: FixtureSettings,
   timeoutMs: number,
@@ -42,7 +42,7 @@ export function runCase<B extends WalImplsBuilder>(
           deadline,
           'the builder factory',
         );
-        return { builder, fixture: new CaseFixture(builder, settings, deadline) };
+        return { builder, fixture: new CaseFixture(builder, options.builder, settings, deadline) };
       },
       body: ({ fixture }) => definition.run(fixture),
       teardown: ({ fixture }) => fixture.teardown(AbortSignal.timeout(TEARDOWN_BUDGET_MS)),

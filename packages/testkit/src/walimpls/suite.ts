@@ -17,12 +17,13 @@ import {
   type ConformanceReport,
   type TestRegistrar,
   WALIMPLS_GROUPS,
+  type WalImplsCaseDefinition,
   type WalImplsConformanceCase,
   type WalImplsConformanceOptions,
-  type WalImplsGroupName,
+  type WalImplsGroup,
 } from './types.js';
 
-const SUITE: SuiteSpec<WalImplsGroupName> = {
+const SUITE: SuiteSpec<WalImplsGroup> = {
   label: 'walimpls conformance',
   groups: WALIMPLS_GROUPS,
   suiteName: 'walimpls conformance',
@@ -45,7 +46,7 @@ export function walimplsConformanceCases<B extends WalImplsBuilder>(
       'walimpls conformance: `builder` must be a function returning a WalImplsBuilder',
     );
   }
-  const definitions = options.cases ?? walimplsCaseDefinitions;
+  const definitions: readonly WalImplsCaseDefinition<B>[] = options.cases ?? walimplsCaseDefinitions;
   validateSelection(SUITE, definitions, options);
   const timeoutMs = positiveOption(SUITE, options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
   const settings: FixtureSettings = {

@@ -28,22 +28,35 @@ export const WALIMPLS_GROUPS = [
   'scannerLifecycle',
   'backpressure',
   'readOnly',
+  'reopen',
   'errors',
   'truncate',
   'fencing',
 ] as const;
 
+/** A built-in group of the walimpls suite. */
 export type WalImplsGroupName = (typeof WALIMPLS_GROUPS)[number];
+
+/**
+ * The group of a case: a built-in one, or any name of your own. Groups of your own are registered after
+ * the built-in ones, in the order their first case comes in `cases`.
+ */
+export type WalImplsGroup = WalImplsGroupName | (string & Record<never, never>);
 
 /**
  * One conformance case as plain data. `run` gets a fresh {@link WalImplsTestContext} (a fresh builder,
  * resources closed afterwards) and rejects with a descriptive error when the adapter does not conform.
+ * `B` is your builder's type, so a case of your own reaches your adapter's state through `t.builder`.
  */
-export type WalImplsCaseDefinition = CaseDefinition<WalImplsGroupName, WalImplsTestContext>;
+export type WalImplsCaseDefinition<B extends WalImplsBuilder = WalImplsBuilder> = CaseDefinition<
+  WalImplsGroup,
+  WalImplsTestContext<B>
+>;
 
 /** What a case sees: the adapter under test and helpers that track and release what they create. */
-export interface WalImplsTestContext {
-  readonly builder: WalImplsBuilder;
+export interface WalImplsTestContext<B extends WalImplsBuilder = WalImplsBuilder> {
+  /** The builder your factory made for this case. */
+  readonly builder: B;
   /** `builder.name`: the `walName` every WAL and MessageID of the adapter must carry. */
   readonly walName: string;
   /** The builder's capabilities with the suite's overrides applied. */
@@ -53,8 +66,16 @@ export interface WalImplsTestContext {
   readonly signal: AbortSignal;
   /** The case's opener, built on first use and closed after the case. */
   opener(): Promise<WalImplsOpener>;
-  /** Another opener from the same builder: a second node talking to the same backend. Closed after the case. */
-  newOpener(): Promise<WalImplsOpener>;
+  /**
+   * Another opener: a second node talking to the same backend. From `t.builder` unless `builder` is given
+   * (one from {@link newBuilder}). Closed after the case.
+   */
+  newOpener(builder?: B): Promise<WalImplsOpener>;
+  /**
+   * Calls your builder factory again: what a restarted process makes. It must reach the same backing
+   * store (same brokers, same directory), so data written through `t.builder` is there.
+   */
+  newBuilder(): Promise<B>;
   /** A pchannel name no other case or run uses. */
   channelName(label: string): string;
   /** Opens a pchannel (on the case's opener unless one is given); the WAL is closed after the case. */
@@ -78,14 +99,19 @@ export interface WalImplsTestContext {
 }
 
 export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImplsBuilder> {
-  /** Makes the adapter under test; called once per case so cases never share state. */
+  /**
+   * Makes the adapter under test: called at the start of every case, and again by the cases that reopen
+   * a pchannel as a restarted process would (`t.newBuilder()`). Every builder it returns must reach the
+   * same backing store — the same brokers, the same directory, the same in-memory store object — while
+   * clients, caches and connections are the builder's own.
+   */
   builder: () => B | Promise<B>;
   /** Overrides what the builder declares (e.g. to run `fencing` cases on an adapter that hides it). */
   capabilities?: Partial<WalImplsCapabilities>;
   /** Messages per pchannel and term in `readWrite`; the other groups use fewer. Default 200. */
   messageCount?: number;
-  /** `{ fencing: false }` turns a group off. Every group is on by default. */
-  groups?: Partial<Record<WalImplsGroupName, boolean>>;
+  /** `{ fencing: false }` turns a group off (a group of your own cases too). Every group is on by default. */
+  groups?: Partial<Record<WalImplsGroup, boolean>>;
   /** Case names to skip. Unknown names are an error, so a typo cannot silently run everything. */
   skip?: readonly string[];
   /** Time budget of one case including its cleanup. Default 30 000 ms. */
@@ -97,8 +123,11 @@ export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImpls
   appendRetries?: number;
   /** Prefix of pchannel names (backends with naming rules may need another one). Default `wsconf`. */
   channelPrefix?: string;
-  /** The cases to run; default every group. Pass e.g. `[...basics, ...myOwnCases]`. */
-  cases?: readonly WalImplsCaseDefinition[];
+  /**
+   * The cases to run; default every group. Pass e.g. `[...basics, ...myOwnCases]`. (`B` comes from
+   * `builder`, not from here, so the built-in cases leave your builder's type as it is.)
+   */
+  cases?: readonly WalImplsCaseDefinition<NoInfer<B>>[];
   /**
    * Runs after each case's cleanup with that case's builder, e.g. to check the backend holds no reader
    * or connection the case opened. A throw fails the case.
@@ -110,8 +139,8 @@ export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImpls
  * A case bound to its options: everything a runner needs. `run` builds a fresh adapter, runs the case
  * and closes what it opened.
  */
-export type WalImplsConformanceCase = BoundCase<WalImplsGroupName>;
+export type WalImplsConformanceCase = BoundCase<WalImplsGroup>;
 
-export type CaseResult = SuiteCaseResult<WalImplsGroupName>;
+export type CaseResult = SuiteCaseResult<WalImplsGroup>;
 
-export type ConformanceReport = SuiteReport<WalImplsGroupName>;
+export type ConformanceReport = SuiteReport<WalImplsGroup>;

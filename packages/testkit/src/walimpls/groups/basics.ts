@@ -1,8 +1,13 @@
-import { DeliverPolicy, MutableMessage, unmarshalMessageId } from '@walstream/core';
+import { DeliverPolicy, unmarshalMessageId } from '@walstream/core';
 import { messageIds } from '@walstream/core/internal';
-import { SystemProperty } from '@walstream/core/spi';
 import { check, describeError, fail } from '../../runner/assert.js';
-import { assertDelivered, assertStrictlyIncreasing, isMarker, type Written } from '../messages.js';
+import {
+  assertDelivered,
+  assertStrictlyIncreasing,
+  isMarker,
+  roundTripMessages,
+  type Written,
+} from '../messages.js';
 import { appendAll, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition } from '../types.js';
 import { appendMarker, seeded } from './shared.js';
@@ -127,21 +132,7 @@ export const basics: readonly WalImplsCaseDefinition[] = [
     async run(t) {
       const name = t.channelName('roundtrip');
       const wal = await t.open(name, 1);
-      const big = new Uint8Array(64 * 1024).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
-      const messages = [
-        new MutableMessage(new Uint8Array(0), { k: 'empty payload', [SystemProperty.messageType]: '2' }),
-        new MutableMessage(big, { k: '64 KiB payload', [SystemProperty.timeTick]: 'zzzzzzzz' }),
-        new MutableMessage(Uint8Array.of(0, 255, 0, 10, 13), {
-          k: 'odd properties',
-          empty: '',
-          unicode: 'ünïcødé ✓ 日本語 🚀',
-          'key.with-punct_uation': 'a=b; c,d\n"e"\t\\',
-          [SystemProperty.vchannel]: `${name}_v1`,
-          [SystemProperty.lastConfirmedIsSelf]: '',
-        }),
-        new MutableMessage(Uint8Array.of(1, 2, 3), {}),
-      ];
-      const written: Written[] = await appendAll(t, wal, messages);
+      const written: Written[] = await appendAll(t, wal, roundTripMessages(name));
       const scanner = await t.read(wal, { deliverPolicy: DeliverPolicy.all() });
       const end = await appendMarker(t, wal, 'end');
       const delivered = await readUntil(scanner, isMarker('end'), t.signal, {

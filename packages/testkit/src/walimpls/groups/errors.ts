@@ -1,11 +1,16 @@
 import { DeliverPolicy, hasCode, type MessageID, type PChannelInfo, WalError } from '@walstream/core';
-import { describeDeliverPolicy, type ReadOnlyWalImpls } from '@walstream/core/spi';
+import {
+  describeDeliverPolicy,
+  type RawScanner,
+  type ReadOnlyWalImpls,
+  type ReadOptions,
+} from '@walstream/core/spi';
 import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
 import { abortable } from '../../runner/wait.js';
-import { dataMessage } from '../messages.js';
-import { nextMessage } from '../reading.js';
+import { assertDelivered, dataMessage, isMarker } from '../messages.js';
+import { nextMessage, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
-import { seeded } from './shared.js';
+import { appendMarker, seeded } from './shared.js';
 
 const FOREIGN_WAL = 'walstream-conformance-foreign';
 
@@ -54,6 +59,24 @@ async function expectReadRejected(
   }
 }
 
+/**
+ * Read options an adapter must refuse in `read()`, before it starts a reader. A size of 0 is not among
+ * them: the SPI text (`ReadOptions.readAheadBufferSize`) still calls 0 "the adapter's default", so the suite
+ * accepts both answers to it.
+ */
+function badReadOptions(): [string, Partial<ReadOptions>][] {
+  return [
+    ...[-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY].map((size): [string, Partial<ReadOptions>] => [
+      `readAheadBufferSize ${size}`,
+      { readAheadBufferSize: size },
+    ]),
+    [
+      'an unknown deliver policy',
+      { deliverPolicy: { kind: 'sometime' } as unknown as ReadOptions['deliverPolicy'] },
+    ],
+  ];
+}
+
 function badChannels(name: string): [string, PChannelInfo][] {
   return [
     ['an empty name', { name: '', term: 1n, accessMode: 'rw' }],
@@ -73,6 +96,39 @@ export const errors: readonly WalImplsCaseDefinition[] = [
       const seed = await seeded(t, 'foreignread', 3);
       await expectReadRejected(t, seed.wal, DeliverPolicy.startFrom(foreignId()));
       await expectReadRejected(t, seed.wal, DeliverPolicy.startAfter(foreignId()));
+    },
+  },
+  {
+    group: 'errors',
+    name: 'read rejects bad options with INVALID_ARGUMENT and starts nothing',
+    async run(t) {
+      const seed = await seeded(t, 'badread', 3);
+      for (const [what, bad] of badReadOptions()) {
+        const where = `read with ${what}`;
+        let scanner: RawScanner;
+        try {
+          // Through t.read: the suite's signal goes along, so a listener left behind fails the case.
+          scanner = await t.read(seed.wal, { deliverPolicy: DeliverPolicy.all(), ...bad });
+        } catch (error) {
+          check(
+            hasCode(error, 'INVALID_ARGUMENT'),
+            () => `${where}: expected a rejection coded INVALID_ARGUMENT, got ${describeError(error)}`,
+          );
+          continue;
+        }
+        fail(
+          `${where}: read() resolved scanner ${JSON.stringify(scanner.name)}, expected a rejection coded ` +
+            'INVALID_ARGUMENT before any reader starts',
+        );
+      }
+      // The refused reads left the WAL as it was: a good reader still gets the whole log.
+      const scanner = await t.read(seed.wal, { deliverPolicy: DeliverPolicy.all(), readAheadBufferSize: 1 });
+      const end = await appendMarker(t, seed.wal, 'bad-read-end');
+      const delivered = await readUntil(scanner, isMarker('bad-read-end'), t.signal, {
+        max: seed.written.length + 1,
+        what: 'reading after the refused reads',
+      });
+      assertDelivered(delivered, [...seed.written, end], 'all after the refused reads');
     },
   },
   {

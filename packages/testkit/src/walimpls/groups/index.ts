@@ -6,6 +6,7 @@ import { errors } from './errors.js';
 import { fencing } from './fencing.js';
 import { readOnly } from './read-only.js';
 import { readWrite } from './read-write.js';
+import { reopen } from './reopen.js';
 import { scannerLifecycle } from './scanner-lifecycle.js';
 import { truncate } from './truncate.js';
 
@@ -17,6 +18,7 @@ export {
   fencing,
   readOnly,
   readWrite,
+  reopen,
   scannerLifecycle,
   truncate,
 };
@@ -29,6 +31,7 @@ export const walimplsGroups: Readonly<Record<WalImplsGroupName, readonly WalImpl
   scannerLifecycle,
   backpressure,
   readOnly,
+  reopen,
   errors,
   truncate,
   fencing,

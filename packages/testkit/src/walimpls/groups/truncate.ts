@@ -17,7 +17,7 @@ import { appendMarker, type Seeded, seeded, smallCount } from './shared.js';
  * What `all` must deliver after `truncate(cut)`: with `noop` everything; with `physical` nothing before
  * the cut, and the entry at the cut itself (the SPI keeps it, so `startFrom(cut)` works).
  */
-function assertAfterTruncate(
+export function assertAfterTruncate(
   t: WalImplsTestContext,
   delivered: readonly ImmutableMessage[],
   written: readonly Written[],
