@@ -24,11 +24,32 @@ export function redoReady(error: WalError): Promise<void> | undefined {
   return (error as unknown as { [kReady]?: Promise<void> })[kReady];
 }
 
-/** A message on a vchannel that does not exist (reason `vchannel-not-found`) or was dropped (`vchannel-dropped`). */
-export function vchannelError(vchannel: string, reason: 'vchannel-not-found' | 'vchannel-dropped'): WalError {
-  const text =
-    reason === 'vchannel-dropped'
-      ? `vchannel ${vchannel} was dropped`
-      : `vchannel ${vchannel} does not exist (create it with CreateCollection first)`;
-  return new WalError('UNRECOVERABLE', text, { details: { vchannel, reason } });
+/** An append to a vchannel that was never created on this pchannel; says how to create it. */
+export function vchannelNotFound(pchannel: string, vchannel: string): WalError {
+  return new WalError(
+    'VCHANNEL_NOT_FOUND',
+    `vchannel ${vchannel} does not exist on pchannel ${pchannel}: append createVChannel('${vchannel}') first`,
+    { details: { pchannel, vchannel } },
+  );
+}
+
+/** An append to a vchannel that was dropped: it takes no more messages, and its name is not reused. */
+export function vchannelDropped(pchannel: string, vchannel: string): WalError {
+  return new WalError(
+    'VCHANNEL_DROPPED',
+    `vchannel ${vchannel} was dropped on pchannel ${pchannel}: it takes no more messages and its name is not reused`,
+    { details: { pchannel, vchannel } },
+  );
+}
+
+/**
+ * A collection, partition or segment message on a vchannel that carries no collection. UNRECOVERABLE with
+ * a reason, as the original answers a missing collection.
+ */
+export function collectionNotFound(vchannel: string): WalError {
+  return new WalError(
+    'UNRECOVERABLE',
+    `vchannel ${vchannel} carries no collection: append shardMessages.createCollection('${vchannel}', …) first`,
+    { details: { vchannel, reason: 'collection-not-found' } },
+  );
 }

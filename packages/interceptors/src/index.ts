@@ -1,8 +1,20 @@
-export { lock, redo, registerSemantics, shard, timeTick, walSemantics } from './builders.js';
-export { SemanticsContext, semanticsContext } from './context.js';
-export { isRedoRequest, redoReady, redoRequest, vchannelError } from './errors.js';
-export { LockInterceptor } from './lock/interceptor.js';
-export { KeyedRwLock, type Release, RwLock } from './lock/rw-lock.js';
+/**
+ * @walstream/interceptors — the WAL semantics of walstream: ordered, transactional, replayable vchannels
+ * on a pchannel. Everything else in this package is private.
+ */
+
+// Compose the stack: `createWal().adapter(…).use(...walSemantics(options))`, or the builders one by one
+// (outermost first, the same options object for each), or by name after registerSemantics(registry).
+export {
+  lock,
+  redo,
+  registerSemantics,
+  shard,
+  timeTick,
+  walSemantics,
+} from './builders.js';
+// For interceptor authors: an interceptor inside redo asks for a rerun with a fresh timetick.
+export { isRedoRequest, redoRequest } from './errors.js';
 export type {
   RecoveryOptions,
   RedoOptions,
@@ -11,84 +23,34 @@ export type {
   ShardOptions,
   TimeTickOptions,
   TxnOptions,
+  WabOptions,
+  WorkerRetryOptions,
 } from './options.js';
-export {
-  type OpenTxn,
-  RecoveryTxnBuffer,
-  type RecoveryTxnBufferOptions,
-  type Reorderer,
-  type TxnCollector,
-} from './recovery/ordering.js';
-export { type ReplayOptions, type ReplayResult, replayToFence } from './recovery/replay.js';
-export {
-  type Checkpoint,
-  loadCheckpoint,
-  RecoveryStorage,
-  type SemanticsCheckpoint,
-} from './recovery/storage.js';
-export { RedoInterceptor } from './redo/interceptor.js';
+// For catalog authors: the checkpoint record the stack saves (core's WalCheckpoint and one string field).
+export type { SemanticsCheckpoint } from './recovery/storage.js';
+export { ShardMessageType, type ShardMessageTypeName, shardMessageTypes } from './shard/message-types.js';
+// Vchannels: create one before appending to it, drop it when it is done.
+// Milvus's collection, partition and segment messages, for stacks that want Milvus's behaviour.
 export {
   type CollectionHeader,
   type CreateCollectionHeader,
   type CreateSegmentHeader,
+  createVChannel,
   DEFAULT_PARTITION_ID,
   type DeleteHeader,
-  decodeCreateCollection,
-  decodeCreateSegment,
-  decodeFlush,
-  decodeInsert,
-  decodeManualFlush,
+  dropVChannel,
   type FlushHeader,
   type InsertHeader,
   type ManualFlushHeader,
   type PartitionHeader,
+  shardHeaders,
   shardMessages,
-} from './shard/headers.js';
-export { type LiveSegment, type SegmentState, ShardManager } from './shard/manager.js';
-export {
-  ShardMessageType,
-  type ShardMessageTypeName,
-  type ShardMessageTypes,
-  shardMessageTypes,
-} from './shard/message-types.js';
-export {
-  type SegmentMeta,
-  ShardState,
-  type ShardStateJson,
-  type VChannelMeta,
-  type VChannelState,
-} from './shard/state.js';
-export {
-  type AckDetail,
-  Acker,
-  AckManager,
-  type AckManagerOptions,
-  type AckOutcome,
-} from './timetick/ack-manager.js';
-export { TimeTickInterceptor } from './timetick/interceptor.js';
-export { type ConfirmedEntry, LastConfirmedManager, type TxnLiveness } from './timetick/last-confirmed.js';
-export {
-  type SyncListener,
-  type SyncOperatorOptions,
-  TimeTickSyncOperator,
-} from './timetick/sync-operator.js';
-export {
-  DEFAULT_TXN_KEEPALIVE_MS,
-  type RecoveredTxn,
-  TxnManager,
-  type TxnManagerOptions,
-} from './txn/manager.js';
+} from './shard/messages.js';
+// Transactions on one vchannel.
 export {
   type BeginTxnOptions,
   beginTxnMessage,
   commitTxnMessage,
   inTxn,
   rollbackTxnMessage,
-} from './txn/messages.js';
-export { TxnSession } from './txn/session.js';
-export {
-  DEFAULT_WAB_CAPACITY_BYTES,
-  DEFAULT_WAB_KEEPALIVE_MS,
-  WriteAheadBuffer,
-  type WriteAheadBufferOptions,
-} from './wab/write-ahead-buffer.js';
+} from './timetick/txn-messages.js';

@@ -1,5 +1,4 @@
-import { WalError } from '@walstream/core';
-import type { WriteAheadBufferOptions } from './wab/write-ahead-buffer.js';
+import { booleanOption, checkKnownKeys, functionOption, integerOption } from '@walstream/core/internal';
 
 export interface TimeTickOptions {
   /**
@@ -16,6 +15,13 @@ export interface TimeTickOptions {
   readonly idleTickIntervalMs?: number;
   /** On close, how long to wait for in-flight appends before the final TimeTick. Default 3 s. */
   readonly closeTimeoutMs?: number;
+}
+
+export interface WabOptions {
+  /** Most bytes (estimated message sizes) kept; older messages are evicted first. Default 64 MiB. */
+  readonly capacityBytes?: number;
+  /** How long a message stays at least; older ones are evicted. Default 30 s. */
+  readonly keepaliveMs?: number;
 }
 
 export interface TxnOptions {
@@ -39,15 +45,22 @@ export interface SegmentPolicy {
   readonly checkIntervalMs?: number;
 }
 
+export interface WorkerRetryOptions {
+  /** First pause after a failed attempt. Default 10 ms. */
+  readonly initialMs?: number;
+  /** The pause doubles up to this. Default 1 s. */
+  readonly maxMs?: number;
+}
+
 export interface ShardOptions {
   /**
-   * Messages on a vchannel that was never created (CreateCollection) are rejected. Default true; false
-   * admits messages of non-shard types on unknown vchannels (a dropped vchannel is rejected either way).
+   * Messages on a vchannel that was never created are refused (VCHANNEL_NOT_FOUND). Default true; false
+   * admits messages of non-shard types on unknown vchannels (a dropped vchannel is refused either way).
    */
   readonly requireVChannel?: boolean;
   readonly segment?: SegmentPolicy;
   /** Backoff of the WAL's own CreateSegment and Flush appends. Default 10 ms doubling to 1 s. */
-  readonly workerRetry?: { readonly initialMs: number; readonly maxMs: number };
+  readonly workerRetry?: WorkerRetryOptions;
 }
 
 export interface RecoveryOptions {
@@ -59,18 +72,20 @@ export interface RecoveryOptions {
   readonly replayReadAhead?: number;
 }
 
-/** Options of the whole semantics stack; every builder of one stack must get the same object. */
+/**
+ * Options of the whole semantics stack; every builder of one stack must get the same object. Logging,
+ * metrics and background failures go through the stack's observability (`createWal({ logger,
+ * meterProvider, onError })`).
+ */
 export interface SemanticsOptions {
   readonly timeTick?: TimeTickOptions;
-  readonly wab?: Omit<WriteAheadBufferOptions, 'now'>;
+  readonly wab?: WabOptions;
   readonly txn?: TxnOptions;
   readonly redo?: RedoOptions;
   readonly shard?: ShardOptions;
   readonly recovery?: RecoveryOptions;
   /** Wall clock in ms (WAB keepalive, segment age); injectable for tests. Default `Date.now`. */
   readonly now?: () => number;
-  /** Background failures that are retried (a TimeTick, a checkpoint, a Flush); silent by default. */
-  readonly onError?: (error: unknown, where: 'timeTick' | 'shard' | 'recovery') => void;
 }
 
 export interface ResolvedOptions {
@@ -78,61 +93,79 @@ export interface ResolvedOptions {
   readonly maxPendingAcks: number;
   readonly idleTickIntervalMs: number;
   readonly closeTimeoutMs: number;
-  readonly wab: WriteAheadBufferOptions;
+  readonly wab: { readonly capacityBytes: number; readonly keepaliveMs: number; readonly now: () => number };
   readonly defaultKeepaliveMs: number;
   readonly maxRedoAttempts: number;
   readonly requireVChannel: boolean;
   readonly segment: Required<SegmentPolicy>;
-  readonly workerRetry: { readonly initialMs: number; readonly maxMs: number };
+  readonly workerRetry: Required<WorkerRetryOptions>;
   readonly persistIntervalMs: number;
   readonly maxDirtyMessages: number;
   readonly replayReadAhead: number;
   readonly now: () => number;
 }
 
-export function resolveOptions(options: SemanticsOptions = {}): ResolvedOptions {
-  const now = options.now ?? Date.now;
+export const DEFAULT_TXN_KEEPALIVE_MS = 10_000;
+
+const KEYS = {
+  root: ['timeTick', 'wab', 'txn', 'redo', 'shard', 'recovery', 'now'],
+  timeTick: ['syncGapMs', 'maxPendingAcks', 'idleTickIntervalMs', 'closeTimeoutMs'],
+  wab: ['capacityBytes', 'keepaliveMs'],
+  txn: ['defaultKeepaliveMs'],
+  redo: ['maxAttempts'],
+  shard: ['requireVChannel', 'segment', 'workerRetry'],
+  segment: ['maxRows', 'maxBytes', 'maxAgeMs', 'checkIntervalMs'],
+  workerRetry: ['initialMs', 'maxMs'],
+  recovery: ['persistIntervalMs', 'maxDirtyMessages', 'replayReadAhead'],
+} as const satisfies Record<string, readonly string[]>;
+
+/**
+ * Checks every option (unknown keys included, at every level) and fills the defaults. `where` is the
+ * function the options were given to, so the error names it (INVALID_ARGUMENT naming the option).
+ */
+export function resolveOptions(options: SemanticsOptions | undefined, where: string): ResolvedOptions {
+  checkKnownKeys(where, options, KEYS.root);
+  const { timeTick, wab, txn, redo, shard, recovery } = options ?? {};
+  checkKnownKeys(where, timeTick, KEYS.timeTick, 'timeTick.');
+  checkKnownKeys(where, wab, KEYS.wab, 'wab.');
+  checkKnownKeys(where, txn, KEYS.txn, 'txn.');
+  checkKnownKeys(where, redo, KEYS.redo, 'redo.');
+  checkKnownKeys(where, shard, KEYS.shard, 'shard.');
+  checkKnownKeys(where, shard?.segment, KEYS.segment, 'shard.segment.');
+  checkKnownKeys(where, shard?.workerRetry, KEYS.workerRetry, 'shard.workerRetry.');
+  checkKnownKeys(where, recovery, KEYS.recovery, 'recovery.');
+
+  const int = (name: string, value: unknown, fallback: number, min = 1): number =>
+    integerOption(where, name, value, fallback, { min });
+  const now = functionOption<() => number>(where, 'now', options?.now) ?? Date.now;
+  const initialMs = int('shard.workerRetry.initialMs', shard?.workerRetry?.initialMs, 10);
   return {
-    syncGapMs: atLeast('timetick.syncGapMs', options.timeTick?.syncGapMs ?? 1, 0),
-    maxPendingAcks: atLeast('timetick.maxPendingAcks', options.timeTick?.maxPendingAcks ?? 256, 1),
-    idleTickIntervalMs: atLeast(
-      'timetick.idleTickIntervalMs',
-      options.timeTick?.idleTickIntervalMs ?? 100,
-      1,
-    ),
-    closeTimeoutMs: atLeast('timetick.closeTimeoutMs', options.timeTick?.closeTimeoutMs ?? 3_000, 0),
-    wab: { ...options.wab, now },
-    defaultKeepaliveMs: atLeast('txn.defaultKeepaliveMs', options.txn?.defaultKeepaliveMs ?? 10_000, 1),
-    maxRedoAttempts: atLeast('redo.maxAttempts', options.redo?.maxAttempts ?? 1_000, 1),
-    requireVChannel: options.shard?.requireVChannel ?? true,
-    segment: {
-      maxRows: atLeast('shard.segment.maxRows', options.shard?.segment?.maxRows ?? 1_000_000, 1),
-      maxBytes: atLeast('shard.segment.maxBytes', options.shard?.segment?.maxBytes ?? 128 * 1024 * 1024, 1),
-      maxAgeMs: atLeast('shard.segment.maxAgeMs', options.shard?.segment?.maxAgeMs ?? 600_000, 1),
-      checkIntervalMs: atLeast(
-        'shard.segment.checkIntervalMs',
-        options.shard?.segment?.checkIntervalMs ?? 1_000,
-        1,
-      ),
+    syncGapMs: int('timeTick.syncGapMs', timeTick?.syncGapMs, 1, 0),
+    maxPendingAcks: int('timeTick.maxPendingAcks', timeTick?.maxPendingAcks, 256),
+    idleTickIntervalMs: int('timeTick.idleTickIntervalMs', timeTick?.idleTickIntervalMs, 100),
+    closeTimeoutMs: int('timeTick.closeTimeoutMs', timeTick?.closeTimeoutMs, 3_000, 0),
+    wab: {
+      capacityBytes: int('wab.capacityBytes', wab?.capacityBytes, 64 * 1024 * 1024),
+      keepaliveMs: int('wab.keepaliveMs', wab?.keepaliveMs, 30_000),
+      now,
     },
-    workerRetry: options.shard?.workerRetry ?? { initialMs: 10, maxMs: 1_000 },
-    persistIntervalMs: atLeast(
-      'recovery.persistIntervalMs',
-      options.recovery?.persistIntervalMs ?? 10_000,
-      1,
-    ),
-    maxDirtyMessages: atLeast('recovery.maxDirtyMessages', options.recovery?.maxDirtyMessages ?? 100, 1),
-    replayReadAhead: atLeast('recovery.replayReadAhead', options.recovery?.replayReadAhead ?? 128, 1),
+    defaultKeepaliveMs: int('txn.defaultKeepaliveMs', txn?.defaultKeepaliveMs, DEFAULT_TXN_KEEPALIVE_MS),
+    maxRedoAttempts: int('redo.maxAttempts', redo?.maxAttempts, 1_000),
+    requireVChannel: booleanOption(where, 'shard.requireVChannel', shard?.requireVChannel, true),
+    segment: {
+      maxRows: int('shard.segment.maxRows', shard?.segment?.maxRows, 1_000_000),
+      maxBytes: int('shard.segment.maxBytes', shard?.segment?.maxBytes, 128 * 1024 * 1024),
+      maxAgeMs: int('shard.segment.maxAgeMs', shard?.segment?.maxAgeMs, 600_000),
+      checkIntervalMs: int('shard.segment.checkIntervalMs', shard?.segment?.checkIntervalMs, 1_000),
+    },
+    workerRetry: {
+      initialMs,
+      // A ceiling below the first pause would make the backoff shrink: refused like any bad value.
+      maxMs: int('shard.workerRetry.maxMs', shard?.workerRetry?.maxMs, Math.max(1_000, initialMs), initialMs),
+    },
+    persistIntervalMs: int('recovery.persistIntervalMs', recovery?.persistIntervalMs, 10_000),
+    maxDirtyMessages: int('recovery.maxDirtyMessages', recovery?.maxDirtyMessages, 100),
+    replayReadAhead: int('recovery.replayReadAhead', recovery?.replayReadAhead, 128),
     now,
   };
-}
-
-function atLeast(name: string, value: number, min: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      `semantics option ${name} must be a number ≥ ${min}, got ${String(value)}`,
-    );
-  }
-  return value;
 }

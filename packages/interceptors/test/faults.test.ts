@@ -9,7 +9,7 @@ import {
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  createVChannel,
+  createCollection,
   isTick,
   lastConfirmedViolations,
   note,
@@ -42,8 +42,8 @@ describe('semantics under injected append faults', () => {
         async (work, errorRate, lostAckRate, delayMs) => {
           const stack = await semanticsStack({ shard: { segment: { maxRows: 8 } } });
           const wal = await stack.open(1n);
-          await createVChannel(wal, 'ps_0v0', 1n);
-          await createVChannel(wal, 'ps_1v0', 2n);
+          await createCollection(wal, 'ps_0v0', 1n);
+          await createCollection(wal, 'ps_1v0', 2n);
           // Lost acknowledgements make the runtime's retry write a message twice: readers must see it once.
           stack.adapter.store
             .faults(PCHANNEL)
@@ -123,7 +123,7 @@ describe('semantics under injected append faults', () => {
   it('a newer term fences the old WAL: its appends fail CHANNEL_FENCED, its ticks stop, close is clean', async () => {
     const stack = await semanticsStack();
     const old = await stack.open(1n);
-    await createVChannel(old, 'ps_av0', 1n);
+    await createCollection(old, 'ps_av0', 1n);
     const oldContext = stack.context();
     const next = await stack.open(2n);
     await expect(old.append(note('ps_av0', 1))).rejects.toMatchObject({ code: 'CHANNEL_FENCED' });

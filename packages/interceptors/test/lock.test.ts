@@ -8,10 +8,11 @@ import {
   pchannel,
 } from '@walstream/core';
 import type { AppendContext } from '@walstream/core/spi';
-import { LockInterceptor, shardMessages } from '@walstream/interceptors';
+import { shardMessages } from '@walstream/interceptors';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createVChannel, isTick, note, semanticsStack, stored, timeTickViolations } from './support.js';
+import { LockInterceptor } from '../src/lock/interceptor.js';
+import { createCollection, isTick, note, semanticsStack, stored, timeTickViolations } from './support.js';
 
 const WalWide: MessageTypeDefinition<unknown> =
   messageTypes.byName('SemanticsTestWalWide') ??
@@ -39,8 +40,8 @@ describe('lock', () => {
   it('an exclusive message on a vchannel waits for the appends in flight there, not elsewhere', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
-    await createVChannel(wal, 'ps_bv0', 2n);
+    await createCollection(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_bv0', 2n);
     const faults = stack.adapter.store.faults('ps');
     faults.set({ appendDelayMs: 80 });
     const order: string[] = [];
@@ -76,7 +77,7 @@ describe('lock', () => {
   it('a pchannel-wide exclusive message waits for everything in flight, and later appends wait for it', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     const faults = stack.adapter.store.faults('ps');
     faults.set({ appendDelayMs: 60 });
     const order: string[] = [];
@@ -97,8 +98,8 @@ describe('lock', () => {
         async (schedule, errorRate) => {
           const stack = await semanticsStack();
           const wal = await stack.open(1n);
-          await createVChannel(wal, 'ps_av0', 1n);
-          await createVChannel(wal, 'ps_bv0', 2n);
+          await createCollection(wal, 'ps_av0', 1n);
+          await createCollection(wal, 'ps_bv0', 2n);
           stack.adapter.store.faults('ps').set({ appendErrorRate: errorRate });
           await Promise.all(
             schedule.map((kind, i) => {

@@ -2,18 +2,20 @@ import { type ImmutableMessage, SystemMessageType, type Wal } from '@walstream/c
 import {
   beginTxnMessage,
   commitTxnMessage,
-  decodeInsert,
+  createVChannel,
+  dropVChannel,
   inTxn,
   rollbackTxnMessage,
   type SemanticsCheckpoint,
-  type SemanticsContext,
   type SemanticsOptions,
   ShardMessageType,
+  shardHeaders,
   shardMessages,
 } from '@walstream/interceptors';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createVChannel, isTick, note, PCHANNEL, type Stack, semanticsStack, stored } from './support.js';
+import type { SemanticsStack } from '../src/semantics-stack.js';
+import { createCollection, isTick, note, PCHANNEL, type Stack, semanticsStack, stored } from './support.js';
 
 const insert = (vchannel: string, rows: number, partitionId?: bigint) =>
   shardMessages.insert(vchannel, { rows, partitionId }, new Uint8Array(8));
@@ -26,11 +28,17 @@ async function checkpointOf(stack: Stack): Promise<SemanticsCheckpoint | undefin
   return (await stack.catalog.getCheckpoint(PCHANNEL)) as SemanticsCheckpoint | undefined;
 }
 
-/** Builds some state at term 1: two vchannels (one dropped), a segment with rows, an open txn with an insert. */
+/**
+ * Builds some state at term 1: vchannels made by createVChannel (one dropped, one alive) and by
+ * CreateCollection (one dropped, one with a segment with rows), and an open txn with an insert.
+ */
 async function populate(wal: Wal) {
-  await createVChannel(wal, 'ps_av0', 1n, [0n, 1n]);
-  await createVChannel(wal, 'ps_bv0', 2n);
+  await createCollection(wal, 'ps_av0', 1n, [0n, 1n]);
+  await createCollection(wal, 'ps_bv0', 2n);
   await wal.append(shardMessages.dropCollection('ps_bv0', { collectionId: 2n }));
+  await wal.append(createVChannel('ps_cv0'));
+  await wal.append(createVChannel('ps_dv0'));
+  await wal.append(dropVChannel('ps_dv0'));
   const first = await wal.append(insert('ps_av0', 3));
   const begin = await wal.append(beginTxnMessage('ps_av0', { keepaliveMs: 600_000 }));
   await wal.append(inTxn(insert('ps_av0', 2), begin.txn!));
@@ -38,12 +46,13 @@ async function populate(wal: Wal) {
 }
 
 async function expectRecovered(stack: Stack, wal: Wal, begin: Awaited<ReturnType<typeof populate>>['begin']) {
-  await expect(wal.append(note('ps_bv0', 1))).rejects.toMatchObject({
-    details: { reason: 'vchannel-dropped' },
-  });
-  await expect(wal.append(note('ps_xv0', 1))).rejects.toMatchObject({
-    details: { reason: 'vchannel-not-found' },
-  });
+  for (const dropped of ['ps_bv0', 'ps_dv0']) {
+    await expect(wal.append(note(dropped, 1))).rejects.toMatchObject({ code: 'VCHANNEL_DROPPED' });
+    await expect(wal.append(createVChannel(dropped))).rejects.toMatchObject({ code: 'VCHANNEL_DROPPED' });
+  }
+  await expect(wal.append(note('ps_xv0', 1))).rejects.toMatchObject({ code: 'VCHANNEL_NOT_FOUND' });
+  await expect(wal.append(note('ps_cv0', 1))).resolves.toBeDefined();
+  await expect(wal.append(createVChannel('ps_cv0'))).resolves.toMatchObject({ extra: { created: false } });
   const segmentsBefore = stack
     .context()
     .shard.segments()
@@ -53,7 +62,7 @@ async function expectRecovered(stack: Stack, wal: Wal, begin: Awaited<ReturnType
   const creates = stored(stack).filter((m) => m.messageType === ShardMessageType.CreateSegment).length;
   const later = await wal.append(insert('ps_av0', 1));
   const landed = stored(stack).find((m) => m.id.compare(later.messageId) === 0)!;
-  expect(decodeInsert(landed).segmentId).toBe(segmentsBefore[0]);
+  expect(shardHeaders.insert(landed).segmentId).toBe(segmentsBefore[0]);
   expect(stored(stack).filter((m) => m.messageType === ShardMessageType.CreateSegment)).toHaveLength(creates);
   // The txn begun at term 1 goes on at term 2.
   await wal.append(inTxn(insert('ps_av0', 1), begin.txn!));
@@ -69,7 +78,7 @@ describe('recovery', () => {
     await wal.close();
     const record = await checkpointOf(stack);
     expect(record?.term).toBe(1n);
-    expect(JSON.parse(record!.semanticsState!).vchannels).toHaveLength(2);
+    expect(JSON.parse(record!.semanticsState!).vchannels).toHaveLength(4);
     const next = await stack.open(2n);
     expect(stack.context().replay.openTxns.map((t) => t.txnId)).toEqual([begin.txn!.txnId]);
     await expectRecovered(stack, next, begin);
@@ -96,7 +105,7 @@ describe('recovery', () => {
     const dirty = await semanticsStack({ recovery: { maxDirtyMessages: 5, persistIntervalMs: 3_600_000 } });
     const wal = await dirty.open(1n);
     const fenceTt = dirty.context().fence.timeTick;
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     for (let i = 0; i < 20; i++) await wal.append(note('ps_av0', i));
     await expect.poll(async () => (await checkpointOf(dirty))!.timeTick > fenceTt).toBe(true);
     expect(dirty.context().recovery.persistCount).toBeGreaterThan(1);
@@ -106,7 +115,7 @@ describe('recovery', () => {
       recovery: { maxDirtyMessages: 1_000_000, persistIntervalMs: 10 },
     });
     const wal2 = await interval.open(1n);
-    await createVChannel(wal2, 'ps_av0', 1n);
+    await createCollection(wal2, 'ps_av0', 1n);
     const fence2 = interval.context().fence.timeTick;
     await expect
       .poll(async () => {
@@ -120,7 +129,7 @@ describe('recovery', () => {
   it('the checkpoint LC never passes an open txn: a crash right after a persist still recovers the txn', async () => {
     const stack = await semanticsStack({ recovery: { maxDirtyMessages: 1, persistIntervalMs: 3_600_000 } });
     const old = await stack.open(1n);
-    await createVChannel(old, 'ps_av0', 1n);
+    await createCollection(old, 'ps_av0', 1n);
     const begin = await old.append(beginTxnMessage('ps_av0', { keepaliveMs: 600_000 }));
     for (let i = 0; i < 10; i++) await old.append(note('ps_av0', i));
     const last = await old.append(note('ps_av0', 99));
@@ -139,6 +148,8 @@ describe('recovery', () => {
 type Op =
   | { kind: 'create'; v: number }
   | { kind: 'drop'; v: number }
+  | { kind: 'createV'; v: number }
+  | { kind: 'dropV'; v: number }
   | { kind: 'partition'; v: number; p: number }
   | { kind: 'insert'; v: number; p: number; rows: number }
   | { kind: 'begin'; v: number }
@@ -151,6 +162,8 @@ type Op =
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('create' as const), v: fc.nat(2) }),
   fc.record({ kind: fc.constant('drop' as const), v: fc.nat(2) }),
+  fc.record({ kind: fc.constant('createV' as const), v: fc.nat(3) }),
+  fc.record({ kind: fc.constant('dropV' as const), v: fc.nat(3) }),
   fc.record({ kind: fc.constant('partition' as const), v: fc.nat(2), p: fc.integer({ min: 1, max: 2 }) }),
   fc.record({
     kind: fc.constant('insert' as const),
@@ -177,15 +190,18 @@ interface Snapshot {
   readonly segments: string[];
 }
 
-function snapshot(context: SemanticsContext): Snapshot {
+function snapshot(context: SemanticsStack): Snapshot {
   return {
     vchannels: context.shard
       .vchannels()
-      .map((m) => `${m.name}:${m.state}:${m.collectionId}:${[...m.partitions].sort().join(',')}`)
+      .map(
+        (m) =>
+          `${m.name}:${m.state}:${m.collectionId}:${[...m.partitions].sort().join(',')}:${m.fenceTimeTick}`,
+      )
       .sort(),
     segments: context.shard
       .segments()
-      .map((s) => `${s.segmentId}@${s.vchannel}/${s.partitionId}`)
+      .map((s) => `${s.segmentId}@${s.vchannel}/${s.partitionId}:${s.rows}`)
       .sort(),
   };
 }
@@ -200,7 +216,7 @@ function rowsByLog(log: readonly ImmutableMessage[]): Map<bigint, number> {
     if (message.messageType !== ShardMessageType.Insert) continue;
     const txn = message.txnContext;
     if (txn && !committed.has(txn.txnId)) continue;
-    const header = decodeInsert(message);
+    const header = shardHeaders.insert(message);
     rows.set(header.segmentId!, (rows.get(header.segmentId!) ?? 0) + header.rows);
   }
   return rows;
@@ -230,6 +246,8 @@ describe('recovery (property)', () => {
               const code = (error as { code?: string }).code;
               // Semantic refusals are part of the schedule; anything else is a bug.
               expect([
+                'VCHANNEL_NOT_FOUND',
+                'VCHANNEL_DROPPED',
                 'UNRECOVERABLE',
                 'INVALID_ARGUMENT',
                 'TRANSACTION_EXPIRED',
@@ -241,12 +259,18 @@ describe('recovery (property)', () => {
             const vchannel = 'v' in op ? `ps_${op.v}v0` : '';
             switch (op.kind) {
               case 'create':
-                await tolerate(createVChannel(wal, vchannel, BigInt(op.v + 1), [0n]));
+                await tolerate(createCollection(wal, vchannel, BigInt(op.v + 1), [0n]));
                 break;
               case 'drop':
                 await tolerate(
                   wal.append(shardMessages.dropCollection(vchannel, { collectionId: BigInt(op.v + 1) })),
                 );
+                break;
+              case 'createV':
+                await tolerate(wal.append(createVChannel(vchannel)));
+                break;
+              case 'dropV':
+                await tolerate(wal.append(dropVChannel(vchannel)));
                 break;
               case 'partition':
                 await tolerate(

@@ -2,50 +2,134 @@ import { type ImmutableMessage, newMessage, SystemMessageType } from '@walstream
 import {
   beginTxnMessage,
   commitTxnMessage,
-  decodeInsert,
-  decodeManualFlush,
+  createVChannel,
+  dropVChannel,
   inTxn,
   ShardMessageType,
+  shardHeaders,
   shardMessages,
 } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
-import { createVChannel, isTick, ManualClock, note, semanticsStack, stored } from './support.js';
+import { walShardMessages } from '../src/shard/messages.js';
+import { createCollection, isTick, ManualClock, note, semanticsStack, stored } from './support.js';
 
 const ofType = (log: readonly ImmutableMessage[], type: number) => log.filter((m) => m.messageType === type);
 const insert = (vchannel: string, rows: number, partitionId?: bigint) =>
   shardMessages.insert(vchannel, { rows, partitionId }, new Uint8Array(16));
 
 describe('shard: vchannel lifecycle', () => {
-  it('rejects messages on an unknown vchannel and on a dropped one with UNRECOVERABLE and a reason', async () => {
+  it('an append to a vchannel never created fails VCHANNEL_NOT_FOUND, not retriable, saying to create it first', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await expect(wal.append(note('ps_xv0', 1))).rejects.toMatchObject({
-      code: 'UNRECOVERABLE',
-      details: { vchannel: 'ps_xv0', reason: 'vchannel-not-found' },
-    });
-    await expect(wal.append(beginTxnMessage('ps_xv0'))).rejects.toMatchObject({ code: 'UNRECOVERABLE' });
-    await createVChannel(wal, 'ps_av0', 1n);
+    for (const message of [note('ps_xv0', 1), beginTxnMessage('ps_xv0'), dropVChannel('ps_xv0')]) {
+      await expect(wal.append(message)).rejects.toMatchObject({
+        code: 'VCHANNEL_NOT_FOUND',
+        retriable: false,
+        message: "vchannel ps_xv0 does not exist on pchannel ps: append createVChannel('ps_xv0') first",
+        details: { pchannel: 'ps', vchannel: 'ps_xv0' },
+      });
+    }
+    await stack.close();
+  });
+
+  it('createVChannel makes a vchannel that takes plain messages and txns; Milvus data messages need a collection', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    const created = await wal.append(createVChannel('ps_av0'));
+    expect(created.extra).toEqual({ created: true });
     await wal.append(note('ps_av0', 1));
-    await wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 1n }));
+    const begin = await wal.append(beginTxnMessage('ps_av0'));
+    await wal.append(inTxn(note('ps_av0', 2), begin.txn!));
+    await wal.append(commitTxnMessage('ps_av0', begin.txn!));
+    await expect(wal.append(insert('ps_av0', 1))).rejects.toMatchObject({
+      code: 'UNRECOVERABLE',
+      details: { vchannel: 'ps_av0', reason: 'collection-not-found' },
+    });
+    expect(stack.context().shard.vchannel('ps_av0')).toMatchObject({
+      state: 'normal',
+      collectionId: undefined,
+      fenceTimeTick: created.timeTick,
+    });
+    await stack.close();
+  });
+
+  it('dropVChannel ends a vchannel for good: later appends, creates and drops fail VCHANNEL_DROPPED; its txns end', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await wal.append(createVChannel('ps_av0'));
+    const begin = await wal.append(beginTxnMessage('ps_av0'));
+    await wal.append(dropVChannel('ps_av0'));
     for (const message of [
       note('ps_av0', 2),
-      insert('ps_av0', 1),
+      createVChannel('ps_av0'),
+      dropVChannel('ps_av0'),
       shardMessages.createCollection('ps_av0', { collectionId: 1n }),
     ]) {
       await expect(wal.append(message)).rejects.toMatchObject({
-        code: 'UNRECOVERABLE',
-        details: { reason: 'vchannel-dropped' },
+        code: 'VCHANNEL_DROPPED',
+        retriable: false,
+        details: { pchannel: 'ps', vchannel: 'ps_av0' },
       });
     }
+    // The drop is exclusive on its vchannel: a txn open there cannot straddle it.
+    await expect(wal.append(commitTxnMessage('ps_av0', begin.txn!))).rejects.toMatchObject({
+      code: 'TRANSACTION_EXPIRED',
+    });
+    await stack.close();
+  });
+
+  it('creating an existing vchannel is written and changes nothing (extra.created false); its open txns go on', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    const first = await wal.append(createVChannel('ps_av0'));
+    const begin = await wal.append(beginTxnMessage('ps_av0'));
+    const again = await wal.append(createVChannel('ps_av0'));
+    expect(again.extra).toEqual({ created: false });
+    expect(stack.context().shard.vchannel('ps_av0')!.fenceTimeTick).toBe(first.timeTick);
+    await expect(wal.append(commitTxnMessage('ps_av0', begin.txn!))).resolves.toBeDefined();
+    await stack.close();
+  });
+
+  it('concurrent creates of one vchannel: one creates it, at the lowest timetick of them all', async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    const results = await Promise.all(Array.from({ length: 8 }, () => wal.append(createVChannel('ps_av0'))));
+    expect(results.filter((result) => result.extra?.created === true)).toHaveLength(1);
+    const winner = results.find((result) => result.extra?.created === true)!;
+    const creates = ofType(stored(stack), ShardMessageType.CreateVChannel);
+    expect(creates).toHaveLength(8);
+    // In timetick order (a reader's, and replay's) the create that made the vchannel comes first.
+    expect(creates.every((message) => message.timeTick >= winner.timeTick)).toBe(true);
+    expect(stack.context().shard.vchannel('ps_av0')!.fenceTimeTick).toBe(winner.timeTick);
+    await stack.close();
+  });
+
+  it("Milvus's CreateCollection creates the vchannel, or joins one made by createVChannel; DropCollection drops it", async () => {
+    const stack = await semanticsStack();
+    const wal = await stack.open(1n);
+    await createCollection(wal, 'ps_av0', 1n);
+    await wal.append(insert('ps_av0', 1));
+    await wal.append(createVChannel('ps_bv0'));
+    await createCollection(wal, 'ps_bv0', 2n);
+    await expect(wal.append(insert('ps_bv0', 1))).resolves.toBeDefined();
+    expect(stack.context().shard.vchannel('ps_bv0')).toMatchObject({ collectionId: 2n, state: 'normal' });
+    await wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 1n }));
+    await expect(wal.append(note('ps_av0', 1))).rejects.toMatchObject({ code: 'VCHANNEL_DROPPED' });
+    expect(
+      stack
+        .context()
+        .shard.segments()
+        .every((segment) => segment.vchannel !== 'ps_av0'),
+    ).toBe(true);
     await stack.close();
   });
 
   it('a repeated CreateCollection of the same collection is accepted; of another collection it is INVALID_ARGUMENT', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
-    await expect(createVChannel(wal, 'ps_av0', 1n)).resolves.toBeDefined();
-    await expect(createVChannel(wal, 'ps_av0', 2n)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await createCollection(wal, 'ps_av0', 1n);
+    await expect(createCollection(wal, 'ps_av0', 1n)).resolves.toBeDefined();
+    await expect(createCollection(wal, 'ps_av0', 2n)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(
       wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 9n })),
     ).rejects.toMatchObject({
@@ -58,28 +142,26 @@ describe('shard: vchannel lifecycle', () => {
     const stack = await semanticsStack({ shard: { requireVChannel: false } });
     const wal = await stack.open(1n);
     await expect(wal.append(note('ps_freev0', 1))).resolves.toBeDefined();
-    await expect(wal.append(insert('ps_freev0', 1))).rejects.toMatchObject({ code: 'UNRECOVERABLE' });
-    await createVChannel(wal, 'ps_av0', 1n);
-    await wal.append(shardMessages.dropCollection('ps_av0', { collectionId: 1n }));
-    await expect(wal.append(note('ps_av0', 1))).rejects.toMatchObject({
-      details: { reason: 'vchannel-dropped' },
-    });
+    await expect(wal.append(insert('ps_freev0', 1))).rejects.toMatchObject({ code: 'VCHANNEL_NOT_FOUND' });
+    await wal.append(createVChannel('ps_av0'));
+    await wal.append(dropVChannel('ps_av0'));
+    await expect(wal.append(note('ps_av0', 1))).rejects.toMatchObject({ code: 'VCHANNEL_DROPPED' });
     await stack.close();
   });
 
   it('users may not append the WAL own types', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     const forged = [
-      shardMessages.createSegment('ps_av0', {
+      walShardMessages.createSegment('ps_av0', {
         collectionId: 1n,
         partitionId: 0n,
         segmentId: 5n,
         maxRows: 1,
         maxBytes: 1,
       }),
-      shardMessages.flush('ps_av0', { collectionId: 1n, partitionId: 0n, segmentId: 5n }),
+      walShardMessages.flush('ps_av0', { collectionId: 1n, partitionId: 0n, segmentId: 5n }),
       newMessage(SystemMessageType.TimeTick).allVChannels().build(),
     ];
     for (const message of forged)
@@ -92,7 +174,7 @@ describe('shard: segments', () => {
   it('the first insert makes the WAL write a CreateSegment, then lands in that segment (redo is invisible)', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     const results = await Promise.all(Array.from({ length: 30 }, () => wal.append(insert('ps_av0', 2))));
     const log = stored(stack);
     const creates = ofType(log, ShardMessageType.CreateSegment);
@@ -100,7 +182,7 @@ describe('shard: segments', () => {
     const inserts = ofType(log, ShardMessageType.Insert);
     expect(inserts).toHaveLength(30);
     for (const message of inserts) {
-      expect(decodeInsert(message).segmentId).toBeDefined();
+      expect(shardHeaders.insert(message).segmentId).toBeDefined();
       expect(message.id.compare(creates[0]!.id)).toBeGreaterThan(0);
       expect(message.timeTick).toBeGreaterThan(creates[0]!.timeTick);
     }
@@ -113,11 +195,11 @@ describe('shard: segments', () => {
   it('seals by rows: a full segment is flushed by the WAL and a new one created', async () => {
     const stack = await semanticsStack({ shard: { segment: { maxRows: 10 } } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     for (let i = 0; i < 3; i++) await wal.append(insert('ps_av0', 4));
     await expect.poll(() => ofType(stored(stack), ShardMessageType.Flush).length).toBe(1);
     const log = stored(stack);
-    const segmentOf = (m: ImmutableMessage) => decodeInsert(m).segmentId;
+    const segmentOf = (m: ImmutableMessage) => shardHeaders.insert(m).segmentId;
     const inserts = ofType(log, ShardMessageType.Insert);
     expect(segmentOf(inserts[0]!)).toBe(segmentOf(inserts[1]!));
     expect(segmentOf(inserts[2]!)).not.toBe(segmentOf(inserts[0]!));
@@ -134,7 +216,7 @@ describe('shard: segments', () => {
       { clock },
     );
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     await wal.append(shardMessages.insert('ps_av0', { rows: 1, binarySize: 40 }));
     await expect.poll(() => ofType(stored(stack), ShardMessageType.Flush).length).toBe(1);
     await wal.append(insert('ps_av0', 1));
@@ -147,7 +229,7 @@ describe('shard: segments', () => {
   it('rejects an insert larger than a segment, and inserts to a partition that does not exist', async () => {
     const stack = await semanticsStack({ shard: { segment: { maxRows: 10 } } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n, [0n, 1n]);
+    await createCollection(wal, 'ps_av0', 1n, [0n, 1n]);
     await expect(wal.append(insert('ps_av0', 11))).rejects.toMatchObject({
       code: 'UNRECOVERABLE',
       details: { reason: 'insert-too-large' },
@@ -174,7 +256,7 @@ describe('shard: segments', () => {
   it('ManualFlush seals the growing segments and returns their ids; later inserts get a new segment', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n, [0n, 1n]);
+    await createCollection(wal, 'ps_av0', 1n, [0n, 1n]);
     const a = await wal.append(insert('ps_av0', 1, 0n));
     await wal.append(insert('ps_av0', 1, 1n));
     const segmentIds = stack
@@ -184,11 +266,11 @@ describe('shard: segments', () => {
     const flush = await wal.append(shardMessages.manualFlush('ps_av0'));
     expect([...(flush.extra?.segmentIds as bigint[])].sort()).toEqual([...segmentIds].sort());
     const written = ofType(stored(stack), ShardMessageType.ManualFlush)[0]!;
-    expect(decodeManualFlush(written)).toMatchObject({ collectionId: 1n, flushTs: flush.timeTick });
+    expect(shardHeaders.manualFlush(written)).toMatchObject({ collectionId: 1n, flushTs: flush.timeTick });
     expect(stack.context().shard.segments()).toHaveLength(0);
     const after = await wal.append(insert('ps_av0', 1, 0n));
     const segmentOf = (id: typeof a.messageId) =>
-      decodeInsert(stored(stack).find((m) => m.id.compare(id) === 0)!).segmentId;
+      shardHeaders.insert(stored(stack).find((m) => m.id.compare(id) === 0)!).segmentId;
     expect(segmentOf(after.messageId)).not.toBe(segmentOf(a.messageId));
     expect(ofType(stored(stack), ShardMessageType.Flush)).toHaveLength(0);
     await stack.close();
@@ -197,7 +279,7 @@ describe('shard: segments', () => {
   it('a sealed segment is flushed only after the txns with rows in it ended', async () => {
     const stack = await semanticsStack({ shard: { segment: { maxRows: 5 } } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     const begin = await wal.append(beginTxnMessage('ps_av0'));
     await wal.append(inTxn(insert('ps_av0', 5), begin.txn!));
     const segment = stack.context().shard.segments()[0]!;
@@ -217,7 +299,7 @@ describe('redo', () => {
   it('gives up after maxAttempts reruns with UNAVAILABLE', async () => {
     const stack = await semanticsStack({ redo: { maxAttempts: 1 } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     await expect(wal.append(insert('ps_av0', 1))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     await stack.close();
   });
@@ -225,7 +307,7 @@ describe('redo', () => {
   it('a wait for a new segment ends with ABORTED on the append signal and ON_SHUTDOWN on close', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0', 1n);
+    await createCollection(wal, 'ps_av0', 1n);
     stack.adapter.store.faults('ps').set({ appendDelayMs: 200 });
     const controller = new AbortController();
     const aborted = wal.append(insert('ps_av0', 1), { signal: controller.signal });

@@ -1,6 +1,6 @@
 import { SystemMessageType } from '@walstream/core';
 import { describe, expect, it } from 'vitest';
-import { createVChannel, note, semanticsStack, stored } from './support.js';
+import { createCollection, note, semanticsStack, stored } from './support.js';
 
 describe('semantics stack smoke', () => {
   it('opens, fences, appends and emits a persisted TimeTick covering the append', async () => {
@@ -9,7 +9,7 @@ describe('semantics stack smoke', () => {
     const log0 = stored(stack);
     expect(log0).toHaveLength(1);
     expect(log0[0]!.messageType).toBe(SystemMessageType.TimeTick);
-    await createVChannel(wal, 'ps_av0');
+    await createCollection(wal, 'ps_av0');
     const result = await wal.append(note('ps_av0', 1));
     await expect
       .poll(

@@ -20,13 +20,9 @@ import {
 } from '@walstream/core';
 import { compileFilters, TimeTickOrderer } from '@walstream/core/internal';
 import type { InterceptorBuilder } from '@walstream/core/spi';
-import {
-  type SemanticsContext,
-  type SemanticsOptions,
-  semanticsContext,
-  shardMessages,
-  walSemantics,
-} from '@walstream/interceptors';
+import { type SemanticsOptions, shardMessages, walSemantics } from '@walstream/interceptors';
+import { resolveOptions } from '../src/options.js';
+import { SemanticsStack } from '../src/semantics-stack.js';
 
 export const PCHANNEL = 'ps';
 
@@ -50,7 +46,7 @@ export interface Stack {
   readonly options: SemanticsOptions;
   open(term: bigint): Promise<Wal>;
   /** The shared per-WAL state of the last WAL opened (through a probe interceptor at the end of the stack). */
-  context(): SemanticsContext;
+  context(): SemanticsStack;
   close(): Promise<void>;
 }
 
@@ -70,11 +66,12 @@ export async function semanticsStack(
 ): Promise<Stack> {
   const adapter = shared.adapter ?? memoryAdapter();
   const catalog = shared.catalog ?? new MemoryCatalog();
-  let captured: SemanticsContext | undefined;
+  let captured: SemanticsStack | undefined;
   const probe: InterceptorBuilder = {
     name: 'probe',
     async build(params) {
-      if (params.channel.accessMode === 'rw') captured = await semanticsContext(params, options);
+      if (params.channel.accessMode === 'rw')
+        captured = await SemanticsStack.of(params, options, resolveOptions(options, 'probe'));
       return { name: 'probe', doAppend: (message, context, next) => next(message, context) };
     },
   };
@@ -97,8 +94,13 @@ export async function semanticsStack(
   };
 }
 
-/** Creates a vchannel (CreateCollection) so messages may be appended to it. */
-export async function createVChannel(wal: Wal, vchannel: string, collectionId = 1n, partitionIds?: bigint[]) {
+/** Creates a vchannel with a collection (Milvus's CreateCollection), so Milvus's messages may be appended to it. */
+export async function createCollection(
+  wal: Wal,
+  vchannel: string,
+  collectionId = 1n,
+  partitionIds?: bigint[],
+) {
   return wal.append(shardMessages.createCollection(vchannel, { collectionId, partitionIds }));
 }
 

@@ -7,10 +7,12 @@ import {
   SystemMessageType,
 } from '@walstream/core';
 import { type InterceptorBuildParams, noObservability, SharedState } from '@walstream/core/spi';
-import { semanticsContext, timeTick, walSemantics } from '@walstream/interceptors';
+import { timeTick, walSemantics } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
+import { resolveOptions } from '../src/options.js';
+import { SemanticsStack } from '../src/semantics-stack.js';
 import {
-  createVChannel,
+  createCollection,
   isTick,
   lastConfirmedViolations,
   Note,
@@ -28,7 +30,7 @@ describe('timetick: fencing and stamping', () => {
     // A fresh log has no checkpoint: the fence is its own LC.
     const firstFence = stack.context().fence;
     expect(firstFence.lastConfirmedId.compare(firstFence.id)).toBe(0);
-    await createVChannel(first, 'ps_av0');
+    await createCollection(first, 'ps_av0');
     const last = await first.append(note('ps_av0', 1));
     await first.close();
     const checkpoint = await stack.catalog.getCheckpoint(PCHANNEL);
@@ -52,7 +54,7 @@ describe('timetick: fencing and stamping', () => {
   it('gives every append a strictly increasing timetick and an LC at or before its own id', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0');
+    await createCollection(wal, 'ps_av0');
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(note('ps_av0', i))));
     const ticks = results.map((r) => r.timeTick);
     expect(new Set(ticks).size).toBe(ticks.length);
@@ -68,7 +70,7 @@ describe('timetick: sync messages', () => {
     // An idle interval far beyond the test: only the ack-driven sync can cover the append.
     const stack = await semanticsStack({ timeTick: { syncGapMs: 1, idleTickIntervalMs: 60_000 } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0');
+    await createCollection(wal, 'ps_av0');
     const result = await wal.append(note('ps_av0', 1));
     await expect
       .poll(() => stored(stack).some((m) => isTick(m) && m.persisted && m.timeTick >= result.timeTick), {
@@ -82,7 +84,7 @@ describe('timetick: sync messages', () => {
   it('coalesces a burst: far fewer ticks than appends, and the contract holds', async () => {
     const stack = await semanticsStack({ timeTick: { syncGapMs: 5 } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0');
+    await createCollection(wal, 'ps_av0');
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => wal.append(note('ps_av0', i))));
     const maxTt = results.reduce((max, r) => (r.timeTick > max ? r.timeTick : max), 0n);
     await expect.poll(() => stored(stack).some((m) => isTick(m) && m.timeTick >= maxTt)).toBe(true);
@@ -95,7 +97,7 @@ describe('timetick: sync messages', () => {
   it('sends non-persisted ticks while idle: time moves in the WAL, nothing is written', async () => {
     const stack = await semanticsStack({ timeTick: { idleTickIntervalMs: 5 } });
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0');
+    await createCollection(wal, 'ps_av0');
     await expect.poll(() => stored(stack).filter(isTick).length).toBeGreaterThanOrEqual(2);
     const context = stack.context();
     const before = stored(stack).length;
@@ -117,8 +119,8 @@ describe('timetick: write-ahead buffer', () => {
   it('holds exactly the persisted log after the fence, in timetick order, with continuous offsets', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0');
-    await createVChannel(wal, 'ps_bv0');
+    await createCollection(wal, 'ps_av0');
+    await createCollection(wal, 'ps_bv0');
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) => wal.append(note(i % 2 ? 'ps_av0' : 'ps_bv0', i))),
     );
@@ -142,7 +144,7 @@ describe('timetick: write-ahead buffer', () => {
   it('closing a tailing scanner while its consumer waits ends the iteration; it is not an error', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
-    await createVChannel(wal, 'ps_av0');
+    await createCollection(wal, 'ps_av0');
     await wal.append(note('ps_av0', 1));
     const scanner = await wal.read({ vchannel: 'ps_av0', deliverPolicy: DeliverPolicy.all() });
     // The TimeTick that released the note (delivered right after it) also moved the scanner onto the
@@ -181,7 +183,7 @@ describe('timetick: write-ahead buffer', () => {
     expect(built.map((interceptor) => interceptor.name)).toEqual(['redo', 'lock', 'timeTick', 'shard']);
     const tt = built[2]!;
     expect(tt.writesTimeTicks).toBe(true);
-    const context = await semanticsContext(params, options);
+    const context = await SemanticsStack.of(params, options, resolveOptions(options, 'test'));
     expect(tt.tailBuffer).toBe(context.wab);
     // Built once for the WAL: one fencing tick, whatever the number of builders.
     expect(adapter.store.messages('hand').filter(isTick)).toHaveLength(1);

@@ -15,7 +15,7 @@ import {
 } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
 import {
-  createVChannel,
+  createCollection,
   isTick,
   lastConfirmedViolations,
   ManualClock,
@@ -31,8 +31,8 @@ const WalWide: MessageTypeDefinition<unknown> =
 async function txnStack(options = {}, clock?: ManualClock) {
   const stack = await semanticsStack(options, { clock });
   const wal = await stack.open(1n);
-  await createVChannel(wal, 'ps_av0', 1n);
-  await createVChannel(wal, 'ps_bv0', 2n);
+  await createCollection(wal, 'ps_av0', 1n);
+  await createCollection(wal, 'ps_bv0', 2n);
   return { stack, wal };
 }
 

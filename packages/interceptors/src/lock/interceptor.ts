@@ -1,6 +1,6 @@
 import { type MessageID, type MutableMessage, messageTypes } from '@walstream/core';
 import type { AppendContext, AppendNext, Interceptor } from '@walstream/core/spi';
-import type { TxnManager } from '../txn/manager.js';
+import type { TxnManager } from '../timetick/txn-manager.js';
 import { KeyedRwLock, type Release, RwLock } from './rw-lock.js';
 
 /** The key of messages without a vchannel (TimeTicks, pchannel-wide messages). */

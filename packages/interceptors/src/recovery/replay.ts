@@ -8,7 +8,7 @@ import {
 import { ReorderBuffer } from '@walstream/core/internal';
 import type { InterceptorBuildParams } from '@walstream/core/spi';
 import type { ShardState } from '../shard/state.js';
-import type { OpenTxn, Reorderer, TxnCollector } from './ordering.js';
+import type { OpenTxn, RecoveryTxnBuffer } from './txn-buffer.js';
 
 export interface ReplayOptions {
   readonly readRaw: InterceptorBuildParams['readRaw'];
@@ -20,8 +20,7 @@ export interface ReplayOptions {
   /** The TimeTick this term wrote first: the replay ends there. */
   readonly fence: ImmutableMessage;
   readonly state: ShardState;
-  readonly txns: TxnCollector;
-  readonly reorder?: Reorderer;
+  readonly txns: RecoveryTxnBuffer;
   readonly readAhead: number;
   readonly signal?: AbortSignal;
 }
@@ -45,7 +44,7 @@ export interface ReplayResult {
  */
 export async function replayToFence(options: ReplayOptions): Promise<ReplayResult> {
   const { state, txns, fence, checkpointTimeTick } = options;
-  const reorder = options.reorder ?? new ReorderBuffer();
+  const reorder = new ReorderBuffer();
   let read = 0;
   let applied = 0;
   const apply = (message: ImmutableMessage): void => {

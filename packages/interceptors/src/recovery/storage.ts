@@ -5,8 +5,9 @@ import {
   unmarshalMessageId,
   type WalCheckpoint,
 } from '@walstream/core';
+import type { Observability } from '@walstream/core/spi';
 import { ShardState, type ShardStateJson } from '../shard/state.js';
-import type { RecoveryTxnBuffer } from './ordering.js';
+import type { RecoveryTxnBuffer } from './txn-buffer.js';
 
 /**
  * The checkpoint record this package writes. Core's {@link WalCheckpoint} has no room for the derived
@@ -53,7 +54,7 @@ export interface RecoveryStorageOptions {
   readonly checkpoint: Checkpoint;
   readonly persistIntervalMs: number;
   readonly maxDirtyMessages: number;
-  readonly onError?: (error: unknown) => void;
+  readonly observability: Observability;
 }
 
 /**
@@ -73,13 +74,19 @@ export class RecoveryStorage {
   #persisting: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  /** The persist running now is the last one (close): a failure is not tried again. */
+  #closing = false;
   #persists = 0;
+  readonly #saves: ReturnType<Observability['meter']['createCounter']>;
 
   constructor(options: RecoveryStorageOptions) {
     this.#options = options;
     this.#state = options.state;
     this.#txns = options.txns;
     this.#checkpoint = options.checkpoint;
+    this.#saves = options.observability.meter.createCounter('walstream.checkpoint.saves', {
+      description: 'Checkpoints (with the shard state) saved to the catalog',
+    });
   }
 
   get checkpoint(): Checkpoint {
@@ -145,6 +152,7 @@ export class RecoveryStorage {
 
   /** Final persist, then stop. */
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#persisting;
@@ -173,8 +181,15 @@ export class RecoveryStorage {
       this.#persisted = checkpoint;
       this.#dirty -= dirty;
       this.#persists++;
+      this.#saves.add(1, { pchannel });
     } catch (error) {
-      this.#options.onError?.(error);
+      // The state stays dirty: the next interval or dirty threshold tries again (unless this was the last).
+      this.#options.observability.reportError({
+        error,
+        component: 'checkpoint',
+        pchannel,
+        retrying: !this.#closing,
+      });
     }
   }
 }

@@ -1,6 +1,7 @@
 import { type MessageID, type MutableMessage, WalError } from '@walstream/core';
 import { type AppendContext, type AppendNext, abortError, type Interceptor } from '@walstream/core/spi';
 import { isRedoRequest, redoReady } from '../errors.js';
+import { abortable } from '../util/signal.js';
 
 /**
  * Outermost: when an inner interceptor asks for a rerun (a redo request: the shard found the timetick too
@@ -11,10 +12,15 @@ export class RedoInterceptor implements Interceptor {
   readonly name = 'redo';
   readonly #maxAttempts: number;
   readonly #stopping: AbortSignal;
+  /** Settles when the WAL starts closing: one listener for every waiting append, not one each. */
+  readonly #stopped: Promise<void>;
 
   constructor(maxAttempts: number, stopping: AbortSignal) {
     this.#maxAttempts = maxAttempts;
     this.#stopping = stopping;
+    this.#stopped = new Promise((resolve) =>
+      stopping.addEventListener('abort', () => resolve(), { once: true }),
+    );
   }
 
   async doAppend(message: MutableMessage, context: AppendContext, next: AppendNext): Promise<MessageID> {
@@ -32,36 +38,13 @@ export class RedoInterceptor implements Interceptor {
   }
 
   async #waitBeforeRerun(ready: Promise<void> | undefined, signal: AbortSignal | undefined): Promise<void> {
-    const stopped = (): WalError | undefined => {
-      if (signal?.aborted) return abortError(signal, 'append');
-      if (this.#stopping.aborted) return new WalError('ON_SHUTDOWN', 'wal is closing: append not rerun');
-      return undefined;
-    };
-    const early = stopped();
-    if (early) throw early;
+    if (signal?.aborted) throw abortError(signal, 'append');
+    if (this.#stopping.aborted) throw shutdown();
     if (!ready) return;
-    await new Promise<void>((resolve, reject) => {
-      const onStop = (): void => {
-        cleanup();
-        reject(stopped());
-      };
-      const cleanup = (): void => {
-        signal?.removeEventListener('abort', onStop);
-        this.#stopping.removeEventListener('abort', onStop);
-      };
-      signal?.addEventListener('abort', onStop, { once: true });
-      this.#stopping.addEventListener('abort', onStop, { once: true });
-      // A failed wait (the segment could not be created) is not the answer: the rerun finds out why.
-      void ready.then(
-        () => {
-          cleanup();
-          resolve();
-        },
-        () => {
-          cleanup();
-          resolve();
-        },
-      );
-    });
+    // A failed wait (the segment could not be created) is not the answer: the rerun finds out why.
+    await abortable(Promise.race([ready.catch(() => undefined), this.#stopped]), signal, 'append');
+    if (this.#stopping.aborted) throw shutdown();
   }
 }
+
+const shutdown = (): WalError => new WalError('ON_SHUTDOWN', 'wal is closing: append not rerun');

@@ -1,6 +1,9 @@
-import { type MessageID, type MutableMessage, WalError } from '@walstream/core';
+import { type MessageID, type MutableMessage, SystemMessageType, WalError } from '@walstream/core';
 import type { AppendContext, AppendNext, Interceptor } from '@walstream/core/spi';
-import type { SemanticsContext } from '../context.js';
+import { vchannelDropped } from '../errors.js';
+import type { SemanticsStack } from '../semantics-stack.js';
+import type { ShardManager } from './manager.js';
+import { ShardMessageType } from './message-types.js';
 import {
   DEFAULT_PARTITION_ID,
   decodeCollection,
@@ -13,25 +16,23 @@ import {
   encodeInsert,
   encodeManualFlush,
   overwriteHeader,
-} from './headers.js';
-import type { ShardManager } from './manager.js';
-import { ShardMessageType } from './message-types.js';
+} from './messages.js';
 import { insertBytes, type VChannelMeta } from './state.js';
 
 /**
- * Innermost: vchannel lifecycle and segment assignment. Checks run before the write; state changes after
- * it succeeded (and cannot fail).
+ * Innermost: the vchannel lifecycle and segment assignment. Checks run before the write; once a message
+ * landed, the shard manager applies it to its state (the same code recovery replays the log with).
  */
 export class ShardInterceptor implements Interceptor {
   readonly name = 'shard';
-  readonly #context: SemanticsContext;
+  readonly #stack: SemanticsStack;
   readonly #manager: ShardManager;
   readonly #pchannel: string;
 
-  constructor(context: SemanticsContext) {
-    this.#context = context;
-    this.#manager = context.shard;
-    this.#pchannel = context.channel.name;
+  constructor(stack: SemanticsStack) {
+    this.#stack = stack;
+    this.#manager = stack.shard;
+    this.#pchannel = stack.channel.name;
   }
 
   doAppend(message: MutableMessage, context: AppendContext, next: AppendNext): Promise<MessageID> {
@@ -39,30 +40,83 @@ export class ShardInterceptor implements Interceptor {
     // Messages for every vchannel (TimeTicks) and for the pchannel itself are not the shard's business.
     if (vchannel === undefined || vchannel === this.#pchannel) return next(message, context);
     switch (message.messageType) {
+      case ShardMessageType.CreateVChannel:
+        return this.#createVChannel(vchannel, message, context, next);
+      case ShardMessageType.DropVChannel:
+        this.#manager.requireVChannel(vchannel);
+        return this.#writeAndApply(message, context, next);
       case ShardMessageType.CreateCollection:
         return this.#createCollection(vchannel, message, context, next);
-      case ShardMessageType.DropCollection:
-        return this.#dropCollection(vchannel, message, context, next);
-      case ShardMessageType.CreatePartition:
-        return this.#createPartition(vchannel, message, context, next);
-      case ShardMessageType.DropPartition:
-        return this.#dropPartition(vchannel, message, context, next);
+      case ShardMessageType.DropCollection: {
+        const meta = this.#manager.requireCollection(vchannel);
+        checkCollection(meta, decodeCollection(message, 'DropCollection').collectionId);
+        return this.#writeAndApply(message, context, next);
+      }
+      case ShardMessageType.CreatePartition: {
+        const meta = this.#manager.requireCollection(vchannel);
+        checkCollection(meta, decodePartition(message, 'CreatePartition').collectionId);
+        return this.#writeAndApply(message, context, next);
+      }
+      case ShardMessageType.DropPartition: {
+        const meta = this.#manager.requireCollection(vchannel);
+        const header = decodePartition(message, 'DropPartition');
+        checkCollection(meta, header.collectionId);
+        this.#manager.requirePartition(meta, header.partitionId);
+        return this.#writeAndApply(message, context, next);
+      }
       case ShardMessageType.Insert:
         return this.#insert(vchannel, message, context, next);
       case ShardMessageType.Delete: {
-        const meta = this.#manager.requireNormal(vchannel);
+        const meta = this.#manager.requireCollection(vchannel);
         checkCollection(meta, decodeDelete(message).collectionId);
         return next(message, context);
       }
       case ShardMessageType.ManualFlush:
         return this.#manualFlush(vchannel, message, context, next);
-      case ShardMessageType.CreateSegment:
-        return this.#createSegment(vchannel, message, context, next);
+      case ShardMessageType.CreateSegment: {
+        const meta = this.#manager.requireCollection(vchannel);
+        this.#manager.checkFence(meta, message.timeTick!);
+        this.#manager.checkCreateSegment(meta, decodeCreateSegment(message));
+        return this.#writeAndApply(message, context, next);
+      }
       case ShardMessageType.Flush:
-        return this.#flush(message, context, next);
+        this.#manager.checkFlush(decodeFlush(message).segmentId);
+        return this.#writeAndApply(message, context, next);
+      case SystemMessageType.CommitTxn:
+        this.#manager.checkVChannel(vchannel);
+        return this.#commit(message, context, next);
       default:
         this.#manager.checkVChannel(vchannel);
         return next(message, context);
+    }
+  }
+
+  async #writeAndApply(
+    message: MutableMessage,
+    context: AppendContext,
+    next: AppendNext,
+  ): Promise<MessageID> {
+    const id = await next(message, context);
+    this.#manager.landed(message.intoImmutable(id));
+    return id;
+  }
+
+  async #createVChannel(
+    vchannel: string,
+    message: MutableMessage,
+    context: AppendContext,
+    next: AppendNext,
+  ): Promise<MessageID> {
+    const finished = this.#manager.startVChannelCreate(vchannel);
+    try {
+      const existing = this.#manager.vchannel(vchannel);
+      if (existing) this.#manager.checkFence(this.#manager.requireVChannel(vchannel), message.timeTick!);
+      const id = await this.#writeAndApply(message, context, next);
+      // A create of a vchannel that exists is written and changes nothing: an "ensure it exists".
+      context.result.extra = { ...context.result.extra, created: existing === undefined };
+      return id;
+    } finally {
+      finished();
     }
   }
 
@@ -71,100 +125,60 @@ export class ShardInterceptor implements Interceptor {
     message: MutableMessage,
     context: AppendContext,
     next: AppendNext,
-  ) {
+  ): Promise<MessageID> {
     const header = decodeCreateCollection(message);
     const existing = this.#manager.vchannel(vchannel);
-    if (existing?.state === 'dropped') this.#manager.requireNormal(vchannel);
-    if (existing && existing.collectionId !== header.collectionId) {
+    if (existing?.state === 'dropped') throw vchannelDropped(this.#pchannel, vchannel);
+    if (existing?.collectionId !== undefined && existing.collectionId !== header.collectionId) {
       throw new WalError(
         'INVALID_ARGUMENT',
         `vchannel ${vchannel} already carries collection ${existing.collectionId}, not ${header.collectionId}`,
         { details: { vchannel } },
       );
     }
-    const id = await next(message, context);
     // A repeated create of the same collection (a client retry) is written but changes nothing.
-    if (!existing) this.#manager.createVChannel(vchannel, header, message.timeTick!);
-    return id;
-  }
-
-  async #dropCollection(vchannel: string, message: MutableMessage, context: AppendContext, next: AppendNext) {
-    const meta = this.#manager.requireNormal(vchannel);
-    checkCollection(meta, decodeCollection(message, 'DropCollection').collectionId);
-    const id = await next(message, context);
-    this.#manager.dropVChannel(vchannel);
-    return id;
-  }
-
-  async #createPartition(
-    vchannel: string,
-    message: MutableMessage,
-    context: AppendContext,
-    next: AppendNext,
-  ) {
-    const meta = this.#manager.requireNormal(vchannel);
-    const header = decodePartition(message, 'CreatePartition');
-    checkCollection(meta, header.collectionId);
-    const id = await next(message, context);
-    this.#manager.addPartition(vchannel, header.partitionId);
-    return id;
-  }
-
-  async #dropPartition(vchannel: string, message: MutableMessage, context: AppendContext, next: AppendNext) {
-    const meta = this.#manager.requireNormal(vchannel);
-    const header = decodePartition(message, 'DropPartition');
-    checkCollection(meta, header.collectionId);
-    this.#manager.requirePartition(meta, header.partitionId);
-    const id = await next(message, context);
-    this.#manager.dropPartition(vchannel, header.partitionId);
-    return id;
+    return this.#writeAndApply(message, context, next);
   }
 
   async #insert(vchannel: string, message: MutableMessage, context: AppendContext, next: AppendNext) {
-    const meta = this.#manager.requireNormal(vchannel);
+    const timeTick = message.timeTick!;
+    const meta = this.#manager.requireCollection(vchannel);
     const header = decodeInsert(message);
     checkCollection(meta, header.collectionId);
     const partitionId = header.partitionId ?? DEFAULT_PARTITION_ID;
     this.#manager.requirePartition(meta, partitionId);
     const bytes = insertBytes(header.binarySize, message.payload);
-    const txn = this.#context.appendTxn.get(message);
-    const segment = this.#manager.assign(meta, partitionId, header.rows, bytes, message.timeTick!, txn);
+    const txn = this.#stack.appendTxn.get(message);
+    const segment = this.#manager.assign(meta, partitionId, header.rows, bytes, timeTick, txn);
     overwriteHeader(message, encodeInsert({ ...header, partitionId, segmentId: segment.segmentId }));
+    let id: MessageID;
     try {
-      return await next(message, context);
-    } finally {
-      this.#manager.release(segment);
+      id = await next(message, context);
+    } catch (error) {
+      this.#manager.insertSettled(segment, header.rows, bytes, undefined, txn);
+      throw error;
     }
+    this.#manager.insertSettled(segment, header.rows, bytes, message.intoImmutable(id), txn);
+    return id;
+  }
+
+  async #commit(message: MutableMessage, context: AppendContext, next: AppendNext): Promise<MessageID> {
+    const id = await next(message, context);
+    const txn = this.#stack.appendTxn.get(message);
+    if (txn) this.#manager.txnCommitted(txn);
+    return id;
   }
 
   async #manualFlush(vchannel: string, message: MutableMessage, context: AppendContext, next: AppendNext) {
-    const meta = this.#manager.requireNormal(vchannel);
     const timeTick = message.timeTick!;
+    const meta = this.#manager.requireCollection(vchannel);
     const segmentIds = this.#manager.growingIds(vchannel);
     overwriteHeader(
       message,
       encodeManualFlush({ collectionId: meta.collectionId, flushTs: timeTick, segmentIds }),
     );
-    const id = await next(message, context);
-    this.#manager.manualFlushed(vchannel, segmentIds, timeTick);
+    const id = await this.#writeAndApply(message, context, next);
     context.result.extra = { ...context.result.extra, segmentIds };
-    return id;
-  }
-
-  async #createSegment(vchannel: string, message: MutableMessage, context: AppendContext, next: AppendNext) {
-    const meta = this.#manager.requireNormal(vchannel);
-    const header = decodeCreateSegment(message);
-    const timeTick = message.timeTick!;
-    this.#manager.checkCreateSegment(meta, header, timeTick);
-    const id = await next(message, context);
-    this.#manager.registerSegment(header, vchannel, timeTick);
-    return id;
-  }
-
-  async #flush(message: MutableMessage, context: AppendContext, next: AppendNext) {
-    const segment = this.#manager.checkFlush(decodeFlush(message).segmentId);
-    const id = await next(message, context);
-    this.#manager.flushed(segment);
     return id;
   }
 }

@@ -1,93 +1,147 @@
 import {
   type AppendResult,
   hasCode,
+  type ImmutableMessage,
   type MutableMessage,
   physicalMsOf,
   type TimestampAllocator,
   WalError,
 } from '@walstream/core';
 import { retryWithBackoff } from '@walstream/core/internal';
-import { redoRequest, vchannelError } from '../errors.js';
+import type { Observability } from '@walstream/core/spi';
+import { collectionNotFound, redoRequest, vchannelDropped, vchannelNotFound } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { OwnMessages } from '../own-messages.js';
-import type { TxnSession } from '../txn/session.js';
+import type { TxnSession } from '../timetick/txn-session.js';
 import { type Deferred, deferred, Notifier } from '../util/signal.js';
+import { ShardMessageType } from './message-types.js';
+import { type CreateSegmentHeader, decodeInsert, type InsertHeader, walShardMessages } from './messages.js';
 import {
-  type CreateCollectionHeader,
-  type CreateSegmentHeader,
-  DEFAULT_PARTITION_ID,
-  shardMessages,
-} from './headers.js';
-import type { SegmentMeta, ShardState, VChannelMeta } from './state.js';
+  insertBytes,
+  type SegmentMeta,
+  type SegmentObserver,
+  type ShardState,
+  type VChannelMeta,
+} from './state.js';
 
 export type SegmentState = 'growing' | 'sealed';
 
-/** A segment as the writer tracks it: its stats, which move, plus what a flush must wait for. */
-export interface LiveSegment extends Omit<SegmentMeta, 'rows' | 'bytes'> {
-  rows: number;
-  bytes: number;
-  state: SegmentState;
+type Counter = ReturnType<Observability['meter']['createCounter']>;
+
+/**
+ * A segment as the writer tracks it: the state's segment (rows that landed), plus what is reserved in it
+ * and what its Flush must wait for.
+ */
+export class LiveSegment {
+  /** The {@link ShardState}'s own record: its rows and bytes move as inserts land. */
+  readonly meta: SegmentMeta;
+  state: SegmentState = 'growing';
+  /** Rows and bytes of inserts assigned here that did not land yet, or landed in a txn still open. */
+  reservedRows = 0;
+  reservedBytes = 0;
   /** Inserts assigned here whose append has not settled. */
-  inFlight: number;
+  inFlight = 0;
   /** Open txns with inserts here: the segment is flushed only after they end. */
-  readonly txns: Set<TxnSession>;
-  readonly changed: Notifier;
+  readonly txns = new Set<TxnSession>();
+  readonly changed = new Notifier();
+
+  constructor(meta: SegmentMeta) {
+    this.meta = meta;
+  }
+
+  get segmentId(): bigint {
+    return this.meta.segmentId;
+  }
+
+  get vchannel(): string {
+    return this.meta.vchannel;
+  }
+
+  get partitionId(): bigint {
+    return this.meta.partitionId;
+  }
+
+  /** Rows that landed or may still land here: what the seal policy counts. */
+  get rows(): number {
+    return this.meta.rows + this.reservedRows;
+  }
+
+  get bytes(): number {
+    return this.meta.bytes + this.reservedBytes;
+  }
+}
+
+/** An insert of a txn that landed and waits for the txn's end. */
+interface TxnInsert {
+  readonly message: ImmutableMessage;
+  readonly segment: LiveSegment;
+  readonly rows: number;
+  readonly bytes: number;
 }
 
 export interface ShardManagerDeps {
+  readonly pchannel: string;
   readonly options: ResolvedOptions;
   readonly allocator: TimestampAllocator;
   readonly own: OwnMessages;
   /** Appends through the full WAL (for the WAL's own CreateSegment and Flush). */
   readonly append: (message: MutableMessage) => Promise<AppendResult>;
-  readonly onError?: (error: unknown) => void;
+  readonly observability: Observability;
 }
 
 /** Failures a background append must not retry. */
 const PERMANENT = [
   'UNRECOVERABLE',
   'INVALID_ARGUMENT',
+  'VCHANNEL_NOT_FOUND',
+  'VCHANNEL_DROPPED',
   'ON_SHUTDOWN',
   'CLOSED',
   'CHANNEL_FENCED',
   'READ_ONLY',
   'ABORTED',
 ] as const;
+/** The WAL is going away: nothing to report. */
+const STOPPED = ['ON_SHUTDOWN', 'CLOSED', 'CHANNEL_FENCED'] as const;
 
 const partitionKey = (vchannel: string, partitionId: bigint): string => `${vchannel}\u0000${partitionId}`;
 
 /**
- * The live shard state of one WAL: vchannels (collections and partitions) and growing segments, with
- * the background work that keeps segments coming: a CreateSegment worker when an insert finds no room, a
- * Flush worker for each sealed segment (after its in-flight inserts and txns ended), and an age check.
+ * The shard of one live WAL: its own {@link ShardState}, to which every shard message is applied once it
+ * landed (by the same code recovery and replay use), and what only a writer needs on top: the checks before
+ * a write, segment assignment with reservations, and the background work that keeps segments coming — a
+ * CreateSegment worker when an insert finds no room, a Flush worker for each sealed segment (after its
+ * in-flight inserts and txns ended), and an age check.
  */
-export class ShardManager {
+export class ShardManager implements SegmentObserver {
+  /** Everything that landed on this WAL (a txn's inserts once it committed). */
+  readonly state: ShardState;
   readonly #deps: ShardManagerDeps;
-  readonly #vchannels = new Map<string, VChannelMeta>();
   readonly #segments = new Map<bigint, LiveSegment>();
   readonly #growing = new Map<string, LiveSegment[]>();
-  readonly #creating = new Map<string, Deferred<void>>();
+  readonly #creatingSegment = new Map<string, Deferred<void>>();
+  readonly #creatingVChannel = new Map<string, Promise<void>>();
+  readonly #txnInserts = new Map<TxnSession, TxnInsert[]>();
   readonly #stopping = new AbortController();
   readonly #workers = new Set<Promise<void>>();
+  readonly #created: Counter;
+  readonly #flushed: Counter;
   #ageTimer: NodeJS.Timeout | undefined;
 
+  /** `state` becomes this manager's own: pass a copy. */
   constructor(state: ShardState, deps: ShardManagerDeps) {
+    this.state = state;
     this.#deps = deps;
-    for (const meta of state.vchannels.values()) this.#vchannels.set(meta.name, meta);
+    this.#created = deps.observability.meter.createCounter('walstream.shard.segments.created', {
+      description: 'CreateSegment messages the WAL wrote',
+    });
+    this.#flushed = deps.observability.meter.createCounter('walstream.shard.segments.flushed', {
+      description: 'Flush messages the WAL wrote',
+    });
     const recovered = [...state.segments.values()].sort((a, b) =>
       a.createTimeTick < b.createTimeTick ? -1 : a.createTimeTick > b.createTimeTick ? 1 : 0,
     );
-    for (const meta of recovered) {
-      const segment: LiveSegment = {
-        ...meta,
-        state: 'growing',
-        inFlight: 0,
-        txns: new Set(),
-        changed: new Notifier(),
-      };
-      this.#segments.set(segment.segmentId, segment);
-      this.#growingOf(segment.vchannel, segment.partitionId).push(segment);
-    }
+    for (const meta of recovered) this.segmentCreated(meta);
   }
 
   /** Starts the age check and seals recovered segments that are already full or old. */
@@ -99,12 +153,33 @@ export class ShardManager {
     this.#ageTimer.unref?.();
   }
 
+  // --- state -------------------------------------------------------------------------------------------
+
+  /** A shard message landed: apply it (the live segments follow through {@link SegmentObserver}). */
+  landed(message: ImmutableMessage): void {
+    this.state.apply(message, this);
+  }
+
+  segmentCreated(meta: SegmentMeta): void {
+    const segment = new LiveSegment(meta);
+    this.#segments.set(segment.segmentId, segment);
+    this.#growingOf(segment.vchannel, segment.partitionId).push(segment);
+  }
+
+  segmentRemoved(meta: SegmentMeta): void {
+    const segment = this.#segments.get(meta.segmentId);
+    if (!segment) return;
+    this.#segments.delete(segment.segmentId);
+    this.#removeGrowing(segment);
+    segment.changed.notify();
+  }
+
   vchannel(name: string): VChannelMeta | undefined {
-    return this.#vchannels.get(name);
+    return this.state.vchannels.get(name);
   }
 
   vchannels(): VChannelMeta[] {
-    return [...this.#vchannels.values()];
+    return [...this.state.vchannels.values()];
   }
 
   segment(segmentId: bigint): LiveSegment | undefined {
@@ -115,18 +190,47 @@ export class ShardManager {
     return [...this.#segments.values()];
   }
 
-  /** Rejects a message on a vchannel that was dropped, or never created when that is required. */
+  // --- checks before a write ---------------------------------------------------------------------------
+
+  /**
+   * A plain message (no shard type) may be written on `vchannel`: it exists (or need not, when
+   * `requireVChannel` is off) and is not dropped. Its timetick is not held to the vchannel's fence: plain
+   * messages change no shard state, and a new term's first timeticks must not wait on the previous
+   * term's.
+   */
   checkVChannel(vchannel: string): void {
-    const meta = this.#vchannels.get(vchannel);
-    if (meta?.state === 'dropped') throw vchannelError(vchannel, 'vchannel-dropped');
-    if (!meta && this.#deps.options.requireVChannel) throw vchannelError(vchannel, 'vchannel-not-found');
+    const meta = this.state.vchannels.get(vchannel);
+    if (!meta) {
+      if (this.#deps.options.requireVChannel) throw vchannelNotFound(this.#deps.pchannel, vchannel);
+      return;
+    }
+    if (meta.state === 'dropped') throw vchannelDropped(this.#deps.pchannel, meta.name);
   }
 
-  requireNormal(vchannel: string): VChannelMeta {
-    const meta = this.#vchannels.get(vchannel);
-    if (!meta) throw vchannelError(vchannel, 'vchannel-not-found');
-    if (meta.state === 'dropped') throw vchannelError(vchannel, 'vchannel-dropped');
+  /** The vchannel, which must exist and not be dropped. */
+  requireVChannel(vchannel: string): VChannelMeta {
+    const meta = this.state.vchannels.get(vchannel);
+    if (!meta) throw vchannelNotFound(this.#deps.pchannel, vchannel);
+    if (meta.state === 'dropped') throw vchannelDropped(this.#deps.pchannel, meta.name);
     return meta;
+  }
+
+  /** As {@link requireVChannel}, and the vchannel carries a collection (Milvus's messages need one). */
+  requireCollection(vchannel: string): VChannelMeta & { collectionId: bigint } {
+    const meta = this.requireVChannel(vchannel);
+    if (meta.collectionId === undefined) throw collectionNotFound(vchannel);
+    return meta as VChannelMeta & { collectionId: bigint };
+  }
+
+  /**
+   * A message that changes the shard state (a segment, its rows, a repeated create) must come after the
+   * create, CreateCollection or ManualFlush that set the vchannel's fence in timetick order as it does in
+   * the log, or a replay would apply it otherwise: at or below the fence, the append is rerun with a fresh
+   * timetick. (Exclusive messages need no check: the lock orders them.)
+   */
+  checkFence(meta: VChannelMeta, timeTick: bigint): void {
+    if (timeTick <= meta.fenceTimeTick)
+      throw redoRequest(`timetick at or below the fence of vchannel ${meta.name}`);
   }
 
   requirePartition(meta: VChannelMeta, partitionId: bigint): void {
@@ -141,45 +245,47 @@ export class ShardManager {
     }
   }
 
-  createVChannel(vchannel: string, header: CreateCollectionHeader, timeTick: bigint): void {
-    this.#vchannels.set(vchannel, {
-      name: vchannel,
-      collectionId: header.collectionId,
-      state: 'normal',
-      partitions: new Set(header.partitionIds ?? [DEFAULT_PARTITION_ID]),
-      fenceTimeTick: timeTick,
-    });
+  /** Checks the WAL's own CreateSegment before it is written. */
+  checkCreateSegment(meta: VChannelMeta, header: CreateSegmentHeader): void {
+    this.requirePartition(meta, header.partitionId);
+    if (this.#segments.has(header.segmentId)) {
+      throw new WalError('UNRECOVERABLE', `segment ${header.segmentId} already exists`, {
+        details: { vchannel: meta.name, segmentId: header.segmentId },
+      });
+    }
   }
 
-  dropVChannel(vchannel: string): void {
-    const meta = this.#vchannels.get(vchannel);
-    if (!meta) return;
-    this.#vchannels.set(vchannel, { ...meta, state: 'dropped', partitions: new Set() });
-    for (const segment of [...this.#segments.values()])
-      if (segment.vchannel === vchannel) this.#remove(segment);
-  }
-
-  addPartition(vchannel: string, partitionId: bigint): void {
-    const meta = this.#vchannels.get(vchannel);
-    if (meta)
-      this.#vchannels.set(vchannel, { ...meta, partitions: new Set([...meta.partitions, partitionId]) });
-  }
-
-  dropPartition(vchannel: string, partitionId: bigint): void {
-    const meta = this.#vchannels.get(vchannel);
-    if (!meta) return;
-    const partitions = new Set(meta.partitions);
-    partitions.delete(partitionId);
-    this.#vchannels.set(vchannel, { ...meta, partitions });
-    for (const segment of [...this.#segments.values()]) {
-      if (segment.vchannel === vchannel && segment.partitionId === partitionId) this.#remove(segment);
+  /** Checks the WAL's own Flush before it is written: the segment must be sealed. */
+  checkFlush(segmentId: bigint): void {
+    const segment = this.#segments.get(segmentId);
+    if (!segment || segment.state !== 'sealed') {
+      throw new WalError('UNRECOVERABLE', `segment ${segmentId} is not a sealed segment`, {
+        details: { segmentId },
+      });
     }
   }
 
   /**
+   * Creates of one vchannel run one at a time, so the first in timetick order is the one that creates it
+   * (a live WAL and a replay then agree on its fence): while one is in flight, the next is rerun after it.
+   */
+  startVChannelCreate(vchannel: string): () => void {
+    const running = this.#creatingVChannel.get(vchannel);
+    if (running) throw redoRequest(`a create of vchannel ${vchannel} is in flight`, running);
+    const done = deferred<void>();
+    this.#creatingVChannel.set(vchannel, done.promise);
+    return () => {
+      this.#creatingVChannel.delete(vchannel);
+      done.resolve();
+    };
+  }
+
+  // --- inserts -----------------------------------------------------------------------------------------
+
+  /**
    * A growing segment with room for the insert, its rows reserved and an in-flight append counted (call
-   * {@link release} when the append settled). When no segment can take it, asks for a rerun: right away if
-   * the timetick is merely too old, after a new segment exists otherwise.
+   * {@link insertSettled} when the append settled). When no segment can take it, asks for a rerun: right
+   * away if the timetick is merely too old, after a new segment exists otherwise.
    */
   assign(
     meta: VChannelMeta,
@@ -197,20 +303,19 @@ export class ShardManager {
         { details: { vchannel: meta.name, reason: 'insert-too-large' } },
       );
     }
-    if (timeTick <= meta.fenceTimeTick) throw redoRequest('timetick at or below the vchannel fence');
     let tooOld = false;
     for (const segment of [...this.#growingOf(meta.name, partitionId)]) {
-      if (timeTick <= segment.createTimeTick) {
+      if (timeTick <= segment.meta.createTimeTick) {
         tooOld = true;
         continue;
       }
-      if (segment.rows + rows > segment.maxRows || segment.bytes + bytes > segment.maxBytes) {
+      if (segment.rows + rows > segment.meta.maxRows || segment.bytes + bytes > segment.meta.maxBytes) {
         // This insert does not fit: the segment is as full as it will usefully get.
         this.seal(segment);
         continue;
       }
-      segment.rows += rows;
-      segment.bytes += bytes;
+      segment.reservedRows += rows;
+      segment.reservedBytes += bytes;
       segment.inFlight++;
       if (txn) this.attachTxn(segment, txn);
       if (this.#full(segment)) this.seal(segment);
@@ -220,10 +325,70 @@ export class ShardManager {
     throw redoRequest('waiting for a new growing segment', this.#ensureSegment(meta.name, partitionId));
   }
 
-  /** The insert's append settled (either way). */
-  release(segment: LiveSegment): void {
+  /**
+   * The insert's append settled: `landed` is the written message, undefined when it failed. A plain insert
+   * is applied now; a txn's waits for the txn's commit and keeps its rows reserved until the txn ends.
+   */
+  insertSettled(
+    segment: LiveSegment,
+    rows: number,
+    bytes: number,
+    landed: ImmutableMessage | undefined,
+    txn: TxnSession | undefined,
+  ): void {
     segment.inFlight--;
+    if (landed && txn) this.#holdForTxn(txn, { message: landed, segment, rows, bytes });
+    else {
+      if (landed) this.state.apply(landed, this);
+      unreserve(segment, rows, bytes);
+    }
     segment.changed.notify();
+  }
+
+  /** Inserts of a txn recovered open at the fence: they hold their segments as if they had just landed. */
+  recoverTxnInserts(txn: TxnSession, bodies: readonly ImmutableMessage[]): void {
+    for (const body of bodies) {
+      if (body.messageType !== ShardMessageType.Insert) continue;
+      let header: InsertHeader;
+      try {
+        header = decodeInsert(body);
+      } catch {
+        continue; // the state will skip it too, should the txn commit
+      }
+      const segment = header.segmentId === undefined ? undefined : this.#segments.get(header.segmentId);
+      if (!segment) continue;
+      const bytes = insertBytes(header.binarySize, body.payload);
+      segment.reservedRows += header.rows;
+      segment.reservedBytes += bytes;
+      this.attachTxn(segment, txn);
+      this.#holdForTxn(txn, { message: body, segment, rows: header.rows, bytes });
+    }
+  }
+
+  /** The commit of `txn` landed: its inserts count now. */
+  txnCommitted(txn: TxnSession): void {
+    const inserts = this.#txnInserts.get(txn);
+    if (!inserts) return;
+    this.#txnInserts.delete(txn);
+    for (const insert of inserts) {
+      this.state.apply(insert.message, this);
+      unreserve(insert.segment, insert.rows, insert.bytes);
+    }
+  }
+
+  #holdForTxn(txn: TxnSession, insert: TxnInsert): void {
+    const held = this.#txnInserts.get(txn);
+    if (held) {
+      held.push(insert);
+      return;
+    }
+    this.#txnInserts.set(txn, [insert]);
+    // Rolled back, expired or failed: its rows never count. (A commit took them before this runs.)
+    txn.onDone(() => {
+      for (const dropped of this.#txnInserts.get(txn) ?? [])
+        unreserve(dropped.segment, dropped.rows, dropped.bytes);
+      this.#txnInserts.delete(txn);
+    });
   }
 
   attachTxn(segment: LiveSegment, txn: TxnSession): void {
@@ -241,71 +406,13 @@ export class ShardManager {
       .map((segment) => segment.segmentId);
   }
 
-  /** After a ManualFlush: its segments are gone (the flusher seals them), and older timeticks are fenced. */
-  manualFlushed(vchannel: string, segmentIds: readonly bigint[], timeTick: bigint): void {
-    for (const segmentId of segmentIds) {
-      const segment = this.#segments.get(segmentId);
-      if (segment) this.#remove(segment);
-    }
-    const meta = this.#vchannels.get(vchannel);
-    if (meta && timeTick > meta.fenceTimeTick)
-      this.#vchannels.set(vchannel, { ...meta, fenceTimeTick: timeTick });
-  }
-
-  /** Checks the WAL's own CreateSegment before it is written. */
-  checkCreateSegment(meta: VChannelMeta, header: CreateSegmentHeader, timeTick: bigint): void {
-    this.requirePartition(meta, header.partitionId);
-    if (this.#segments.has(header.segmentId)) {
-      throw new WalError('UNRECOVERABLE', `segment ${header.segmentId} already exists`, {
-        details: { vchannel: meta.name, segmentId: header.segmentId },
-      });
-    }
-    if (timeTick <= meta.fenceTimeTick)
-      throw redoRequest('CreateSegment timetick at or below the vchannel fence');
-  }
-
-  registerSegment(header: CreateSegmentHeader, vchannel: string, timeTick: bigint): void {
-    const segment: LiveSegment = {
-      segmentId: header.segmentId,
-      vchannel,
-      collectionId: header.collectionId,
-      partitionId: header.partitionId,
-      createTimeTick: timeTick,
-      maxRows: header.maxRows,
-      maxBytes: header.maxBytes,
-      rows: 0,
-      bytes: 0,
-      state: 'growing',
-      inFlight: 0,
-      txns: new Set(),
-      changed: new Notifier(),
-    };
-    this.#segments.set(segment.segmentId, segment);
-    this.#growingOf(vchannel, header.partitionId).push(segment);
-  }
-
-  /** Checks the WAL's own Flush before it is written: the segment must be sealed. */
-  checkFlush(segmentId: bigint): LiveSegment {
-    const segment = this.#segments.get(segmentId);
-    if (!segment || segment.state !== 'sealed') {
-      throw new WalError('UNRECOVERABLE', `segment ${segmentId} is not a sealed segment`, {
-        details: { segmentId },
-      });
-    }
-    return segment;
-  }
-
-  flushed(segment: LiveSegment): void {
-    this.#remove(segment);
-  }
+  // --- sealing and background work ---------------------------------------------------------------------
 
   /** Stops taking rows into `segment` and starts its Flush worker. */
   seal(segment: LiveSegment): void {
     if (segment.state !== 'growing') return;
     segment.state = 'sealed';
-    const list = this.#growingOf(segment.vchannel, segment.partitionId);
-    const index = list.indexOf(segment);
-    if (index >= 0) list.splice(index, 1);
+    this.#removeGrowing(segment);
     this.#track(this.#flushWorker(segment));
   }
 
@@ -314,7 +421,7 @@ export class ShardManager {
     const { maxAgeMs } = this.#deps.options.segment;
     const now = this.#deps.options.now();
     for (const segment of [...this.#segments.values()]) {
-      if (segment.state === 'growing' && now - physicalMsOf(segment.createTimeTick) >= maxAgeMs)
+      if (segment.state === 'growing' && now - physicalMsOf(segment.meta.createTimeTick) >= maxAgeMs)
         this.seal(segment);
     }
   }
@@ -329,7 +436,7 @@ export class ShardManager {
   }
 
   #full(segment: LiveSegment): boolean {
-    return segment.rows >= segment.maxRows || segment.bytes >= segment.maxBytes;
+    return segment.rows >= segment.meta.maxRows || segment.bytes >= segment.meta.maxBytes;
   }
 
   #growingOf(vchannel: string, partitionId: bigint): LiveSegment[] {
@@ -342,13 +449,10 @@ export class ShardManager {
     return list;
   }
 
-  #remove(segment: LiveSegment): void {
-    if (this.#segments.get(segment.segmentId) !== segment) return;
-    this.#segments.delete(segment.segmentId);
+  #removeGrowing(segment: LiveSegment): void {
     const list = this.#growingOf(segment.vchannel, segment.partitionId);
     const index = list.indexOf(segment);
     if (index >= 0) list.splice(index, 1);
-    segment.changed.notify();
   }
 
   #track(worker: Promise<void>): void {
@@ -359,16 +463,16 @@ export class ShardManager {
   /** Resolves once a new growing segment exists for the partition (one worker per partition at a time). */
   #ensureSegment(vchannel: string, partitionId: bigint): Promise<void> {
     const key = partitionKey(vchannel, partitionId);
-    const running = this.#creating.get(key);
+    const running = this.#creatingSegment.get(key);
     if (running) return running.promise;
     const created = deferred<void>();
     created.promise.catch(() => undefined);
-    this.#creating.set(key, created);
+    this.#creatingSegment.set(key, created);
     this.#track(
       this.#createSegmentWorker(vchannel, partitionId)
         .then(created.resolve, created.reject)
         .finally(() => {
-          if (this.#creating.get(key) === created) this.#creating.delete(key);
+          if (this.#creatingSegment.get(key) === created) this.#creatingSegment.delete(key);
         }),
     );
     return created.promise;
@@ -376,11 +480,12 @@ export class ShardManager {
 
   async #createSegmentWorker(vchannel: string, partitionId: bigint): Promise<void> {
     const { options, allocator, own, append } = this.#deps;
+    // A permanent failure is not reported here: the inserts waiting for the segment are rerun and get it.
     await this.#retry(async () => {
-      const meta = this.requireNormal(vchannel);
+      const meta = this.requireCollection(vchannel);
       this.requirePartition(meta, partitionId);
       const segmentId = await allocator.allocate();
-      const message = shardMessages.createSegment(vchannel, {
+      const message = walShardMessages.createSegment(vchannel, {
         collectionId: meta.collectionId,
         partitionId,
         segmentId,
@@ -388,6 +493,7 @@ export class ShardManager {
         maxBytes: options.segment.maxBytes,
       });
       await append(own.mark(message));
+      this.#created.add(1, { pchannel: this.#deps.pchannel });
     });
   }
 
@@ -400,27 +506,55 @@ export class ShardManager {
     try {
       await this.#retry(async () => {
         if (!alive()) return;
-        const message = shardMessages.flush(segment.vchannel, {
-          collectionId: segment.collectionId,
+        const message = walShardMessages.flush(segment.vchannel, {
+          collectionId: segment.meta.collectionId,
           partitionId: segment.partitionId,
           segmentId: segment.segmentId,
         });
         await this.#deps.append(this.#deps.own.mark(message));
+        this.#flushed.add(1, { pchannel: this.#deps.pchannel });
       });
     } catch (error) {
       // The segment stays sealed; the next open re-seals it and writes the Flush then.
-      if (!hasCode(error, 'ON_SHUTDOWN', 'CLOSED', 'CHANNEL_FENCED')) this.#deps.onError?.(error);
+      if (!hasCode(error, ...STOPPED)) this.#report(error, false);
     }
   }
 
   #retry(attempt: () => Promise<void>): Promise<void> {
     const { initialMs, maxMs } = this.#deps.options.workerRetry;
-    return retryWithBackoff(attempt, {
-      initialMs,
-      maxMs,
-      shouldRetry: (error) => !hasCode(error, ...PERMANENT),
-      stopReason: () =>
-        this.#stopping.signal.aborted ? new WalError('ON_SHUTDOWN', 'shard manager is stopping') : undefined,
+    const retriable = (error: unknown): boolean => !hasCode(error, ...PERMANENT);
+    return retryWithBackoff(
+      async () => {
+        try {
+          await attempt();
+        } catch (error) {
+          if (retriable(error)) this.#report(error, true);
+          throw error;
+        }
+      },
+      {
+        initialMs,
+        maxMs,
+        shouldRetry: retriable,
+        stopReason: () =>
+          this.#stopping.signal.aborted
+            ? new WalError('ON_SHUTDOWN', 'shard manager is stopping')
+            : undefined,
+      },
+    );
+  }
+
+  #report(error: unknown, retrying: boolean): void {
+    this.#deps.observability.reportError({
+      error,
+      component: 'shard',
+      pchannel: this.#deps.pchannel,
+      retrying,
     });
   }
+}
+
+function unreserve(segment: LiveSegment, rows: number, bytes: number): void {
+  segment.reservedRows -= rows;
+  segment.reservedBytes -= bytes;
 }

@@ -7,8 +7,14 @@ import {
   WalError,
 } from '@walstream/core';
 
-/** The message types the shard interceptor gives meaning to, by their Milvus numbers. */
+/**
+ * The message types the shard interceptor gives meaning to: walstream's vchannel lifecycle (numbers above
+ * Milvus's range, which ends at Txn = 999) and Milvus's collection, partition and segment types (Milvus's
+ * numbers).
+ */
 export const ShardMessageType = {
+  CreateVChannel: 1001,
+  DropVChannel: 1002,
   Insert: 2,
   Delete: 3,
   Flush: SystemMessageType.Flush,
@@ -23,6 +29,12 @@ export const ShardMessageType = {
 export type ShardMessageTypeName = keyof typeof ShardMessageType;
 
 const APPLICATION_TYPES: readonly { name: ShardMessageTypeName; flags: MessageTypeFlags }[] = [
+  // Not exclusive: a repeated create (an "ensure it exists") must not fail the vchannel's open txns, as an
+  // exclusive message does. The shard orders a create before every other message of its vchannel itself.
+  { name: 'CreateVChannel', flags: {} },
+  // Exclusive: every message of the vchannel lands before it, in id and timetick order alike, and the
+  // vchannel's open txns end with it.
+  { name: 'DropVChannel', flags: { exclusiveRequired: true } },
   { name: 'Insert', flags: { data: true } },
   { name: 'Delete', flags: {} },
   // As in the original, every DDL is exclusive: its timetick order equals its id order on the vchannel.
@@ -39,7 +51,7 @@ const ensured = new WeakMap<MessageTypeRegistry, ShardMessageTypes>();
 /**
  * The shard message types, registered in `registry` (the process-wide one by default) unless they already
  * are. A type registered earlier under the same number is accepted if it has the flags the shard relies on
- * (Insert carries data; the DDL types are exclusive); anything else is INVALID_ARGUMENT.
+ * (Insert carries data; DropVChannel and the DDL types are exclusive); anything else is INVALID_ARGUMENT.
  */
 export function shardMessageTypes(registry: MessageTypeRegistry = messageTypes): ShardMessageTypes {
   const cached = ensured.get(registry);

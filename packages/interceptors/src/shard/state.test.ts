@@ -1,7 +1,7 @@
 import type { ImmutableMessage, MutableMessage } from '@walstream/core';
 import { describe, expect, it } from 'vitest';
 import { TestId } from '../testing.js';
-import { shardMessages } from './headers.js';
+import { shardMessages, walShardMessages } from './messages.js';
 import { ShardState } from './state.js';
 
 let id = 0;
@@ -16,7 +16,7 @@ describe('ShardState', () => {
     );
     state.apply(
       at(
-        shardMessages.createSegment('p_av0', {
+        walShardMessages.createSegment('p_av0', {
           collectionId: 5n,
           partitionId: 1n,
           segmentId: 100n,
@@ -45,7 +45,7 @@ describe('ShardState', () => {
     expect(copy.toJSON()).toEqual(state.toJSON());
 
     state.apply(
-      at(shardMessages.flush('p_av0', { collectionId: 5n, partitionId: 1n, segmentId: 100n }), 14n),
+      at(walShardMessages.flush('p_av0', { collectionId: 5n, partitionId: 1n, segmentId: 100n }), 14n),
     );
     expect(state.segments.size).toBe(0);
     state.apply(at(shardMessages.dropCollection('p_av0', { collectionId: 5n }), 15n));
@@ -58,7 +58,7 @@ describe('ShardState', () => {
     state.apply(at(shardMessages.insert('p_bv0', { rows: 1, segmentId: 9n }), 10n));
     state.apply(
       at(
-        shardMessages.createSegment('p_bv0', {
+        walShardMessages.createSegment('p_bv0', {
           collectionId: 1n,
           partitionId: 0n,
           segmentId: 1n,
@@ -84,7 +84,7 @@ describe('ShardState', () => {
     ] as const) {
       state.apply(
         at(
-          shardMessages.createSegment('p_cv0', {
+          walShardMessages.createSegment('p_cv0', {
             collectionId: 1n,
             partitionId,
             segmentId,

@@ -12,11 +12,11 @@ import {
   SystemProperty,
   type TailBuffer,
 } from '@walstream/core/spi';
-import type { SemanticsContext } from '../context.js';
-import type { TxnManager } from '../txn/manager.js';
-import { requestedKeepalive } from '../txn/messages.js';
-import type { TxnSession } from '../txn/session.js';
+import type { SemanticsStack } from '../semantics-stack.js';
 import type { Acker, AckManager } from './ack-manager.js';
+import type { TxnManager } from './txn-manager.js';
+import { requestedKeepalive } from './txn-messages.js';
+import type { TxnSession } from './txn-session.js';
 
 /**
  * Gives every message its timetick and last-confirmed id, tracks txns, and acknowledges each allocation
@@ -27,15 +27,15 @@ export class TimeTickInterceptor implements Interceptor {
   readonly name = 'timeTick';
   readonly writesTimeTicks = true;
   readonly tailBuffer: TailBuffer;
-  readonly #context: SemanticsContext;
+  readonly #stack: SemanticsStack;
   readonly #acks: AckManager;
   readonly #txns: TxnManager;
 
-  constructor(context: SemanticsContext) {
-    this.#context = context;
-    this.#acks = context.ackManager;
-    this.#txns = context.txnManager;
-    this.tailBuffer = context.wab;
+  constructor(stack: SemanticsStack) {
+    this.#stack = stack;
+    this.#acks = stack.ackManager;
+    this.#txns = stack.txnManager;
+    this.tailBuffer = stack.wab;
   }
 
   doAppend(message: MutableMessage, context: AppendContext, next: AppendNext): Promise<MessageID> {
@@ -43,7 +43,7 @@ export class TimeTickInterceptor implements Interceptor {
     if (type === SystemMessageType.TimeTick) return this.#tick(message, context, next);
     if (
       (type === SystemMessageType.Txn || messageTypes.isSelfControlled(type)) &&
-      !this.#context.own.isOwn(message)
+      !this.#stack.own.isOwn(message)
     ) {
       return Promise.reject(
         new WalError(
@@ -58,15 +58,15 @@ export class TimeTickInterceptor implements Interceptor {
   }
 
   async gracefulClose(): Promise<void> {
-    await this.#context.gracefulClose();
+    await this.#stack.gracefulClose();
   }
 
   async close(): Promise<void> {
-    await this.#context.close();
+    await this.#stack.close();
   }
 
   async #tick(message: MutableMessage, context: AppendContext, next: AppendNext): Promise<MessageID> {
-    const own = this.#context.own;
+    const own = this.#stack.own;
     if (!own.isOwn(message))
       throw new WalError('INVALID_ARGUMENT', 'TimeTick messages are written by the WAL itself');
     const skip = own.skipWriteFor(message);
@@ -117,7 +117,7 @@ export class TimeTickInterceptor implements Interceptor {
       this.#acks.ack(acker, { kind: 'failed' });
       throw error;
     }
-    if (session) this.#context.appendTxn.set(message, session);
+    if (session) this.#stack.appendTxn.set(message, session);
 
     let id: MessageID;
     try {
@@ -163,7 +163,7 @@ export class TimeTickInterceptor implements Interceptor {
       this.#acks.ack(acker, { kind: 'failed' });
       throw error;
     }
-    this.#context.appendTxn.set(message, session);
+    this.#stack.appendTxn.set(message, session);
     let id: MessageID;
     try {
       id = await next(message, context);

@@ -6,6 +6,8 @@ import {
   newMessage,
   SystemMessageType,
 } from '@walstream/core';
+import { delay } from '@walstream/core/internal';
+import type { Observability } from '@walstream/core/spi';
 import type { OwnMessages } from '../own-messages.js';
 import type { WriteAheadBuffer } from '../wab/write-ahead-buffer.js';
 import type { AckDetail, AckManager } from './ack-manager.js';
@@ -14,6 +16,7 @@ import type { AckDetail, AckManager } from './ack-manager.js';
 export type SyncListener = (messages: readonly ImmutableMessage[], tick: ImmutableMessage) => void;
 
 export interface SyncOperatorOptions {
+  readonly pchannel: string;
   readonly ackManager: AckManager;
   readonly wab: WriteAheadBuffer;
   readonly own: OwnMessages;
@@ -27,8 +30,8 @@ export interface SyncOperatorOptions {
    */
   readonly maxPendingAcks: number;
   readonly onSynced?: SyncListener;
-  /** Reports a failed sync that will be retried (for logs); default silent. */
-  readonly onError?: (error: unknown) => void;
+  /** Where failed syncs (retried) are reported and syncs counted. */
+  readonly observability: Observability;
 }
 
 /** Failures after which no later sync can succeed either. */
@@ -57,9 +60,13 @@ export class TimeTickSyncOperator {
   /** Acks since the running (or last) sync started. */
   #pendingAcks = 0;
   #microtaskQueued = false;
+  readonly #written: ReturnType<Observability['meter']['createCounter']>;
 
   constructor(options: SyncOperatorOptions) {
     this.#options = options;
+    this.#written = options.observability.meter.createCounter('walstream.timetick.syncs', {
+      description: 'TimeTick sync messages written (persisted, or passed through the chain only)',
+    });
   }
 
   /** Ticks written so far (persisted or not). */
@@ -131,14 +138,12 @@ export class TimeTickSyncOperator {
   ): Promise<void> {
     this.stop();
     await this.#running;
-    let timer: NodeJS.Timeout | undefined;
+    const timeout = new AbortController();
     await Promise.race([
       this.#options.ackManager.whenIdle(),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
+      delay(timeoutMs, timeout.signal).catch(() => undefined),
     ]);
-    clearTimeout(timer);
+    timeout.abort();
     await this.#run(appendDirect, true);
   }
 
@@ -180,6 +185,7 @@ export class TimeTickSyncOperator {
       }
       this.#pending = [];
       this.#syncs++;
+      this.#written.add(1, { pchannel: this.#options.pchannel, persisted: persist });
       this.#failures = 0;
       this.#options.wab.push(covered, immutable, timeTicks);
       this.#options.onSynced?.(covered, immutable);
@@ -188,8 +194,13 @@ export class TimeTickSyncOperator {
         this.stop();
         return;
       }
-      this.#options.onError?.(error);
       // Keep the details; retry with a growing pause so a persistent failure does not spin.
+      this.#options.observability.reportError({
+        error,
+        component: 'timeTick',
+        pchannel: this.#options.pchannel,
+        retrying: !this.#stopped,
+      });
       this.#failures++;
       if (!this.#stopped) this.#schedule(Math.min(1_000, 2 ** this.#failures));
     }

@@ -3,12 +3,15 @@ import { SystemProperty } from '@walstream/core/spi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testMessage } from '../testing.js';
-import { WriteAheadBuffer } from './write-ahead-buffer.js';
+import { WriteAheadBuffer, type WriteAheadBufferOptions } from './write-ahead-buffer.js';
 
 const TICK = { [SystemProperty.messageType]: String(SystemMessageType.TimeTick) };
 const tick = (id: number, tt: bigint) => testMessage(id, tt, TICK);
 const idleTick = (id: number, tt: bigint) =>
   testMessage(id, tt, { ...TICK, [SystemProperty.notPersisted]: '' });
+/** A buffer with large limits unless a test sets them. */
+const buffer = (seed: ImmutableMessage, options: Partial<WriteAheadBufferOptions> = {}) =>
+  new WriteAheadBuffer(seed, { capacityBytes: 1 << 30, keepaliveMs: 3_600_000, now: Date.now, ...options });
 const msg = (id: number, tt: bigint, size = 0) => testMessage(id, tt, {}, new Uint8Array(size));
 
 async function drain(
@@ -26,7 +29,7 @@ async function drain(
 
 describe('WriteAheadBuffer', () => {
   it('reads everything above an exclusive timetick, in order, then follows new syncs', async () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n));
+    const wab = buffer(tick(0, 10n));
     wab.push([msg(1, 11n), msg(2, 12n)], tick(3, 12n));
     const reader = wab.readFromExclusiveTimeTick(10n)!;
     expect((await drain(reader, 3)).map((m) => m.timeTick)).toEqual([11n, 12n, 12n]);
@@ -39,7 +42,7 @@ describe('WriteAheadBuffer', () => {
   });
 
   it('starts in the middle by binary search and returns an empty-then-following reader at the end', async () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n));
+    const wab = buffer(tick(0, 10n));
     wab.push([msg(1, 11n), msg(2, 13n)], tick(3, 15n));
     expect((await drain(wab.readFromExclusiveTimeTick(12n)!, 2)).map((m) => m.timeTick)).toEqual([13n, 15n]);
     const atEnd = wab.readFromExclusiveTimeTick(15n)!;
@@ -50,7 +53,7 @@ describe('WriteAheadBuffer', () => {
   });
 
   it('tracks a non-persisted tick as the last tick only, handed to readers past every message', async () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n));
+    const wab = buffer(tick(0, 10n));
     wab.push([], idleTick(0, 20n));
     expect(wab.size).toBe(1);
     expect(wab.lastTimeTick).toBe(20n);
@@ -63,13 +66,13 @@ describe('WriteAheadBuffer', () => {
   });
 
   it('refuses a timetick below the head (evicted) so the reader goes to the store', () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n));
+    const wab = buffer(tick(0, 10n));
     expect(wab.readFromExclusiveTimeTick(9n)).toBeUndefined();
     expect(wab.readFromExclusiveTimeTick(10n)).toBeDefined();
   });
 
   it('evicts by capacity from the head but never the last element, and a reader behind eviction gets undefined', async () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n), { capacityBytes: 100 });
+    const wab = buffer(tick(0, 10n), { capacityBytes: 100 });
     const reader = wab.readFromExclusiveTimeTick(10n)!;
     wab.push([msg(1, 11n, 60), msg(2, 12n, 60)], tick(3, 12n));
     // 60 + 60 + tick > 100: the oldest go, the newest stay.
@@ -82,7 +85,7 @@ describe('WriteAheadBuffer', () => {
 
   it('evicts by keepalive, again never the last element', () => {
     let now = 0;
-    const wab = new WriteAheadBuffer(tick(0, 10n), { keepaliveMs: 100, now: () => now });
+    const wab = buffer(tick(0, 10n), { keepaliveMs: 100, now: () => now });
     wab.push([msg(1, 11n)], tick(2, 11n));
     now = 150;
     wab.push([msg(3, 12n)], idleTick(2, 13n));
@@ -93,7 +96,7 @@ describe('WriteAheadBuffer', () => {
   });
 
   it('rejects out-of-order pushes', () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n));
+    const wab = buffer(tick(0, 10n));
     expect(() => wab.push([msg(1, 9n)], tick(2, 12n))).toThrow(/out of order/);
     expect(() => wab.push([msg(1, 12n), msg(2, 11n)], tick(3, 12n))).toThrow(/out of order/);
     expect(() => wab.push([msg(1, 13n)], tick(2, 12n))).toThrow(/out of order/);
@@ -102,7 +105,7 @@ describe('WriteAheadBuffer', () => {
   });
 
   it('wakes a waiting reader on abort, close of the reader, and close of the buffer', async () => {
-    const wab = new WriteAheadBuffer(tick(0, 10n));
+    const wab = buffer(tick(0, 10n));
     const controller = new AbortController();
     const aborted = wab.readFromExclusiveTimeTick(10n)!.next(controller.signal);
     controller.abort();
@@ -123,7 +126,7 @@ describe('WriteAheadBuffer', () => {
         fc.array(fc.record({ count: fc.nat(4), persisted: fc.boolean() }), { minLength: 1, maxLength: 30 }),
         fc.nat(200),
         async (syncs, startPick) => {
-          const wab = new WriteAheadBuffer(tick(0, 1n));
+          const wab = buffer(tick(0, 1n));
           const pushed: bigint[] = [1n];
           let tt = 1n;
           let id = 1;

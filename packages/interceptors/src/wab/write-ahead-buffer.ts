@@ -2,17 +2,15 @@ import { type ImmutableMessage, WalError } from '@walstream/core';
 import { abortError, type TailBuffer, type TailReader } from '@walstream/core/spi';
 import { Notifier } from '../util/signal.js';
 
+/** Checked and defaulted by the semantics options (`SemanticsOptions.wab`). */
 export interface WriteAheadBufferOptions {
-  /** Most bytes (estimated message sizes) kept; older messages are evicted first. Default 64 MiB. */
-  readonly capacityBytes?: number;
-  /** How long a message stays at least; older ones are evicted. Default 30 s. */
-  readonly keepaliveMs?: number;
-  /** Wall clock in ms, injectable for tests. */
-  readonly now?: () => number;
+  /** Most bytes (estimated message sizes) kept; older messages are evicted first. */
+  readonly capacityBytes: number;
+  /** How long a message stays at least; older ones are evicted. */
+  readonly keepaliveMs: number;
+  /** Wall clock in ms. */
+  readonly now: () => number;
 }
-
-export const DEFAULT_WAB_CAPACITY_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_WAB_KEEPALIVE_MS = 30_000;
 
 interface Entry {
   readonly message: ImmutableMessage;
@@ -45,10 +43,10 @@ export class WriteAheadBuffer implements TailBuffer {
   #lastTick: ImmutableMessage;
   #closed = false;
 
-  constructor(seed: ImmutableMessage, options: WriteAheadBufferOptions = {}) {
-    this.#capacity = positive('capacityBytes', options.capacityBytes ?? DEFAULT_WAB_CAPACITY_BYTES);
-    this.#keepaliveMs = positive('keepaliveMs', options.keepaliveMs ?? DEFAULT_WAB_KEEPALIVE_MS);
-    this.#now = options.now ?? Date.now;
+  constructor(seed: ImmutableMessage, options: WriteAheadBufferOptions) {
+    this.#capacity = options.capacityBytes;
+    this.#keepaliveMs = options.keepaliveMs;
+    this.#now = options.now;
     this.#lastTick = seed;
     if (seed.persisted) this.#append(seed, seed.timeTick, this.#now() + this.#keepaliveMs);
   }
@@ -250,14 +248,4 @@ class Reader implements TailReader {
       void grew.then(done);
     });
   }
-}
-
-function positive(name: string, value: number): number {
-  if (!(typeof value === 'number' && value > 0)) {
-    throw new WalError(
-      'INVALID_ARGUMENT',
-      `write-ahead buffer ${name} must be a number > 0, got ${String(value)}`,
-    );
-  }
-  return value;
 }

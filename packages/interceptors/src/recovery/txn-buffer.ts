@@ -1,29 +1,6 @@
 import { type ImmutableMessage, messageTypes, SystemMessageType } from '@walstream/core';
 import { ImmutableTxnMessageBuilder } from '@walstream/core/internal';
 
-/**
- * Reader-side ordering for recovery: a reorder buffer released at each TimeTick (core's `ReorderBuffer`
- * by default), and a txn collector that turns a committed txn into one Txn message and drops rolled-back,
- * expired or exclusively-crossed ones. Recovery has its own collector rather than core's `TxnBuffer`
- * because it needs what core's keeps private: the bodies and last activity of each txn still open at the
- * fence (to rebuild sessions and segment references), and the failing of txns an exclusive message crossed.
- */
-export interface Reorderer {
-  /** Buffers a message; false when it was dropped (duplicate id, or behind what was already released). */
-  push(message: ImmutableMessage): boolean;
-  /** Everything with a timetick ≤ `timeTick`, ascending. */
-  popUntil(timeTick: bigint): ImmutableMessage[];
-}
-
-export interface TxnCollector {
-  /** Passes plain messages on, collects txn messages, emits a committed txn as one message. */
-  push(message: ImmutableMessage, emit: (message: ImmutableMessage) => void): void;
-  /** Forgets txns idle past their keepalive at `timeTick`. */
-  expire(timeTick: bigint): void;
-  /** Txns begun and neither committed, rolled back nor expired. */
-  open(): OpenTxn[];
-}
-
 /** A txn still open at the end of a replay. */
 export interface OpenTxn {
   readonly txnId: bigint;
@@ -49,8 +26,14 @@ export interface RecoveryTxnBufferOptions {
   readonly failOnExclusive?: { readonly pchannel: string };
 }
 
-/** The txn buffer of §3.5 for recovery: bodies wait for their commit, rollback, expiry or an exclusive message. */
-export class RecoveryTxnBuffer implements TxnCollector {
+/**
+ * The txn buffer of recovery: bodies wait for their commit (then one Txn message goes on), a rollback, an
+ * expiry or an exclusive message that crosses them. Recovery has its own rather than core's `TxnBuffer`
+ * because it needs what core's keeps private: the bodies and last activity of each txn still open at the
+ * fence (to rebuild sessions and segment reservations), and the failing of txns an exclusive message
+ * crossed.
+ */
+export class RecoveryTxnBuffer {
   readonly #open = new Map<bigint, Collecting>();
   readonly #failOnExclusive: { readonly pchannel: string } | undefined;
 
@@ -62,6 +45,7 @@ export class RecoveryTxnBuffer implements TxnCollector {
     return this.#open.size;
   }
 
+  /** Passes plain messages on, collects txn messages, emits a committed txn as one message. */
   push(message: ImmutableMessage, emit: (message: ImmutableMessage) => void): void {
     const type = message.messageType;
     const txn = message.txnContext;
@@ -105,6 +89,7 @@ export class RecoveryTxnBuffer implements TxnCollector {
     }
   }
 
+  /** Forgets txns idle past their keepalive at `timeTick`. */
   expire(timeTick: bigint): void {
     for (const [txnId, collecting] of this.#open) {
       if (collecting.builder.expiredTimeTick() <= timeTick) this.#open.delete(txnId);
@@ -116,6 +101,7 @@ export class RecoveryTxnBuffer implements TxnCollector {
     this.#open.clear();
   }
 
+  /** Txns begun and neither committed, rolled back, expired nor crossed. */
   open(): OpenTxn[] {
     return [...this.#open.values()].map(({ builder, bodies, lastTimeTick }) => ({
       txnId: builder.txnId,

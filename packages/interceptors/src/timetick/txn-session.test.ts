@@ -1,7 +1,7 @@
 import { composeTimeTick, TxnState } from '@walstream/core';
 import { describe, expect, it } from 'vitest';
-import { TxnManager } from './manager.js';
-import { TxnSession } from './session.js';
+import { TxnManager } from './txn-manager.js';
+import { TxnSession } from './txn-session.js';
 
 const at = (ms: number) => composeTimeTick(1_000_000 + ms);
 
@@ -95,11 +95,10 @@ describe('TxnManager', () => {
         expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
       );
     }
-    expect(new TxnManager().resolveKeepalive(0)).toBe(10_000);
   });
 
   it('unknown txns are TRANSACTION_EXPIRED; cleanup removes expired and finished txns', () => {
-    const manager = new TxnManager();
+    const manager = new TxnManager({ defaultKeepaliveMs: 10_000 });
     expect(() => manager.get(42n)).toThrow(expect.objectContaining({ code: 'TRANSACTION_EXPIRED' }));
     const short = manager.begin('v', 10, at(0));
     const long = manager.begin('v', 10_000, at(1));
@@ -109,7 +108,7 @@ describe('TxnManager', () => {
   });
 
   it('fails the open txns of one vchannel, or of all, and refuses begins once closed', () => {
-    const manager = new TxnManager();
+    const manager = new TxnManager({ defaultKeepaliveMs: 10_000 });
     const a = manager.begin('a', 1_000, at(0));
     const b = manager.begin('b', 1_000, at(1));
     expect(manager.failAtVChannel('a', 'exclusive')).toBe(1);

@@ -3,7 +3,7 @@ import { encodeTxnContext } from '@walstream/core/internal';
 import { SystemProperty } from '@walstream/core/spi';
 import { describe, expect, it } from 'vitest';
 import { testMessage } from '../testing.js';
-import { RecoveryTxnBuffer } from './ordering.js';
+import { RecoveryTxnBuffer } from './txn-buffer.js';
 
 const txnProps = (type: number, txnId: bigint, keepaliveMs = 1_000) => ({
   [SystemProperty.messageType]: String(type),

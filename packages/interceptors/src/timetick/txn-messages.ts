@@ -5,7 +5,7 @@ import {
   type TxnContext,
   WalError,
 } from '@walstream/core';
-import { encodeHeaderBytes, optionalCount, readHeader } from '../headers.js';
+import { encodeHeaderBytes, optionalCount, readHeader } from '../header-json.js';
 
 export interface BeginTxnOptions {
   /** Idle time after which the txn expires; 0 or absent = the WAL's default (10 s). */

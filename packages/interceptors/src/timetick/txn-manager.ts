@@ -1,11 +1,9 @@
 import { WalError } from '@walstream/core';
-import { TxnSession } from './session.js';
-
-export const DEFAULT_TXN_KEEPALIVE_MS = 10_000;
+import { TxnSession } from './txn-session.js';
 
 export interface TxnManagerOptions {
-  /** Keepalive of a txn whose BeginTxn asks for 0. Default 10 s, as the original. */
-  readonly defaultKeepaliveMs?: number;
+  /** Keepalive of a txn whose BeginTxn asks for 0 (checked by the semantics options). */
+  readonly defaultKeepaliveMs: number;
 }
 
 /** A txn rebuilt from the log on open: its begin was written by an earlier term and it may still commit. */
@@ -17,21 +15,17 @@ export interface RecoveredTxn {
   readonly lastTimeTick: bigint;
 }
 
-/** The open txns of one WAL, by id. */
+/**
+ * The open txns of one WAL, by id: the writer side of transactions, run by the timeTick interceptor (which
+ * gives their messages timeticks and holds the LC behind their begins).
+ */
 export class TxnManager {
   readonly defaultKeepaliveMs: number;
   readonly #sessions = new Map<bigint, TxnSession>();
   #closing = false;
 
-  constructor(options: TxnManagerOptions = {}) {
-    const keepalive = options.defaultKeepaliveMs ?? DEFAULT_TXN_KEEPALIVE_MS;
-    if (!Number.isInteger(keepalive) || keepalive < 1) {
-      throw new WalError(
-        'INVALID_ARGUMENT',
-        `txn defaultKeepaliveMs must be an integer ≥ 1, got ${String(keepalive)}`,
-      );
-    }
-    this.defaultKeepaliveMs = keepalive;
+  constructor(options: TxnManagerOptions) {
+    this.defaultKeepaliveMs = options.defaultKeepaliveMs;
   }
 
   get size(): number {

@@ -9,7 +9,7 @@ import {
   optionalIds,
   readHeader,
   requiredId,
-} from '../headers.js';
+} from '../header-json.js';
 import { ShardMessageType, shardMessageTypes } from './message-types.js';
 
 /** The partition an Insert without `partitionId` goes to, and the one a collection gets when it names none. */
@@ -161,7 +161,34 @@ function build(
   return builder.build();
 }
 
-/** Builders of the shard message types (they register the types on first use). */
+/**
+ * A message that creates `vchannel` on the pchannel it is appended to; until then appends to the vchannel
+ * fail VCHANNEL_NOT_FOUND. Creating a vchannel that exists is accepted and changes nothing (the result's
+ * `extra.created` is false); creating a dropped one fails VCHANNEL_DROPPED (names are not reused).
+ *
+ * ```ts fragment
+ * await wal.append(createVChannel('orders_1v0'));
+ * ```
+ */
+export function createVChannel(vchannel: string): MutableMessage {
+  shardMessageTypes();
+  return newMessage(ShardMessageType.CreateVChannel).vchannel(vchannel).build();
+}
+
+/**
+ * A message that drops `vchannel` for good: every message appended to it before lands before the drop, the
+ * vchannel's open txns end, and later appends to it fail VCHANNEL_DROPPED. Dropping an unknown vchannel
+ * fails VCHANNEL_NOT_FOUND, dropping it again VCHANNEL_DROPPED.
+ */
+export function dropVChannel(vchannel: string): MutableMessage {
+  shardMessageTypes();
+  return newMessage(ShardMessageType.DropVChannel).vchannel(vchannel).build();
+}
+
+/**
+ * Builders of Milvus's collection, partition and data messages, for stacks that want Milvus's behaviour
+ * (they register the types on first use). A CreateCollection also creates its vchannel.
+ */
 export const shardMessages = {
   createCollection: (vchannel: string, header: CreateCollectionHeader): MutableMessage =>
     build(ShardMessageType.CreateCollection, vchannel, encodeCreateCollection(header)),
@@ -191,7 +218,10 @@ export const shardMessages = {
     ),
   manualFlush: (vchannel: string, header: Pick<ManualFlushHeader, 'collectionId'> = {}): MutableMessage =>
     build(ShardMessageType.ManualFlush, vchannel, encodeManualFlush(header)),
-  /** @internal Written by the WAL only. */
+} as const;
+
+/** The messages the WAL writes itself (users may not append them). */
+export const walShardMessages = {
   createSegment: (vchannel: string, header: CreateSegmentHeader): MutableMessage =>
     build(ShardMessageType.CreateSegment, vchannel, {
       collectionId: idText(header.collectionId),
@@ -200,11 +230,26 @@ export const shardMessages = {
       maxRows: header.maxRows,
       maxBytes: header.maxBytes,
     }),
-  /** @internal Written by the WAL only. */
   flush: (vchannel: string, header: FlushHeader): MutableMessage =>
     build(ShardMessageType.Flush, vchannel, {
       collectionId: idText(header.collectionId),
       partitionId: idText(header.partitionId),
       segmentId: idText(header.segmentId),
     }),
+} as const;
+
+/**
+ * Decoders of the shard types' headers (`_h`), for readers of the Milvus-compatible messages (e.g. the
+ * segment an Insert went to). INVALID_ARGUMENT when a header is malformed.
+ */
+export const shardHeaders = {
+  createCollection: decodeCreateCollection,
+  dropCollection: (message: Readable): CollectionHeader => decodeCollection(message, 'DropCollection'),
+  createPartition: (message: Readable): PartitionHeader => decodePartition(message, 'CreatePartition'),
+  dropPartition: (message: Readable): PartitionHeader => decodePartition(message, 'DropPartition'),
+  insert: decodeInsert,
+  delete: decodeDelete,
+  manualFlush: decodeManualFlush,
+  createSegment: decodeCreateSegment,
+  flush: decodeFlush,
 } as const;
