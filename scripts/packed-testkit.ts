@@ -139,11 +139,22 @@ for (const pkg of PACKED) {
     `pnpm pack ${pkg}`,
   );
 }
-const tarball = (pkg: string) => {
+const tarballFile = (pkg: string) => {
   const file = readdirSync(tarballs).find((f) => f.startsWith(`walstream-${pkg}-`) && f.endsWith('.tgz'));
   if (!file) fail(`no tarball for ${pkg} in ${tarballs}`);
-  return `file:${join(tarballs, file)}`;
+  return join(tarballs, file);
 };
+const tarball = (pkg: string) => `file:${tarballFile(pkg)}`;
+
+// A README shows on npm without the repository around it: a relative link out of the package is dead there.
+for (const pkg of PACKED) {
+  const readme = must(
+    run('tar', ['-xzOf', tarballFile(pkg), 'package/README.md'], tarballs, true),
+    `reading README.md of the ${pkg} tarball`,
+  ).output;
+  const dead = readme.match(/\]\(\.\.\/[^)]*\)/g) ?? [];
+  if (dead.length > 0) fail(`the README of @walstream/${pkg} links out of its package: ${dead.join(', ')}`);
+}
 
 // 2. A scratch project: the tarballs, the newest vitest (declared as a project on it declares it), the
 //    repository's TypeScript.
