@@ -1,4 +1,5 @@
 import { type MessageID, type MutableMessage, type PChannelInfo, WalError } from '@walstream/core';
+import { integerOption } from '@walstream/core/internal';
 import {
   type AppendOptions,
   abortError,
@@ -51,6 +52,14 @@ export class KafkaWal implements WalImpls {
   async read(options: ReadOptions): Promise<RawScanner> {
     if (this.#closed) throw this.#closedError();
     if (options?.signal?.aborted) throw abortError(options.signal, 'kafka read');
+    // Checked before anything starts; 0 or absent: the default size.
+    const size = integerOption(
+      `read of pchannel ${this.channel.name}`,
+      'readAheadBufferSize',
+      options.readAheadBufferSize,
+      0,
+      { min: 0 },
+    );
     const { observability, channel } = this.#ctx;
     let scanner: RawScanner;
     try {
@@ -59,7 +68,7 @@ export class KafkaWal implements WalImpls {
         topic: this.topic,
         name: options.name,
         deliverPolicy: options.deliverPolicy,
-        ...(options.readAheadBufferSize ? { readAheadBufferSize: options.readAheadBufferSize } : {}),
+        ...(size > 0 ? { readAheadBufferSize: size } : {}),
         onRetry: (error) =>
           observability.reportError({
             error: toWalError(error, 'UNAVAILABLE', `scanner ${options.name} of ${this.topic}`),

@@ -6,6 +6,7 @@ import {
   type PChannelInfo,
   WalError,
 } from '@walstream/core';
+import { integerOption } from '@walstream/core/internal';
 import {
   type AppendOptions,
   abortError,
@@ -136,10 +137,17 @@ export class PulsarWal implements WalImpls {
     if (typeof options?.name !== 'string' || !options.deliverPolicy) {
       throw new WalError('INVALID_ARGUMENT', 'read needs a name and a deliverPolicy');
     }
+    // Checked before anything starts; 0 or absent: the default size.
     const size =
-      options.readAheadBufferSize && options.readAheadBufferSize > 0
-        ? options.readAheadBufferSize
-        : DEFAULT_READ_AHEAD_BUFFER_SIZE;
+      integerOption(
+        `read of pchannel ${this.channel.name}`,
+        'readAheadBufferSize',
+        options.readAheadBufferSize,
+        0,
+        {
+          min: 0,
+        },
+      ) || DEFAULT_READ_AHEAD_BUFFER_SIZE;
     let reader: Reader;
     try {
       reader = await Reader.create(this.#context.client, {
