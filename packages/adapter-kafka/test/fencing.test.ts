@@ -1,8 +1,14 @@
 import { DeliverPolicy, hasCode, type ImmutableMessage, pchannel } from '@walstream/core';
 import type { WalImplsOpener } from '@walstream/core/spi';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { adapterFor, bootstrap, DRIVERS, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
+import {
+  adapterFor,
+  DRIVERS,
+  message,
+  showBrokerLogOnFailure,
+  stealProducerEpoch,
+  uniqueChannel,
+} from './helpers.js';
 
 const openers: WalImplsOpener[] = [];
 afterEach(async () => {
@@ -74,17 +80,7 @@ describe.each(DRIVERS)('kafka fencing (%s)', (driver) => {
     const owner = await a.open({ channel: pchannel(name, 5n) });
     await owner.append(message(1));
     // A stale node past its stamp check: its InitProducerId bumps the epoch and fences the owner's producer.
-    const thief = new Kafka({
-      clientId: 'thief',
-      brokers: [bootstrap()],
-      logLevel: logLevel.NOTHING,
-    }).producer({
-      transactionalId: `walstream-wal-${name}`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-    });
-    await thief.connect();
-    await (await thief.transaction()).abort();
+    const thief = await stealProducerEpoch(name);
     try {
       await owner.append(message(2));
       await owner.append(message(3));

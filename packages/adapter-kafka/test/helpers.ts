@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type KafkaAdapterOptions, type KafkaDriverName, kafkaAdapter } from '@walstream/adapter-kafka';
 import { MutableMessage } from '@walstream/core';
+import { Kafka, logLevel } from 'kafkajs';
 import { inject, onTestFailed } from 'vitest';
 
 export const DRIVERS: readonly KafkaDriverName[] = ['kafkajs', 'platformatic'];
@@ -43,4 +44,22 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A producer of the pchannel's transactional id that bumps the producer epoch (InitProducerId), as a
+ * stale node past its stamp check would: the owner's producer is fenced until it takes the epoch back.
+ * Disconnect it when done.
+ */
+export async function stealProducerEpoch(pchannel: string): Promise<{ disconnect(): Promise<void> }> {
+  const thief = new Kafka({ clientId: 'thief', brokers: [bootstrap()], logLevel: logLevel.NOTHING }).producer(
+    {
+      transactionalId: `walstream-wal-${pchannel}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    },
+  );
+  await thief.connect();
+  await (await thief.transaction()).abort();
+  return thief;
 }

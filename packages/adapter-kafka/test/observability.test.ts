@@ -1,8 +1,14 @@
 import { type BackgroundErrorEvent, DeliverPolicy, type Logger, pchannel } from '@walstream/core';
 import { createObservability, type WalImplsOpener } from '@walstream/core/spi';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { adapterFor, bootstrap, DRIVERS, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
+import {
+  adapterFor,
+  DRIVERS,
+  message,
+  showBrokerLogOnFailure,
+  stealProducerEpoch,
+  uniqueChannel,
+} from './helpers.js';
 
 const openers: WalImplsOpener[] = [];
 afterEach(async () => {
@@ -43,13 +49,7 @@ describe.each(DRIVERS)('kafka observability (%s)', (driver) => {
     await owner.append(message(1));
     // A producer of the same transactional id bumps the epoch: the owner's next append hits a fenced
     // producer, checks the term, takes the epoch back and lands. Nobody awaits that recovery.
-    const thief = new Kafka({
-      clientId: 'thief',
-      brokers: [bootstrap()],
-      logLevel: logLevel.NOTHING,
-    }).producer({ transactionalId: `walstream-wal-${name}`, idempotent: true, maxInFlightRequests: 1 });
-    await thief.connect();
-    await (await thief.transaction()).abort();
+    const thief = await stealProducerEpoch(name);
     try {
       await owner.append(message(2));
     } finally {
