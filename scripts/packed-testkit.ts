@@ -47,7 +47,24 @@ function readJson<T>(path: string): T {
 
 interface Run {
   readonly code: number;
+  /** stdout alone: where a command prints the value we asked for. */
+  readonly stdout: string;
+  /** stdout and stderr. */
   readonly output: string;
+}
+
+/**
+ * The environment of the commands. `pnpm test:packed` adds settings of pnpm's own, which npm does not know
+ * and warns about on every call.
+ */
+const childEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  NO_COLOR: '1',
+  FORCE_COLOR: '0',
+  npm_config_update_notifier: 'false',
+};
+for (const key of ['verify_deps_before_run', 'npm_globalconfig', '_jsr_registry']) {
+  delete childEnv[`npm_config_${key}`];
 }
 
 /** Runs a command, echoing its output; returns the exit code and the output. */
@@ -56,16 +73,21 @@ function run(command: string, argv: readonly string[], cwd: string, quiet = fals
   const result = spawnSync(command, argv, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', npm_config_update_notifier: 'false' },
+    env: childEnv,
     maxBuffer: 64 * 1024 * 1024,
     timeout: COMMAND_TIMEOUT_MS,
   });
-  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  const stdout = result.stdout ?? '';
+  const output = `${stdout}${result.stderr ?? ''}`;
   if (!quiet || result.status !== 0) process.stdout.write(output);
   if (result.signal)
-    return { code: 1, output: `${output}\n(killed by ${result.signal}: over ${COMMAND_TIMEOUT_MS} ms?)` };
+    return {
+      code: 1,
+      stdout,
+      output: `${output}\n(killed by ${result.signal}: over ${COMMAND_TIMEOUT_MS} ms?)`,
+    };
   if (result.error) throw result.error;
-  return { code: result.status ?? 1, output };
+  return { code: result.status ?? 1, stdout, output };
 }
 
 function must(result: Run, what: string): Run {
@@ -151,7 +173,7 @@ for (const pkg of PACKED) {
   const readme = must(
     run('tar', ['-xzOf', tarballFile(pkg), 'package/README.md'], tarballs, true),
     `reading README.md of the ${pkg} tarball`,
-  ).output;
+  ).stdout;
   const dead = readme.match(/\]\(\.\.\/[^)]*\)/g) ?? [];
   if (dead.length > 0) fail(`the README of @walstream/${pkg} links out of its package: ${dead.join(', ')}`);
 }
@@ -163,7 +185,7 @@ mkdirSync(project);
 const latest = must(
   run('npm', ['view', 'vitest@latest', 'version'], project, true),
   'npm view',
-).output.trim();
+).stdout.trim();
 const dependencies = Object.fromEntries(PACKED.map((pkg) => [`@walstream/${pkg}`, tarball(pkg)]));
 writeFileSync(
   join(project, 'package.json'),
@@ -276,7 +298,7 @@ const count = must(
     true,
   ),
   'importing the ESM entries',
-).output.trim();
+).stdout.trim();
 const cases = Number(count);
 if (!Number.isInteger(cases) || cases < 30) fail(`the packed testkit has ${count} walimpls cases`);
 must(
