@@ -263,6 +263,17 @@ describe('shard state: one apply for the live WAL, the checkpoint and replay', (
           }
           stack.adapter.store.faults(PCHANNEL).clear();
           const context = stack.context();
+          // A Flush the WAL is still writing when it closes may land without the WAL learning it did (the
+          // close gives up on it as "may have landed"): the next term's replay applies it, the closing WAL
+          // never does. So let every Flush that can be written land first; a sealed segment that waits
+          // for an open txn is not flushed before the close.
+          await expect
+            .poll(() =>
+              context.shard
+                .segments()
+                .every((segment) => segment.state === 'growing' || segment.txns.size > 0),
+            )
+            .toBe(true);
           // Closing stops the segment workers and covers everything that landed with a last TimeTick.
           await wal.close();
           const live = context.shard.state.toJSON();
