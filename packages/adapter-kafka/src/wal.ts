@@ -52,13 +52,13 @@ export class KafkaWal implements WalImpls {
   async read(options: ReadOptions): Promise<RawScanner> {
     if (this.#closed) throw this.#closedError();
     if (options?.signal?.aborted) throw abortError(options.signal, 'kafka read');
-    // Checked before anything starts; 0 or absent: the default size.
+    // Checked before anything starts: a positive integer; absent: the default size.
     const size = integerOption(
       `read of pchannel ${this.channel.name}`,
       'readAheadBufferSize',
       options.readAheadBufferSize,
       0,
-      { min: 0 },
+      { min: 1 },
     );
     const { observability, channel } = this.#ctx;
     let scanner: RawScanner;

@@ -81,14 +81,14 @@ export class MemoryWal implements WalImpls {
     if (signal?.aborted) throw abortError(signal, `read of pchannel ${this.channel.name}`);
     if (typeof options?.name !== 'string')
       throw errors.invalid('read needs a scanner name', this.channel.name);
-    // 0 or absent: the default size.
+    // A positive integer; absent: the default size.
     const size = integerOption(
       `read of pchannel ${this.channel.name}`,
       'readAheadBufferSize',
       options.readAheadBufferSize,
       0,
       {
-        min: 0,
+        min: 1,
       },
     );
 

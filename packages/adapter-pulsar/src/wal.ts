@@ -137,7 +137,7 @@ export class PulsarWal implements WalImpls {
     if (typeof options?.name !== 'string' || !options.deliverPolicy) {
       throw new WalError('INVALID_ARGUMENT', 'read needs a name and a deliverPolicy');
     }
-    // Checked before anything starts; 0 or absent: the default size.
+    // Checked before anything starts: a positive integer; absent: the default size.
     const size =
       integerOption(
         `read of pchannel ${this.channel.name}`,
@@ -145,7 +145,7 @@ export class PulsarWal implements WalImpls {
         options.readAheadBufferSize,
         0,
         {
-          min: 0,
+          min: 1,
         },
       ) || DEFAULT_READ_AHEAD_BUFFER_SIZE;
     let reader: Reader;
