@@ -145,6 +145,30 @@ describe('recovery', () => {
   });
 });
 
+describe('recovery: an append the close gives up on', () => {
+  it('a drop that landed while the WAL closed under it, unconfirmed, is applied at the next term', async () => {
+    const stack = await semanticsStack({ timeTick: { closeTimeoutMs: 50 } });
+    const wal = await stack.open(1n);
+    await wal.append(createVChannel('ps_av0'));
+    await wal.append(note('ps_av0', 1));
+    // Every write lands and loses its acknowledgement: the runtime retries it until the close gives up.
+    stack.adapter.store.faults(PCHANNEL).set({ lostAckRate: 1 });
+    const drop = wal.append(dropVChannel('ps_av0'));
+    const dropFails = expect(drop).rejects.toMatchObject({ code: 'ON_SHUTDOWN', retriable: false });
+    await expect
+      .poll(() => stored(stack).some((m) => m.messageType === ShardMessageType.DropVChannel))
+      .toBe(true);
+    const closed = wal.close();
+    await dropFails;
+    // The final TimeTick is written past the chain and retried until the store takes it.
+    stack.adapter.store.faults(PCHANNEL).clear();
+    await closed;
+    const next = await stack.open(2n);
+    await expect(next.append(note('ps_av0', 2))).rejects.toMatchObject({ code: 'VCHANNEL_DROPPED' });
+    await stack.close();
+  });
+});
+
 type Op =
   | { kind: 'create'; v: number }
   | { kind: 'drop'; v: number }

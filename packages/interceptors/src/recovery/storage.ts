@@ -76,6 +76,8 @@ export class RecoveryStorage {
   #stopped = false;
   /** The persist running now is the last one (close): a failure is not tried again. */
   #closing = false;
+  /** An append that may have landed was not applied: the checkpoint stays before it (see holdBack). */
+  #heldBack = false;
   #persists = 0;
   readonly #saves: ReturnType<Observability['meter']['createCounter']>;
 
@@ -117,13 +119,28 @@ export class RecoveryStorage {
 
   /** What one TimeTick sync covered, in timetick order, and the tick. */
   observe(messages: readonly ImmutableMessage[], tick: ImmutableMessage): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#heldBack) return;
     const apply = (message: ImmutableMessage): void => this.#state.apply(message);
     for (const message of messages) this.#txns.push(message, apply);
     this.#txns.expire(tick.timeTick);
     this.#checkpoint = { lastConfirmed: tick.lastConfirmedId, timeTick: tick.timeTick };
     this.#dirty += messages.length;
     if (this.#dirty >= this.#options.maxDirtyMessages) void this.persist();
+  }
+
+  /**
+   * An append at `timeTick` failed but may be in the log (the WAL closed before it was confirmed). No
+   * TimeTick covered it yet, so the checkpoint is still below it; it stays there for the rest of this
+   * term, with the state that goes with it, and the next term replays from there — applying the append
+   * if it landed. (The runtime carries such appends through until they land, so this happens on close.)
+   */
+  holdBack(timeTick: bigint): void {
+    if (this.#heldBack) return;
+    this.#heldBack = true;
+    this.#options.observability.logger.info(
+      { pchannel: this.#options.pchannel, timeTick, checkpointTimeTick: this.#checkpoint.timeTick },
+      'an append may have landed unconfirmed: the checkpoint stays before it for the next term to replay',
+    );
   }
 
   /** Saves state and checkpoint in one catalog write. Concurrent calls coalesce; failures are retried later. */

@@ -1,4 +1,5 @@
 import {
+  appendOutcome,
   type MessageID,
   type MutableMessage,
   messageTypes,
@@ -125,7 +126,7 @@ export class TimeTickInterceptor implements Interceptor {
     } catch (error) {
       if (isBegin) this.#txns.abandon(session!, 'its BeginTxn append failed');
       else session?.bodyDone(timeTick, false);
-      this.#acks.ack(acker, { kind: 'failed' });
+      this.#ackFailed(acker, error);
       throw error;
     }
     if (!isBegin) session?.bodyDone(timeTick, true);
@@ -169,7 +170,7 @@ export class TimeTickInterceptor implements Interceptor {
       id = await next(message, context);
     } catch (error) {
       session.finished(false);
-      this.#acks.ack(acker, { kind: 'failed' });
+      this.#ackFailed(acker, error);
       throw error;
     }
     // Done and acknowledged in one step: the LC may pass the txn's begin only once its end is covered.
@@ -178,6 +179,16 @@ export class TimeTickInterceptor implements Interceptor {
     context.result.timeTick = timeTick;
     context.result.txn = session.context;
     return id;
+  }
+
+  /**
+   * The append failed. If it may be in the log all the same (the WAL closed before it was confirmed),
+   * the checkpoint must not pass it: a later TimeTick covers its timetick, and the next term's replay,
+   * which skips what the checkpoint covers, would never apply it.
+   */
+  #ackFailed(acker: Acker, error: unknown): void {
+    this.#acks.ack(acker, { kind: 'failed' });
+    if (mayHaveLanded(error)) this.#stack.recovery.holdBack(acker.timeTick);
   }
 
   #ackAppended(acker: Acker, message: MutableMessage, id: MessageID, session: TxnSession | undefined): void {
@@ -199,4 +210,10 @@ function checkVChannel(session: TxnSession, message: MutableMessage): void {
       { details: { txnId: session.txnId } },
     );
   }
+}
+
+/** The runtime gives up on an append that may have landed with ON_SHUTDOWN, not retriable. */
+function mayHaveLanded(error: unknown): boolean {
+  if (!WalError.is(error)) return false;
+  return appendOutcome(error) === 'written' || (error.code === 'ON_SHUTDOWN' && !error.retriable);
 }
