@@ -7,7 +7,7 @@ import {
   type TimestampAllocator,
   WalError,
 } from '@walstream/core';
-import { retryWithBackoff } from '@walstream/core/internal';
+import { isRetriableFailure, retryWithBackoff } from '@walstream/core/internal';
 import type { Observability } from '@walstream/core/spi';
 import { collectionNotFound, redoRequest, vchannelDropped, vchannelNotFound } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
@@ -89,18 +89,6 @@ export interface ShardManagerDeps {
   readonly observability: Observability;
 }
 
-/** Failures a background append must not retry. */
-const PERMANENT = [
-  'UNRECOVERABLE',
-  'INVALID_ARGUMENT',
-  'VCHANNEL_NOT_FOUND',
-  'VCHANNEL_DROPPED',
-  'ON_SHUTDOWN',
-  'CLOSED',
-  'CHANNEL_FENCED',
-  'READ_ONLY',
-  'ABORTED',
-] as const;
 /** The WAL is going away: nothing to report. */
 const STOPPED = ['ON_SHUTDOWN', 'CLOSED', 'CHANNEL_FENCED'] as const;
 
@@ -522,7 +510,9 @@ export class ShardManager implements SegmentObserver {
 
   #retry(attempt: () => Promise<void>): Promise<void> {
     const { initialMs, maxMs } = this.#deps.options.workerRetry;
-    const retriable = (error: unknown): boolean => !hasCode(error, ...PERMANENT);
+    // What a retry cannot fix (coded not retriable), and the WAL closing under the worker, end it.
+    const retriable = (error: unknown): boolean =>
+      isRetriableFailure(error) && !hasCode(error, 'ON_SHUTDOWN');
     return retryWithBackoff(
       async () => {
         try {
