@@ -1,5 +1,5 @@
 import { WalError } from '@walstream/core';
-import { checkKnownKeys, integerOption, oneOfOption } from '@walstream/core/internal';
+import { checkKnownKeys, integerOption, oneOfOption, stringOption } from '@walstream/core/internal';
 import type { KafkaJsKafka } from './driver/kafkajs-types.js';
 
 export type KafkaDriverName = 'kafkajs' | 'platformatic';
@@ -124,13 +124,6 @@ function invalid(option: string, message: string): WalError {
   });
 }
 
-/** A string option (the core checks have none): `value`, or `fallback` when absent. */
-function text(name: string, value: unknown, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') throw invalid(name, `must be a string, got ${typeof value}`);
-  return value;
-}
-
 /** `topicConfig`: topic-level Kafka configs, any name, every value a string as Kafka's admin API wants. */
 function topicConfig(value: unknown): Record<string, string> {
   if (value === undefined) return {};
@@ -192,13 +185,18 @@ export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
     driver,
     brokers: [...(brokers as string[])],
     kafka: kafka as KafkaJsKafka | undefined,
-    clientId: text('clientId', options.clientId, 'walstream'),
-    topicPrefix: text('topicPrefix', options.topicPrefix, ''),
+    clientId: stringOption(WHERE, 'clientId', options.clientId, 'walstream'),
+    topicPrefix: stringOption(WHERE, 'topicPrefix', options.topicPrefix, ''),
     replicationFactor,
     minInsyncReplicas: options.minInsyncReplicas === undefined ? undefined : integer('minInsyncReplicas', 1),
     topicConfig: { 'retention.ms': '-1', ...topicConfig(options.topicConfig) },
     fencing: oneOfOption(WHERE, 'fencing', options.fencing, ['transactional', 'none'], 'transactional'),
-    transactionalIdPrefix: text('transactionalIdPrefix', options.transactionalIdPrefix, 'walstream-wal-'),
+    transactionalIdPrefix: stringOption(
+      WHERE,
+      'transactionalIdPrefix',
+      options.transactionalIdPrefix,
+      'walstream-wal-',
+    ),
     transactionTimeoutMs: integer('transactionTimeoutMs', 10_000),
     connectTimeoutMs: integer('connectTimeoutMs', 10_000),
     operationTimeoutMs: integer('operationTimeoutMs', 30_000),
@@ -209,6 +207,11 @@ export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
     maxTransactionBatches: integer('maxTransactionBatches', 16),
     fetchMaxWaitMs: integer('fetchMaxWaitMs', 500),
     fetchMaxBytes: integer('fetchMaxBytes', 1 << 20),
-    consumerGroupPrefix: text('consumerGroupPrefix', options.consumerGroupPrefix, 'walstream-scan-'),
+    consumerGroupPrefix: stringOption(
+      WHERE,
+      'consumerGroupPrefix',
+      options.consumerGroupPrefix,
+      'walstream-scan-',
+    ),
   };
 }

@@ -1,5 +1,5 @@
 import { WalError } from '@walstream/core';
-import { booleanOption, checkKnownKeys, integerOption } from '@walstream/core/internal';
+import { booleanOption, checkKnownKeys, integerOption, stringOption } from '@walstream/core/internal';
 import type { BackoffOptions } from './protocol/client.js';
 import {
   type ConnectionOptions,
@@ -97,15 +97,6 @@ function invalid(option: string, must: string): WalError {
   });
 }
 
-/** A string option (the core checks have none): `value`, or `fallback` when absent. */
-function text(name: string, value: unknown, fallback: string, allowEmpty = true): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || (!allowEmpty && value === '')) {
-    throw invalid(name, `must be a ${allowEmpty ? '' : 'non-empty '}string, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 /** Checks every option, nested ones included (INVALID_ARGUMENT naming it), and fills in the defaults. */
 export function resolvePulsarOptions(options: PulsarAdapterOptions): ResolvedPulsarOptions {
   if (typeof options !== 'object' || options === null) {
@@ -114,7 +105,7 @@ export function resolvePulsarOptions(options: PulsarAdapterOptions): ResolvedPul
     });
   }
   checkKnownKeys(WHERE, options, KNOWN);
-  const serviceUrl = text('serviceUrl', options.serviceUrl, '', false);
+  const serviceUrl = stringOption(WHERE, 'serviceUrl', options.serviceUrl, '', false);
   try {
     parseServiceUrl(serviceUrl);
   } catch {
@@ -123,7 +114,7 @@ export function resolvePulsarOptions(options: PulsarAdapterOptions): ResolvedPul
       `must be pulsar://host:port (TLS is not supported), got ${JSON.stringify(serviceUrl)}`,
     );
   }
-  const adminUrl = text('adminUrl', options.adminUrl, '', false);
+  const adminUrl = stringOption(WHERE, 'adminUrl', options.adminUrl, '', false);
   if (!/^https?:\/\/[^/]+/.test(adminUrl)) {
     throw invalid(
       'adminUrl',
@@ -138,11 +129,12 @@ export function resolvePulsarOptions(options: PulsarAdapterOptions): ResolvedPul
   return {
     serviceUrl,
     adminUrl,
-    tenant: text('tenant', options.tenant, 'public', false),
-    namespace: text('namespace', options.namespace, 'default', false),
-    topicPrefix: text('topicPrefix', options.topicPrefix, ''),
+    tenant: stringOption(WHERE, 'tenant', options.tenant, 'public', false),
+    namespace: stringOption(WHERE, 'namespace', options.namespace, 'default', false),
+    topicPrefix: stringOption(WHERE, 'topicPrefix', options.topicPrefix, ''),
     createTopics: booleanOption(WHERE, 'createTopics', options.createTopics, true),
-    truncateSubscription: text(
+    truncateSubscription: stringOption(
+      WHERE,
       'truncateSubscription',
       options.truncateSubscription,
       'walstream-truncate',
@@ -169,7 +161,8 @@ export function resolvePulsarOptions(options: PulsarAdapterOptions): ResolvedPul
         connection?.keepAliveMs,
         DEFAULT_CONNECTION_OPTIONS.keepAliveMs,
       ),
-      clientVersion: text(
+      clientVersion: stringOption(
+        WHERE,
         'connection.clientVersion',
         connection?.clientVersion,
         DEFAULT_CONNECTION_OPTIONS.clientVersion,

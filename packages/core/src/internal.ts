@@ -32,6 +32,7 @@ export {
   integerOption,
   numberOption,
   oneOfOption,
+  stringOption,
 } from './options/check.js';
 export { compileFilters } from './runtime/filters.js';
 export { type WalStack, WalStackOpener } from './runtime/opener.js';

@@ -43,6 +43,7 @@ export {
   type RawScannerSpec,
   type ScannerSink,
 } from './walimpls/raw-scanner.js';
+export { checkDeliverPolicy, checkReadAheadBufferSize } from './walimpls/read-options.js';
 // The adapter contract: builder → opener → one WAL per pchannel and term → raw scanners.
 export type {
   AppendOptions,

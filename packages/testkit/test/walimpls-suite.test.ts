@@ -199,7 +199,7 @@ describe('the walimpls suite', () => {
     const report = await run(acceptsAnyReadAheadAdapter, { cases: errors });
     expect(names(report, 'failed')).toEqual([BAD_READ]);
     expect(errorOf(report, BAD_READ)).toMatch(
-      /read with readAheadBufferSize -1: read\(\) resolved scanner "scanner\d+", expected a rejection coded INVALID_ARGUMENT/,
+      /read with readAheadBufferSize 0: read\(\) resolved scanner "scanner\d+", expected a rejection coded INVALID_ARGUMENT/,
     );
   });
 

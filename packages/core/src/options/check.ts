@@ -108,3 +108,18 @@ export function functionOption<F extends (...args: never[]) => unknown>(
   if (typeof value !== 'function') throw invalid(where, name, 'a function', value);
   return value as F;
 }
+
+/** `value`, or `fallback` when it is undefined; it must be a string, and not empty unless `allowEmpty`. */
+export function stringOption(
+  where: string,
+  name: string,
+  value: unknown,
+  fallback: string,
+  allowEmpty = true,
+): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || (!allowEmpty && value === '')) {
+    throw invalid(where, name, allowEmpty ? 'a string' : 'a non-empty string', value);
+  }
+  return value;
+}

@@ -87,7 +87,7 @@ export interface ReadOptions {
   /** A name for the reader; some stores use it as a subscription or group name. */
   readonly name: string;
   readonly deliverPolicy: DeliverPolicy;
-  /** How many fetched messages may wait for the consumer; 0 or absent = the adapter's default. */
+  /** How many fetched messages may wait for the consumer: a positive integer (INVALID_ARGUMENT otherwise); absent = the adapter's default. */
   readonly readAheadBufferSize?: number;
   /** Aborting closes the scanner. Adapters remove the listeners they add to it. */
   readonly signal?: AbortSignal;

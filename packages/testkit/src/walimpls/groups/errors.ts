@@ -66,7 +66,7 @@ async function expectReadRejected(
  */
 function badReadOptions(): [string, Partial<ReadOptions>][] {
   return [
-    ...[-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY].map((size): [string, Partial<ReadOptions>] => [
+    ...[0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY].map((size): [string, Partial<ReadOptions>] => [
       `readAheadBufferSize ${size}`,
       { readAheadBufferSize: size },
     ]),
