@@ -194,3 +194,10 @@ class KafkaOpener implements WalImplsOpener {
     return this.close();
   }
 }
+
+declare module '@walstream/core' {
+  interface RegisteredAdapters {
+    /** Typed options for `registry.registerAdapter('kafka', kafkaAdapter)` and `createWal().adapter('kafka', …)`. */
+    kafka: KafkaAdapterOptions;
+  }
+}

@@ -126,3 +126,10 @@ class MemoryOpener implements WalImplsOpener {
     return this.close();
   }
 }
+
+declare module '@walstream/core' {
+  interface RegisteredAdapters {
+    /** Typed options for `registry.registerAdapter('memory', memoryAdapter)` and `createWal().adapter('memory', …)`. */
+    memory: MemoryAdapterOptions | undefined;
+  }
+}

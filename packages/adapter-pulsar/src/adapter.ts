@@ -190,3 +190,10 @@ class PulsarOpener implements WalImplsOpener {
     return this.close();
   }
 }
+
+declare module '@walstream/core' {
+  interface RegisteredAdapters {
+    /** Typed options for `registry.registerAdapter('pulsar', pulsarAdapter)` and `createWal().adapter('pulsar', …)`. */
+    pulsar: PulsarAdapterOptions;
+  }
+}
