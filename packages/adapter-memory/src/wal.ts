@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type {
   DeliverPolicy,
   Logger,
@@ -40,6 +41,8 @@ export class MemoryWal implements WalImpls {
     this.channel = Object.freeze({ name: channel.name, term: channel.term, accessMode: channel.accessMode });
     this.#readOnly = channel.accessMode === 'ro';
     this.#onClosed = onClosed;
+    // Every append waiting on an injected delay listens to this one signal: hundreds at once by design.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   // Not `async`: the unfaulted path settles with one already-resolved promise and nothing else.

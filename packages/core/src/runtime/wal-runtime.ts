@@ -1,7 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import { BehaviorSubject, type Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
-import { abortError, appendOutcome, hasCode, WalError } from '../errors/wal-error.js';
+import { abortError, hasCode, WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
 import { encodeBase36 } from '../message/properties.js';
 import type { MessageID } from '../message-id/message-id.js';
@@ -10,7 +10,6 @@ import type { Observability } from '../observability/observability.js';
 import type { WalMetrics } from '../observability/wal-metrics.js';
 import { checkKnownKeys } from '../options/check.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
-import { delay, isRetriableFailure } from '../util/backoff.js';
 import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { WalImpls } from '../walimpls/spi.js';
 import { appendToAdapter, DEFAULT_APPEND_RETRY } from './append-retry.js';
