@@ -16,11 +16,11 @@ import {
 } from '@walstream/core';
 import type { WalImpls } from '@walstream/core/spi';
 import {
+  createVChannel,
   lock,
   redo,
   type SemanticsOptions,
   shard,
-  shardMessages,
   timeTick,
   walSemantics,
 } from '@walstream/interceptors';
@@ -97,7 +97,7 @@ async function runtimeOnlyWal(): Promise<Wal> {
 
 /**
  * A chain of some of the semantics interceptors (all built from one options object, as they must be).
- * Without the shard interceptor no vchannel needs creating, but the CreateCollection is written anyway,
+ * Without the shard interceptor no vchannel needs creating, but the CreateVChannel is written anyway,
  * so every stack starts from the same log.
  */
 async function partialChainWal(
@@ -108,7 +108,7 @@ async function partialChainWal(
     .use(...pick({}))
     .build();
   const wal = await opener.open({ channel: pchannel(`chain-${++channelSeq}`, 1n) });
-  await wal.append(shardMessages.createCollection(VCHANNEL, { collectionId: 1n }));
+  await wal.append(createVChannel(VCHANNEL));
   return wal;
 }
 

@@ -13,9 +13,9 @@ import {
 import {
   beginTxnMessage,
   commitTxnMessage,
+  createVChannel,
   inTxn,
   rollbackTxnMessage,
-  shardMessages,
 } from '@walstream/interceptors';
 import { formatMs, Latencies } from './latency.js';
 
@@ -68,9 +68,7 @@ export interface DemoReport {
 export async function runDemo(wals: readonly Wal[], options: DemoOptions): Promise<DemoReport> {
   const appendLatency = new Latencies();
   const visibleLatency = new Latencies();
-  const lanes = await Promise.all(
-    wals.map((wal, index) => Lane.open(wal, index, appendLatency, visibleLatency)),
-  );
+  const lanes = await Promise.all(wals.map((wal) => Lane.open(wal, appendLatency, visibleLatency)));
   const started = performance.now();
   const deadline = started + options.durationMs;
   const perLaneRate = options.rate / lanes.length;
@@ -148,14 +146,9 @@ class Lane {
     this.#reading = this.#read();
   }
 
-  static async open(
-    wal: Wal,
-    index: number,
-    appendLatency: Latencies,
-    visibleLatency: Latencies,
-  ): Promise<Lane> {
+  static async open(wal: Wal, appendLatency: Latencies, visibleLatency: Latencies): Promise<Lane> {
     const vchannel = vchannelName(wal.channel.name, 'demo');
-    await wal.append(shardMessages.createCollection(vchannel, { collectionId: BigInt(index + 1) }));
+    await wal.append(createVChannel(vchannel));
     const scanner = await wal.read({ vchannel, deliverPolicy: DeliverPolicy.all() });
     return new Lane(wal, vchannel, scanner, appendLatency, visibleLatency);
   }
