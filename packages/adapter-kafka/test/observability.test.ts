@@ -1,5 +1,6 @@
-import { type BackgroundErrorEvent, DeliverPolicy, type Logger, pchannel } from '@walstream/core';
+import { type BackgroundErrorEvent, DeliverPolicy, pchannel } from '@walstream/core';
 import { createObservability, type WalImplsOpener } from '@walstream/core/spi';
+import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
   adapterFor,
@@ -16,32 +17,14 @@ afterEach(async () => {
 });
 beforeEach(() => showBrokerLogOnFailure());
 
-interface Line {
-  readonly level: string;
-  readonly fields: Record<string, unknown>;
-  readonly message: string | undefined;
-}
-
-/** A pino-shaped logger that keeps every line, child bindings merged in. */
-function recording(lines: Line[], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: string) => (fields: object, text?: string) => {
-    lines.push({ level, fields: { ...bindings, ...fields }, message: text });
-  };
-  return {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recording(lines, { ...bindings, ...more }),
-  };
-}
-
 describe.each(DRIVERS)('kafka observability (%s)', (driver) => {
   test('an epoch taken back in the background is reported (component, pchannel, retrying); open and close are logged', async () => {
-    const lines: Line[] = [];
+    const lines: LogLine[] = [];
     const events: BackgroundErrorEvent[] = [];
-    const observability = createObservability({ logger: recording(lines), onError: (e) => events.push(e) });
+    const observability = createObservability({
+      logger: recordingLogger(lines),
+      onError: (e) => events.push(e),
+    });
     const opener = await adapterFor(driver, { takeoverGraceMs: 0 }).build({ observability });
     openers.push(opener);
     const name = uniqueChannel('observed');

@@ -1,12 +1,6 @@
-import {
-  type BackgroundErrorEvent,
-  DeliverPolicy,
-  hasCode,
-  type Logger,
-  MutableMessage,
-  pchannel,
-} from '@walstream/core';
+import { type BackgroundErrorEvent, DeliverPolicy, hasCode, MutableMessage, pchannel } from '@walstream/core';
 import { createObservability, type WalImplsOpener } from '@walstream/core/spi';
+import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { afterEach, describe, expect, test } from 'vitest';
 import { adapter, broker, uniqueName } from './env.js';
 
@@ -14,27 +8,6 @@ const openers: WalImplsOpener[] = [];
 afterEach(async () => {
   await Promise.allSettled(openers.splice(0).map((opener) => opener.close()));
 });
-
-interface Line {
-  readonly level: string;
-  readonly fields: Record<string, unknown>;
-  readonly message: string | undefined;
-}
-
-/** A pino-shaped logger that keeps every line, child bindings merged in. */
-function recording(lines: Line[], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: string) => (fields: object, text?: string) => {
-    lines.push({ level, fields: { ...bindings, ...fields }, message: text });
-  };
-  return {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recording(lines, { ...bindings, ...more }),
-  };
-}
 
 function message(seq: number): MutableMessage {
   return new MutableMessage(new TextEncoder().encode(`m-${seq}`), { seq: String(seq) });
@@ -50,9 +23,12 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
 }
 
 function observed() {
-  const lines: Line[] = [];
+  const lines: LogLine[] = [];
   const events: BackgroundErrorEvent[] = [];
-  const observability = createObservability({ logger: recording(lines), onError: (e) => events.push(e) });
+  const observability = createObservability({
+    logger: recordingLogger(lines),
+    onError: (e) => events.push(e),
+  });
   return { lines, events, observability };
 }
 

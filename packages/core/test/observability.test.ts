@@ -11,28 +11,14 @@ import {
   DeliverPolicy,
   defineMessageType,
   diagnosticChannelNames,
-  type Logger,
   newMessage,
   pchannel,
 } from '@walstream/core';
+import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { describe, expect, it } from 'vitest';
 
 const Note = defineMessageType({ name: 'ObservabilityTestNote', code: 4141, flags: {} });
 const note = () => newMessage(Note).vchannel('obs_1v0').body(new Uint8Array(10)).build();
-
-/** A logger that keeps its lines, in pino's (fields, message) shape. */
-function recordingLogger(lines: { level: string; fields: object; message?: string }[]): Logger {
-  const at = (level: string) => (fields: object, message?: string) => lines.push({ level, fields, message });
-  const logger: Logger = {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-  };
-  return logger;
-}
 
 describe('observability of the runtime', () => {
   it('counts appends, bytes, WAL states and scanner lag through an OpenTelemetry meter provider', async () => {
@@ -67,7 +53,7 @@ describe('observability of the runtime', () => {
   });
 
   it('logs a fenced WAL at warn through the injected logger', async () => {
-    const lines: { level: string; fields: object; message?: string }[] = [];
+    const lines: LogLine[] = [];
     const adapter = memoryAdapter();
     const opener = await createWal({ logger: recordingLogger(lines) })
       .adapter(adapter)

@@ -3,5 +3,7 @@
  * test runner. The real-broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`).
  */
 
+// Test helpers for extension authors.
+export { type LogLine, recordingLogger } from './logging.js';
 export * from './semantics/index.js';
 export * from './walimpls/index.js';
