@@ -93,7 +93,10 @@ function redoBuilder(raw: SemanticsOptions | undefined, options: ResolvedOptions
     async build(params) {
       if (readOnly(params)) return passThrough('redo');
       const stack = await SemanticsStack.of(params, raw, options);
-      return withLifecycle(new RedoInterceptor(options.maxRedoAttempts, stack.stopping.signal), stack);
+      return withLifecycle(
+        new RedoInterceptor(params.channel.name, options.maxRedoAttempts, stack.stopping.signal),
+        stack,
+      );
     },
   };
 }

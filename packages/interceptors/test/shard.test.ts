@@ -1,4 +1,6 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
 import { type ImmutableMessage, newMessage, SystemMessageType } from '@walstream/core';
+import type { InterceptorBuilder } from '@walstream/core/spi';
 import {
   beginTxnMessage,
   commitTxnMessage,
@@ -11,7 +13,16 @@ import {
 } from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
 import { walShardMessages } from '../src/shard/messages.js';
-import { createCollection, isTick, ManualClock, note, semanticsStack, stored } from './support.js';
+import {
+  createCollection,
+  isTick,
+  ManualClock,
+  note,
+  StoreGate,
+  semanticsStack,
+  stored,
+  watchedSignal,
+} from './support.js';
 
 const ofType = (log: readonly ImmutableMessage[], type: number) => log.filter((m) => m.messageType === type);
 const insert = (vchannel: string, rows: number, partitionId?: bigint) =>
@@ -295,7 +306,55 @@ describe('shard: segments', () => {
   });
 });
 
+/** Counts the runs of the inner chain (between redo and lock) for Inserts: one per redo rerun. */
+function insertRuns(): { builder: InterceptorBuilder; readonly count: number } {
+  let count = 0;
+  return {
+    builder: {
+      name: 'count-insert-runs',
+      build: async () => ({
+        name: 'count-insert-runs',
+        doAppend: (message, context, next) => {
+          if (message.messageType === ShardMessageType.Insert) count++;
+          return next(message, context);
+        },
+      }),
+    },
+    get count() {
+      return count;
+    },
+  };
+}
+
 describe('redo', () => {
+  it('an Insert that needs a segment on a WAL a newer term fenced fails CHANNEL_FENCED after one run', async () => {
+    const runs = insertRuns();
+    const stack = await semanticsStack({}, {}, { insideRedo: [runs.builder] });
+    const old = await stack.open(1n);
+    await createCollection(old, 'ps_av0', 1n);
+    await stack.open(2n);
+    // The segment the insert waits for can never be created on the fenced WAL: that is the answer.
+    await expect(old.append(insert('ps_av0', 1))).rejects.toMatchObject({
+      code: 'CHANNEL_FENCED',
+      retriable: false,
+    });
+    expect(runs.count).toBe(1);
+    await expect(old.append(insert('ps_av0', 1))).rejects.toMatchObject({ code: 'CHANNEL_FENCED' });
+    await stack.close();
+  });
+
+  it('a redo that runs out of attempts reports a permanent cause as such, not UNAVAILABLE', async () => {
+    const stack = await semanticsStack({ redo: { maxAttempts: 1 } });
+    const old = await stack.open(1n);
+    await createCollection(old, 'ps_av0', 1n);
+    await stack.open(2n);
+    await expect(old.append(insert('ps_av0', 1))).rejects.toMatchObject({
+      code: 'CHANNEL_FENCED',
+      retriable: false,
+    });
+    await stack.close();
+  });
+
   it('gives up after maxAttempts reruns with UNAVAILABLE', async () => {
     const stack = await semanticsStack({ redo: { maxAttempts: 1 } });
     const wal = await stack.open(1n);
@@ -304,22 +363,27 @@ describe('redo', () => {
     await stack.close();
   });
 
-  it('a wait for a new segment ends with ABORTED on the append signal and ON_SHUTDOWN on close', async () => {
-    const stack = await semanticsStack();
+  it('a wait for a new segment ends with ABORTED on the append signal and CLOSED, not retriable, on close', async () => {
+    const gate = new StoreGate();
+    const stack = await semanticsStack({}, { adapter: gate.adapter(memoryAdapter()) });
     const wal = await stack.open(1n);
     await createCollection(wal, 'ps_av0', 1n);
-    stack.adapter.store.faults('ps').set({ appendDelayMs: 200 });
-    const controller = new AbortController();
-    const aborted = wal.append(insert('ps_av0', 1), { signal: controller.signal });
-    await expect
-      .poll(() => stack.context().shard.segments().length === 0 && stack.context().ackManager.outstanding > 0)
-      .toBe(true);
-    controller.abort();
+    // The CreateSegment stays in the store until released: the inserts wait for their segment meanwhile.
+    const create = gate.hold((m) => m.messageType === ShardMessageType.CreateSegment);
+    const first = watchedSignal();
+    const aborted = wal.append(insert('ps_av0', 1), { signal: first.signal });
+    await first.waiting;
+    first.abort();
     await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
-    const closing = wal.append(insert('ps_av0', 1));
+    const second = watchedSignal();
+    const closing = wal.append(insert('ps_av0', 1), { signal: second.signal });
+    await second.waiting;
     const closed = wal.close();
-    await expect(closing).rejects.toMatchObject({ code: 'ON_SHUTDOWN' });
+    create.release();
+    // The WAL's owner closed it, and the insert was never written: CLOSED, which no retry can fix.
+    await expect(closing).rejects.toMatchObject({ code: 'CLOSED', retriable: false });
     await closed;
+    expect(ofType(stored(stack), ShardMessageType.Insert)).toHaveLength(0);
     await stack.close();
   });
 });

@@ -1,5 +1,6 @@
 import { type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
 import {
+  type AppendResult,
   type Catalog,
   createWal,
   DeliverFilter,
@@ -16,10 +17,17 @@ import {
   pchannel,
   SystemMessageType,
   type Wal,
+  WalError,
   type WalOpener,
 } from '@walstream/core';
 import { compileFilters, TimeTickOrderer } from '@walstream/core/internal';
-import type { InterceptorBuilder } from '@walstream/core/spi';
+import {
+  type AppendOptions,
+  abortError,
+  type InterceptorBuilder,
+  type WalImpls,
+  type WalImplsOpener,
+} from '@walstream/core/spi';
 import { type SemanticsOptions, shardMessages, walSemantics } from '@walstream/interceptors';
 import { resolveOptions } from '../src/options.js';
 import { SemanticsStack } from '../src/semantics-stack.js';
@@ -59,10 +67,19 @@ export class ManualClock {
   }
 }
 
+/** Interceptors a test adds to the semantics stack. */
+export interface ExtraInterceptors {
+  /** Between redo and lock: each run of the inner chain passes them (a redo rerun too). */
+  readonly insideRedo?: readonly InterceptorBuilder[];
+  /** After shard: they see what is about to be written, with its timetick, under its locks. */
+  readonly innermost?: readonly InterceptorBuilder[];
+}
+
 /** A semantics stack on the memory adapter; `adapter` and `catalog` survive reopen at a higher term. */
 export async function semanticsStack(
   options: SemanticsOptions = {},
   shared: { adapter?: MemoryAdapter; catalog?: Catalog; clock?: ManualClock } = {},
+  extra: ExtraInterceptors = {},
 ): Promise<Stack> {
   const adapter = shared.adapter ?? memoryAdapter();
   const catalog = shared.catalog ?? new MemoryCatalog();
@@ -78,7 +95,7 @@ export async function semanticsStack(
   const allocator = shared.clock ? new LocalTimestampAllocator({ now: shared.clock.now }) : undefined;
   const opener = await createWal({ catalog, allocator, runtime: { appendRetry: { initialMs: 1, maxMs: 5 } } })
     .adapter(adapter)
-    .use(...walSemantics(options), probe)
+    .use(...withExtra(walSemantics(options), extra), probe)
     .build();
   return {
     adapter,
@@ -92,6 +109,11 @@ export async function semanticsStack(
     },
     close: () => opener.close(),
   };
+}
+
+function withExtra(semantics: InterceptorBuilder[], extra: ExtraInterceptors): InterceptorBuilder[] {
+  const [redo, ...inner] = semantics;
+  return [redo!, ...(extra.insideRedo ?? []), ...inner, ...(extra.innermost ?? [])];
 }
 
 /** Creates a vchannel with a collection (Milvus's CreateCollection), so Milvus's messages may be appended to it. */
@@ -200,4 +222,156 @@ export function orderedRead(
     for (const released of orderer.accept(message)) if (!isTick(released)) out.push(released);
   }
   return out;
+}
+
+/** One append held at a {@link StoreGate}: it reached the store and waits for the test to decide. */
+export interface HeldAppend {
+  /** Resolves with the message once the append waits at the gate. */
+  readonly arrived: Promise<MutableMessage>;
+  /** Lets it write, and acknowledges it. */
+  release(): void;
+  /** Writes it, then rejects as if the acknowledgement was lost (UNAVAILABLE, `written: true`). */
+  loseAck(): void;
+  /** Rejects it without writing. */
+  fail(error: WalError): void;
+}
+
+interface Hold {
+  readonly match: (message: MutableMessage) => boolean;
+  readonly held: HeldAppend;
+  readonly arrive: (message: MutableMessage) => void;
+  readonly decided: Promise<'release' | 'loseAck' | WalError>;
+}
+
+/**
+ * An adapter wrapper that holds chosen appends in the "store" until the test releases them: orderings are
+ * made with explicit gates, never with delays, so no test depends on the machine's speed. Appends that no
+ * hold matches pass straight through. A held append honours its signal as a store append does (ABORTED).
+ */
+export class StoreGate {
+  readonly #holds: Hold[] = [];
+
+  /** The next append (an attempt, for a retried one) matching `match` waits at the gate. */
+  hold(match: (message: MutableMessage) => boolean): HeldAppend {
+    let arrive!: (message: MutableMessage) => void;
+    let decide!: (decision: 'release' | 'loseAck' | WalError) => void;
+    const arrived = new Promise<MutableMessage>((resolve) => {
+      arrive = resolve;
+    });
+    const decided = new Promise<'release' | 'loseAck' | WalError>((resolve) => {
+      decide = resolve;
+    });
+    const held: HeldAppend = {
+      arrived,
+      release: () => decide('release'),
+      loseAck: () => decide('loseAck'),
+      fail: (error) => decide(error),
+    };
+    this.#holds.push({ match, held, arrive, decided });
+    return held;
+  }
+
+  /** `inner` with this gate in front of every WAL's `append`; the store stays `inner.store`. */
+  adapter(inner: MemoryAdapter): MemoryAdapter {
+    const gate = this;
+    return {
+      name: inner.name,
+      capabilities: inner.capabilities,
+      store: inner.store,
+      async build(options) {
+        const opener = await inner.build(options);
+        const gated: WalImplsOpener = {
+          open: async (openOptions) => gate.#wrap(await opener.open(openOptions)),
+          close: () => opener.close(),
+          [Symbol.asyncDispose]: () => opener.close(),
+        };
+        return gated;
+      },
+    };
+  }
+
+  #wrap(impls: WalImpls): WalImpls {
+    return {
+      walName: impls.walName,
+      channel: impls.channel,
+      append: (message, options) => this.#append(impls, message, options),
+      truncate: (id, options) => impls.truncate(id, options),
+      read: (options) => impls.read(options),
+      close: () => impls.close(),
+      [Symbol.asyncDispose]: () => impls.close(),
+    };
+  }
+
+  async #append(impls: WalImpls, message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
+    const index = this.#holds.findIndex((hold) => hold.match(message));
+    if (index < 0) return impls.append(message, options);
+    const [hold] = this.#holds.splice(index, 1);
+    hold!.arrive(message);
+    const decision = await waitUnlessAborted(hold!.decided, options?.signal);
+    if (decision === 'release') return impls.append(message, options);
+    if (decision === 'loseAck') {
+      await impls.append(message, options);
+      throw new WalError('UNAVAILABLE', 'acknowledgement lost (store gate)', { details: { written: true } });
+    }
+    throw decision;
+  }
+}
+
+function waitUnlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal, 'held append'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    void promise.then((value) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(value);
+    });
+  });
+}
+
+/**
+ * An AbortSignal that tells when something starts waiting on it. Every bounded wait of the chain (a lock,
+ * a commit waiting for its bodies, a redo wait) listens to the append's signal while it waits, so
+ * `waiting` resolving is the event "this append is now held back", without looking at the clock.
+ */
+export function watchedSignal(): {
+  readonly signal: AbortSignal;
+  readonly waiting: Promise<void>;
+  abort(): void;
+} {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let started!: () => void;
+  const waiting = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const add = signal.addEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
+    if (args[0] === 'abort') started();
+    add(...args);
+  }) as AbortSignal['addEventListener'];
+  return { signal, waiting, abort: () => controller.abort() };
+}
+
+/** Records the order in which appends settle, by label. */
+export function settleOrder(): {
+  readonly order: string[];
+  track(label: string, append: Promise<AppendResult>): Promise<AppendResult>;
+} {
+  const order: string[] = [];
+  return {
+    order,
+    track: (label, append) =>
+      append.then(
+        (result) => {
+          order.push(label);
+          return result;
+        },
+        (error: unknown) => {
+          order.push(`${label} failed`);
+          throw error;
+        },
+      ),
+  };
 }

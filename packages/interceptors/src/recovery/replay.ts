@@ -6,7 +6,7 @@ import {
   WalError,
 } from '@walstream/core';
 import { ReorderBuffer } from '@walstream/core/internal';
-import type { InterceptorBuildParams } from '@walstream/core/spi';
+import { abortError, type InterceptorBuildParams } from '@walstream/core/spi';
 import type { ShardState } from '../shard/state.js';
 import type { OpenTxn, RecoveryTxnBuffer } from './txn-buffer.js';
 
@@ -22,6 +22,7 @@ export interface ReplayOptions {
   readonly state: ShardState;
   readonly txns: RecoveryTxnBuffer;
   readonly readAhead: number;
+  /** The caller's: aborting it ends the replay with ABORTED. */
   readonly signal?: AbortSignal;
 }
 
@@ -65,7 +66,7 @@ export async function replayToFence(options: ReplayOptions): Promise<ReplayResul
   let reachedFence = false;
   try {
     for await (const message of scanner) {
-      if (options.signal?.aborted) throw new WalError('ON_SHUTDOWN', 'recovery replay aborted');
+      if (options.signal?.aborted) throw abortError(options.signal, 'recovery replay');
       read++;
       const position = message.id.compare(fence.id);
       if (position > 0) {

@@ -92,6 +92,9 @@ export interface ShardManagerDeps {
 /** The WAL is going away: nothing to report. */
 const STOPPED = ['ON_SHUTDOWN', 'CLOSED', 'CHANNEL_FENCED'] as const;
 
+/** A CreateSegment that failed with one of these can never be written by this WAL, nor can the inserts. */
+const UNWRITABLE = ['CHANNEL_FENCED', 'CLOSED', 'READ_ONLY'] as const;
+
 const partitionKey = (vchannel: string, partitionId: bigint): string => `${vchannel}\u0000${partitionId}`;
 
 /**
@@ -448,7 +451,13 @@ export class ShardManager implements SegmentObserver {
     void worker.finally(() => this.#workers.delete(worker));
   }
 
-  /** Resolves once a new growing segment exists for the partition (one worker per partition at a time). */
+  /**
+   * Settles once the worker creating a growing segment for the partition ended (one worker per partition
+   * at a time): resolved when the segment exists, or when the inserts waiting for it should run again to
+   * find out why it does not (e.g. the partition was dropped meanwhile: their own checks answer); rejected
+   * when this WAL can never write it, nor them — fenced, closed, read-only — with that error, which ends
+   * the waiting inserts (a rerun would only start another worker that fails the same way).
+   */
   #ensureSegment(vchannel: string, partitionId: bigint): Promise<void> {
     const key = partitionKey(vchannel, partitionId);
     const running = this.#creatingSegment.get(key);
@@ -458,7 +467,10 @@ export class ShardManager implements SegmentObserver {
     this.#creatingSegment.set(key, created);
     this.#track(
       this.#createSegmentWorker(vchannel, partitionId)
-        .then(created.resolve, created.reject)
+        .then(created.resolve, (error: unknown) => {
+          if (hasCode(error, ...UNWRITABLE)) created.reject(error);
+          else created.resolve();
+        })
         .finally(() => {
           if (this.#creatingSegment.get(key) === created) this.#creatingSegment.delete(key);
         }),
@@ -468,7 +480,8 @@ export class ShardManager implements SegmentObserver {
 
   async #createSegmentWorker(vchannel: string, partitionId: bigint): Promise<void> {
     const { options, allocator, own, append } = this.#deps;
-    // A permanent failure is not reported here: the inserts waiting for the segment are rerun and get it.
+    // A permanent failure is not reported here: the inserts waiting for the segment end with it, or are
+    // rerun and meet its cause themselves (see #ensureSegment).
     await this.#retry(async () => {
       const meta = this.requireCollection(vchannel);
       this.requirePartition(meta, partitionId);
@@ -510,7 +523,8 @@ export class ShardManager implements SegmentObserver {
 
   #retry(attempt: () => Promise<void>): Promise<void> {
     const { initialMs, maxMs } = this.#deps.options.workerRetry;
-    // What a retry cannot fix (coded not retriable), and the WAL closing under the worker, end it.
+    // What a retry cannot fix (coded not retriable: CLOSED when the WAL closed under the worker), and a
+    // node going away (ON_SHUTDOWN), end it.
     const retriable = (error: unknown): boolean =>
       isRetriableFailure(error) && !hasCode(error, 'ON_SHUTDOWN');
     return retryWithBackoff(
@@ -526,9 +540,16 @@ export class ShardManager implements SegmentObserver {
         initialMs,
         maxMs,
         shouldRetry: retriable,
+        // Stopped only when its WAL closes: the owner closed it, so CLOSED (not retriable), as the WAL says.
         stopReason: () =>
           this.#stopping.signal.aborted
-            ? new WalError('ON_SHUTDOWN', 'shard manager is stopping')
+            ? new WalError(
+                'CLOSED',
+                `wal of pchannel ${this.#deps.pchannel} was closed: shard work stopped`,
+                {
+                  retriable: false,
+                },
+              )
             : undefined,
       },
     );
