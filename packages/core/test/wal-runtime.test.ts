@@ -149,7 +149,11 @@ describe('WAL runtime: append', () => {
     const pending = wal.append(note('rt_av0', 1));
     await expect.poll(() => adapter.store.messages('rt').length).toBeGreaterThanOrEqual(1);
     const closing = opener.close();
-    await expect(pending).rejects.toMatchObject({ code: 'ON_SHUTDOWN', retriable: false });
+    await expect(pending).rejects.toMatchObject({
+      code: 'ON_SHUTDOWN',
+      retriable: false,
+      details: { written: 'unknown' },
+    });
     await closing;
   });
 

@@ -97,7 +97,8 @@ export type AppendOutcome = 'not-written' | 'written' | 'unknown';
  * Reads what a failed append left behind from `details.written`, which adapters set on append failures:
  * `false` when nothing was written (the append may be abandoned or retried freely), `true` when it was
  * written and only the acknowledgement was lost. Absent means unknown — the usual case of a connection
- * that dropped with the append in flight. A non-walstream error is unknown too.
+ * that dropped with the append in flight. A non-walstream error is unknown too. `'unknown'` says it
+ * explicitly: the runtime's give-up on close of an append that may have landed carries it.
  */
 export function appendOutcome(error: unknown): AppendOutcome {
   if (!WalError.is(error)) return 'unknown';

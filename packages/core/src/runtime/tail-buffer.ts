@@ -13,7 +13,10 @@ export interface TailBuffer {
 }
 
 export interface TailReader {
-  /** The next message; undefined once the reader fell behind eviction (go back to the store). */
+  /**
+   * The next message; undefined when the reader must go back to the store: it fell behind eviction, or
+   * the buffer cannot vouch for what comes next (an append of unknown outcome that the store may hold).
+   */
   next(signal?: AbortSignal): Promise<ImmutableMessage | undefined>;
   close(): void;
 }

@@ -285,12 +285,14 @@ export class WalRuntime implements Wal {
   /**
    * Not retriable, unlike a plain shutdown: the append may be in the log, and retrying it on the next
    * WAL would write it again under a new timetick, a copy no reader can tell from a new message.
+   * `details.written: 'unknown'` says so explicitly (`appendOutcome()` reads it), so the interceptors can
+   * tell it from failures that come before any write.
    */
   #unconfirmedOnShutdown(): WalError {
     return new WalError(
       'ON_SHUTDOWN',
       `wal of pchannel ${this.channel.name} closed before an append could be confirmed: it may have landed`,
-      { retriable: false },
+      { retriable: false, details: { written: 'unknown' } },
     );
   }
 

@@ -14,6 +14,8 @@ export interface AckDetail {
   /** The appended message; undefined for sync allocations and failed appends. */
   readonly message: ImmutableMessage | undefined;
   readonly failed: boolean;
+  /** A failed append that may be in the log all the same (its outcome is unknown, or it was written). */
+  readonly mayHaveLanded: boolean;
 }
 
 /** One allocated timetick, acknowledged exactly once. */
@@ -34,7 +36,7 @@ export class Acker {
 
 export type AckOutcome =
   | { readonly kind: 'appended'; readonly message: ImmutableMessage; readonly txn?: TxnLiveness }
-  | { readonly kind: 'failed' }
+  | { readonly kind: 'failed'; readonly mayHaveLanded?: boolean }
   | { readonly kind: 'sync' };
 
 export interface AckManagerOptions {
@@ -144,6 +146,7 @@ export class AckManager {
       sync: outcome.kind === 'sync',
       message: outcome.kind === 'appended' ? outcome.message : undefined,
       failed: outcome.kind === 'failed',
+      mayHaveLanded: outcome.kind === 'failed' && outcome.mayHaveLanded === true,
     };
     if (outcome.kind === 'appended') {
       this.#lastConfirmed.add({ id: outcome.message.id, endTimeTick, txn: outcome.txn });

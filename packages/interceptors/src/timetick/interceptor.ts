@@ -182,13 +182,15 @@ export class TimeTickInterceptor implements Interceptor {
   }
 
   /**
-   * The append failed. If it may be in the log all the same (the WAL closed before it was confirmed),
-   * the checkpoint must not pass it: a later TimeTick covers its timetick, and the next term's replay,
-   * which skips what the checkpoint covers, would never apply it.
+   * The append failed. If it may be in the log all the same (the WAL closed before it was confirmed), a
+   * later TimeTick covers its timetick although nothing here knows whether it is there: the checkpoint
+   * must not pass it (the next term's replay, which skips what the checkpoint covers, would never apply
+   * it), and the write-ahead buffer must send tailing readers to the store for it (the sync tells it).
    */
   #ackFailed(acker: Acker, error: unknown): void {
-    this.#acks.ack(acker, { kind: 'failed' });
-    if (mayHaveLanded(error)) this.#stack.recovery.holdBack(acker.timeTick);
+    const uncertain = mayHaveLanded(error);
+    this.#acks.ack(acker, { kind: 'failed', mayHaveLanded: uncertain });
+    if (uncertain) this.#stack.recovery.holdBack(acker.timeTick);
   }
 
   #ackAppended(acker: Acker, message: MutableMessage, id: MessageID, session: TxnSession | undefined): void {
@@ -212,8 +214,12 @@ function checkVChannel(session: TxnSession, message: MutableMessage): void {
   }
 }
 
-/** The runtime gives up on an append that may have landed with ON_SHUTDOWN, not retriable. */
+/**
+ * A failure that says what it left in the store (`details.written`, set by adapters and by the runtime's
+ * give-up on close, `'unknown'`) and does not say "nothing": the append may be in the log. Failures that
+ * say nothing about it come from before the write (the checks of the chain), or from a store that
+ * answered with a permanent error, and count as not written.
+ */
 function mayHaveLanded(error: unknown): boolean {
-  if (!WalError.is(error)) return false;
-  return appendOutcome(error) === 'written' || (error.code === 'ON_SHUTDOWN' && !error.retriable);
+  return WalError.is(error) && error.details.written !== undefined && appendOutcome(error) !== 'not-written';
 }

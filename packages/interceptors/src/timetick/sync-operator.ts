@@ -178,7 +178,10 @@ export class TimeTickSyncOperator {
       const immutable = tick.intoImmutable(id);
       const covered: ImmutableMessage[] = [];
       const timeTicks: bigint[] = [];
+      // Appends that failed yet may be in the log: the write-ahead buffer sends readers to the store there.
+      const unknown: bigint[] = [];
       for (const detail of pending) {
+        if (detail.mayHaveLanded) unknown.push(detail.beginTimeTick);
         if (!detail.message) continue;
         covered.push(detail.message);
         timeTicks.push(detail.beginTimeTick);
@@ -187,7 +190,7 @@ export class TimeTickSyncOperator {
       this.#syncs++;
       this.#written.add(1, { pchannel: this.#options.pchannel, persisted: persist });
       this.#failures = 0;
-      this.#options.wab.push(covered, immutable, timeTicks);
+      this.#options.wab.push(covered, immutable, timeTicks, unknown);
       this.#options.onSynced?.(covered, immutable);
     } catch (error) {
       if (hasCode(error, ...FINAL)) {

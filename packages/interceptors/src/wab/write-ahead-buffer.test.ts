@@ -104,6 +104,27 @@ describe('WriteAheadBuffer', () => {
     expect(() => wab.push([], tick(2, 11n))).toThrow(/behind/);
   });
 
+  it('an append of unknown outcome: no reader passes it (undefined: read on from the store), none starts before it', async () => {
+    const wab = buffer(tick(0, 10n), { capacityBytes: 100 });
+    const reader = wab.readFromExclusiveTimeTick(10n)!;
+    wab.push([msg(1, 11n)], tick(2, 11n));
+    expect((await drain(reader, 2)).map((m) => m.timeTick)).toEqual([11n, 11n]);
+    // The append at 12 failed, yet may be in the log; the tick at 14 covers it. The push evicts what the
+    // reader already had: the unknown point stays.
+    wab.push([msg(3, 13n, 80)], tick(4, 14n), undefined, [12n]);
+    expect(wab.timeTicks()).toEqual([13n, 14n]);
+    expect(await reader.next()).toBeUndefined();
+    expect(wab.readFromExclusiveTimeTick(11n)).toBeUndefined();
+    // Past it, the buffer serves as before.
+    expect((await drain(wab.readFromExclusiveTimeTick(13n)!, 1)).map((m) => m.timeTick)).toEqual([14n]);
+    const atEnd = wab.readFromExclusiveTimeTick(14n)!;
+    const idle = atEnd.next();
+    wab.push([], idleTick(4, 15n));
+    expect((await idle)?.timeTick).toBe(15n);
+    expect(() => wab.push([], tick(5, 17n), undefined, [18n])).toThrow(/out of order/);
+    expect(() => wab.push([], tick(5, 17n), undefined, [15n])).toThrow(/out of order/);
+  });
+
   it('wakes a waiting reader on abort, close of the reader, and close of the buffer', async () => {
     const wab = buffer(tick(0, 10n));
     const controller = new AbortController();

@@ -25,6 +25,12 @@ interface Entry {
  * pushes the messages it covers (ascending timetick) and its tick; a non-persisted tick is only remembered
  * as the latest tick.
  *
+ * An append whose outcome is unknown (it failed, yet may be in the log: the WAL closed before it was
+ * confirmed) is covered by the next tick like any other, but the buffer cannot hold what it does not know.
+ * Its timetick is kept as an *unknown* point: no reader passes it — a reader about to is sent back to the
+ * store, which has the append if it landed — and no reader starts before it. Unknown points are rare (in
+ * practice the last sync of a closing WAL) and never dropped.
+ *
  * Eviction drops from the head while a message is past its keepalive or the buffer is over capacity, but
  * never the last message: a reader catching up from the store must always be able to meet a persisted
  * message in both streams.
@@ -42,6 +48,8 @@ export class WriteAheadBuffer implements TailBuffer {
   #bytes = 0;
   #lastTick: ImmutableMessage;
   #closed = false;
+  /** Timeticks of appends whose outcome is unknown, ascending. */
+  readonly #unknown: bigint[] = [];
 
   constructor(seed: ImmutableMessage, options: WriteAheadBufferOptions) {
     this.#capacity = options.capacityBytes;
@@ -83,9 +91,15 @@ export class WriteAheadBuffer implements TailBuffer {
   /**
    * Adds what one TimeTick sync covers: `messages` (persisted, ascending timetick, all above the previous
    * tick and at most `tick`) and the tick itself (buffered only if persisted). `timeTicks`, when given,
-   * are the messages' timeticks (the writer knows them; decoding `_tt` again is not free).
+   * are the messages' timeticks (the writer knows them; decoding `_tt` again is not free). `unknown` are
+   * the timeticks of the appends the tick covers whose outcome is unknown (ascending, in the same range).
    */
-  push(messages: readonly ImmutableMessage[], tick: ImmutableMessage, timeTicks?: readonly bigint[]): void {
+  push(
+    messages: readonly ImmutableMessage[],
+    tick: ImmutableMessage,
+    timeTicks?: readonly bigint[],
+    unknown?: readonly bigint[],
+  ): void {
     if (this.#closed) return;
     const floor = this.#lastTick.timeTick;
     let previous = this.#lastEntryTimeTick();
@@ -102,6 +116,17 @@ export class WriteAheadBuffer implements TailBuffer {
     if (tick.timeTick < floor) {
       throw new WalError('INNER', `write-ahead buffer: tick ${tick.timeTick} is behind tick ${floor}`);
     }
+    let previousUnknown = floor;
+    for (const timeTick of unknown ?? []) {
+      if (timeTick <= previousUnknown || timeTick > tick.timeTick) {
+        throw new WalError(
+          'INNER',
+          `write-ahead buffer: unknown append at ${timeTick} out of order (last tick ${floor}, new tick ${tick.timeTick})`,
+        );
+      }
+      previousUnknown = timeTick;
+    }
+    for (const timeTick of unknown ?? []) this.#unknown.push(timeTick);
     // One clock reading per push: the messages of one sync expire together.
     const expiresAt = this.#now() + this.#keepaliveMs;
     for (let index = 0; index < messages.length; index++) {
@@ -119,6 +144,8 @@ export class WriteAheadBuffer implements TailBuffer {
     const first = this.#entries[this.#head]!;
     // Whatever lay between `timeTick` and the head was evicted (or never seen): read it from the store.
     if (timeTick < first.timeTick) return undefined;
+    // An append of unknown outcome lies ahead: only the store knows whether it is there.
+    if (timeTick < (this.#unknown.at(-1) ?? -1n)) return undefined;
     let low = this.#head;
     let high = this.#entries.length;
     while (low < high) {
@@ -136,6 +163,21 @@ export class WriteAheadBuffer implements TailBuffer {
     this.#head = 0;
     this.#bytes = 0;
     this.#grew.notify();
+  }
+
+  /**
+   * @internal Whether an append of unknown outcome has a timetick in (`after`, `upTo`]: a reader that has
+   * delivered up to `after` may not hand out anything at `upTo` before the store told it about that append.
+   */
+  unknownBetween(after: bigint, upTo: bigint): boolean {
+    const unknown = this.#unknown;
+    // Newest first: readers are near the tail, and unknown points are few.
+    for (let index = unknown.length - 1; index >= 0; index--) {
+      const timeTick = unknown[index]!;
+      if (timeTick <= after) return false;
+      if (timeTick <= upTo) return true;
+    }
+    return false;
   }
 
   /** @internal The entry at `offset`, `'evicted'`, or undefined when it was not written yet. */
@@ -210,6 +252,8 @@ class Reader implements TailReader {
       const entry = this.#buffer.entryAt(this.#offset);
       if (entry === 'evicted') return undefined;
       if (entry !== undefined) {
+        // The store may hold an append before this entry that the buffer does not: read on there.
+        if (this.#buffer.unknownBetween(this.#lastTimeTick, entry.timeTick)) return undefined;
         this.#offset++;
         if (entry.timeTick > this.#lastTimeTick) this.#lastTimeTick = entry.timeTick;
         return entry;
@@ -217,6 +261,7 @@ class Reader implements TailReader {
       // Past every buffered message: an idle WAL still moves time on with non-persisted ticks.
       const tick = this.#buffer.lastTick;
       if (tick.timeTick > this.#lastTimeTick) {
+        if (this.#buffer.unknownBetween(this.#lastTimeTick, tick.timeTick)) return undefined;
         this.#lastTimeTick = tick.timeTick;
         return tick;
       }
