@@ -375,3 +375,38 @@ export function settleOrder(): {
       ),
   };
 }
+
+/**
+ * Counts, across the runs of a property, how often each situation it is about came up, so a generator that
+ * (almost) never builds the situation cannot pass vacuously. {@link require} fails naming what is missing.
+ */
+export class Coverage {
+  readonly #counts = new Map<string, number>();
+
+  add(what: string, count = 1): void {
+    this.#counts.set(what, (this.#counts.get(what) ?? 0) + count);
+  }
+
+  count(what: string): number {
+    return this.#counts.get(what) ?? 0;
+  }
+
+  /** Whether each situation came up at least once. */
+  covers(...whats: string[]): boolean {
+    return whats.every((what) => this.count(what) > 0);
+  }
+
+  /** Fails unless each situation came up at least `atLeast` times. */
+  require(atLeast: number, ...whats: string[]): void {
+    const missing = whats.filter((what) => this.count(what) < atLeast);
+    if (missing.length > 0) {
+      throw new Error(
+        `the property checked too little of ${missing.join(', ')} (fewer than ${atLeast} each; counts: ${this.describe()})`,
+      );
+    }
+  }
+
+  describe(): string {
+    return [...this.#counts].map(([what, count]) => `${what} ${count}`).join(', ') || 'none';
+  }
+}
