@@ -1,13 +1,22 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   DeliverPolicy,
+  type ImmutableMessage,
   LocalTimestampAllocator,
   MemoryCatalog,
   pchannel,
   SystemMessageType,
 } from '@walstream/core';
 import { type InterceptorBuildParams, noObservability, SharedState } from '@walstream/core/spi';
-import { timeTick, walSemantics } from '@walstream/interceptors';
+import {
+  beginTxnMessage,
+  commitTxnMessage,
+  createVChannel,
+  inTxn,
+  ShardMessageType,
+  timeTick,
+  walSemantics,
+} from '@walstream/interceptors';
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../src/options.js';
 import { SemanticsStack } from '../src/semantics-stack.js';
@@ -18,6 +27,7 @@ import {
   Note,
   note,
   PCHANNEL,
+  StoreGate,
   semanticsStack,
   stored,
   timeTickViolations,
@@ -55,9 +65,12 @@ describe('timetick: fencing and stamping', () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
     await createCollection(wal, 'ps_av0');
+    // Concurrent appends allocate in call order (each takes its locks and timetick synchronously), so
+    // allocation order is the order of `results`: each timetick must be above the one before.
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(note('ps_av0', i))));
     const ticks = results.map((r) => r.timeTick);
-    expect(new Set(ticks).size).toBe(ticks.length);
+    const notAbovePrevious = ticks.filter((tick, i) => i > 0 && tick <= ticks[i - 1]!);
+    expect(notAbovePrevious).toEqual([]);
     const log = stored(stack).filter((m) => !isTick(m));
     for (const message of log) expect(message.lastConfirmedId.compare(message.id)).toBeLessThanOrEqual(0);
     expect(lastConfirmedViolations(stored(stack))).toEqual([]);
@@ -66,15 +79,15 @@ describe('timetick: fencing and stamping', () => {
 });
 
 describe('timetick: sync messages', () => {
-  it('covers acknowledged appends with a persisted TimeTick soon after, without a fixed interval', async () => {
-    // An idle interval far beyond the test: only the ack-driven sync can cover the append.
-    const stack = await semanticsStack({ timeTick: { syncGapMs: 1, idleTickIntervalMs: 60_000 } });
+  it('covers an acknowledged append with a persisted TimeTick without waiting for an interval', async () => {
+    // An idle interval of an hour, far beyond the test's bound: only the ack-driven sync can cover it.
+    const stack = await semanticsStack({ timeTick: { syncGapMs: 1, idleTickIntervalMs: 3_600_000 } });
     const wal = await stack.open(1n);
     await createCollection(wal, 'ps_av0');
     const result = await wal.append(note('ps_av0', 1));
     await expect
       .poll(() => stored(stack).some((m) => isTick(m) && m.persisted && m.timeTick >= result.timeTick), {
-        timeout: 2_000,
+        timeout: 20_000,
       })
       .toBe(true);
     expect(timeTickViolations(stored(stack))).toEqual([]);
@@ -193,14 +206,45 @@ describe('timetick: write-ahead buffer', () => {
     await impls.close();
   });
 
-  it('a read-only WAL writes nothing: no fence, pass-through interceptors that still declare TimeTicks', async () => {
-    const stack = await semanticsStack();
+  it('a read-only WAL writes nothing (no fence); its readers order by timetick and get txns whole', async () => {
+    const gate = new StoreGate();
+    const stack = await semanticsStack({}, { adapter: gate.adapter(memoryAdapter()) });
     const rw = await stack.open(1n);
+    await rw.append(createVChannel('ps_av0'));
+    // A before B in timetick order, B before A in the log: A waits in the store until B landed.
+    const heldA = gate.hold((m) => m.properties.seq === '1');
+    const a = rw.append(note('ps_av0', 1));
+    await heldA.arrived;
+    const b = await rw.append(note('ps_av0', 2));
+    heldA.release();
+    const aResult = await a;
+    expect(aResult.messageId.compare(b.messageId)).toBeGreaterThan(0);
+    const begin = await rw.append(beginTxnMessage('ps_av0'));
+    await rw.append(inTxn(note('ps_av0', 3), begin.txn!));
+    const commit = await rw.append(commitTxnMessage('ps_av0', begin.txn!));
     await rw.close();
     const before = stored(stack).length;
     const ro = await stack.opener.open({ channel: pchannel(PCHANNEL, 1n, 'ro') });
     expect(stored(stack)).toHaveLength(before);
     await expect(ro.append(note('ps_av0', 1))).rejects.toMatchObject({ code: 'READ_ONLY' });
+
+    // The pass-through timeTick interceptor still declares TimeTicks: the reader orders by them.
+    const delivered: ImmutableMessage[] = [];
+    await using scanner = await ro.read({ vchannel: 'ps_av0', deliverPolicy: DeliverPolicy.all() });
+    for await (const message of scanner) {
+      if (isTick(message)) {
+        if (message.timeTick >= commit.timeTick) break;
+        continue;
+      }
+      delivered.push(message);
+    }
+    expect(delivered.map((m) => m.messageType)).toEqual([
+      ShardMessageType.CreateVChannel,
+      Note.code,
+      Note.code,
+      SystemMessageType.Txn,
+    ]);
+    expect(delivered.slice(1, 3).map((m) => m.timeTick)).toEqual([aResult.timeTick, b.timeTick]);
     await stack.close();
   });
 });
