@@ -1,3 +1,4 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   defineMessageType,
   type ImmutableMessage,
@@ -8,11 +9,22 @@ import {
   pchannel,
 } from '@walstream/core';
 import type { AppendContext } from '@walstream/core/spi';
-import { shardMessages } from '@walstream/interceptors';
+import { beginTxnMessage, inTxn, shardMessages } from '@walstream/interceptors';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LockInterceptor } from '../src/lock/interceptor.js';
-import { createCollection, isTick, note, semanticsStack, stored, timeTickViolations } from './support.js';
+import {
+  createCollection,
+  isTick,
+  note,
+  StoreGate,
+  semanticsStack,
+  settleOrder,
+  stored,
+  timeTickViolations,
+  watchedSignal,
+  within,
+} from './support.js';
 
 const WalWide: MessageTypeDefinition<unknown> =
   messageTypes.byName('SemanticsTestWalWide') ??
@@ -38,20 +50,28 @@ function exclusiveViolations(log: readonly ImmutableMessage[]): string[] {
 
 describe('lock', () => {
   it('an exclusive message on a vchannel waits for the appends in flight there, not elsewhere', async () => {
-    const stack = await semanticsStack();
+    const gate = new StoreGate();
+    const stack = await semanticsStack({}, { adapter: gate.adapter(memoryAdapter()) });
     const wal = await stack.open(1n);
     await createCollection(wal, 'ps_av0', 1n);
     await createCollection(wal, 'ps_bv0', 2n);
-    const faults = stack.adapter.store.faults('ps');
-    faults.set({ appendDelayMs: 80 });
-    const order: string[] = [];
-    const slowA = wal.append(note('ps_av0', 1)).then(() => order.push('a'));
-    faults.clear();
-    const ddl = wal
-      .append(shardMessages.createPartition('ps_av0', { collectionId: 1n, partitionId: 7n }))
-      .then(() => order.push('ddl'));
-    const otherVChannel = wal.append(note('ps_bv0', 2)).then(() => order.push('b'));
-    await Promise.all([slowA, ddl, otherVChannel]);
+    const { order, track } = settleOrder();
+    // A note on ps_av0 waits in the store, holding its vchannel's read lock.
+    const heldA = gate.hold((m) => m.properties.seq === '1');
+    const a = track('a', wal.append(note('ps_av0', 1)));
+    await within(heldA.arrived, 'the note on ps_av0 to reach the store');
+    const ddlWaits = watchedSignal();
+    const ddl = track(
+      'ddl',
+      wal.append(shardMessages.createPartition('ps_av0', { collectionId: 1n, partitionId: 7n }), {
+        signal: ddlWaits.signal,
+      }),
+    );
+    await within(ddlWaits.waiting, 'the DDL to wait for a lock');
+    // Another vchannel is not locked: its append lands while the note is still held.
+    await track('b', wal.append(note('ps_bv0', 2)));
+    heldA.release();
+    await Promise.all([a, ddl]);
     expect(order).toEqual(['b', 'a', 'ddl']);
     expect(exclusiveViolations(stored(stack))).toEqual([]);
     await stack.close();
@@ -75,18 +95,69 @@ describe('lock', () => {
   });
 
   it('a pchannel-wide exclusive message waits for everything in flight, and later appends wait for it', async () => {
+    const gate = new StoreGate();
+    const stack = await semanticsStack({}, { adapter: gate.adapter(memoryAdapter()) });
+    const wal = await stack.open(1n);
+    await createCollection(wal, 'ps_av0', 1n);
+    const { order, track } = settleOrder();
+    const heldFirst = gate.hold((m) => m.properties.seq === '1');
+    const first = track('first', wal.append(note('ps_av0', 1)));
+    await within(heldFirst.arrived, 'the first note to reach the store');
+    const wideWaits = watchedSignal();
+    const wide = track(
+      'wide',
+      wal.append(newMessage(WalWide).allVChannels().build(), { signal: wideWaits.signal }),
+    );
+    await within(wideWaits.waiting, 'the pchannel-wide message to wait for the WAL lock');
+    const afterWaits = watchedSignal();
+    const after = track('after', wal.append(note('ps_av0', 2), { signal: afterWaits.signal }));
+    // A waiting writer holds back the readers that come after it.
+    await within(afterWaits.waiting, 'the later note to wait behind the pchannel-wide message');
+    heldFirst.release();
+    await Promise.all([first, wide, after]);
+    expect(order).toEqual(['first', 'wide', 'after']);
+    await stack.close();
+  });
+
+  it('waiters are served in the order they reach the lock: appends called after a waiting exclusive one land after it', async () => {
+    const gate = new StoreGate();
+    const stack = await semanticsStack({}, { adapter: gate.adapter(memoryAdapter()) });
+    const wal = await stack.open(1n);
+    await createCollection(wal, 'ps_av0', 1n);
+    const { order, track } = settleOrder();
+    const heldNote = gate.hold((m) => m.properties.seq === '1');
+    const held = track('note', wal.append(note('ps_av0', 1)));
+    await within(heldNote.arrived, 'the note to reach the store');
+    const flushWaits = watchedSignal();
+    const flush = track(
+      'flush',
+      wal.append(shardMessages.manualFlush('ps_av0'), { signal: flushWaits.signal }),
+    );
+    await within(flushWaits.waiting, 'the ManualFlush to wait for its vchannel lock');
+    const begin = track('begin', wal.append(beginTxnMessage('ps_av0')));
+    heldNote.release();
+    const [, flushed, begun] = await Promise.all([held, flush, begin]);
+    expect(order).toEqual(['note', 'flush', 'begin']);
+    expect(begun.timeTick).toBeGreaterThan(flushed.timeTick);
+    // The txn began after the exclusive message: nothing crossed it.
+    await expect(wal.append(inTxn(note('ps_av0', 2), begun.txn!))).resolves.toBeDefined();
+    await stack.close();
+  });
+
+  it('reaching the lock is not call order: an exclusive append called just before a BeginTxn lands after it and fails the txn', async () => {
     const stack = await semanticsStack();
     const wal = await stack.open(1n);
     await createCollection(wal, 'ps_av0', 1n);
-    const faults = stack.adapter.store.faults('ps');
-    faults.set({ appendDelayMs: 60 });
-    const order: string[] = [];
-    const first = wal.append(note('ps_av0', 1)).then(() => order.push('first'));
-    faults.clear();
-    const wide = wal.append(newMessage(WalWide).allVChannels().build()).then(() => order.push('wide'));
-    const after = wal.append(note('ps_av0', 2)).then(() => order.push('after'));
-    await Promise.all([first, wide, after]);
-    expect(order).toEqual(['first', 'wide', 'after']);
+    // The BeginTxn takes its read locks at once; the ManualFlush takes the WAL-wide read lock first and
+    // reaches its vchannel's lock a turn later, behind the begin.
+    const flush = wal.append(shardMessages.manualFlush('ps_av0'));
+    const begin = wal.append(beginTxnMessage('ps_av0'));
+    const [flushed, begun] = await Promise.all([flush, begin]);
+    expect(begun.timeTick).toBeLessThan(flushed.timeTick);
+    expect(begun.messageId.compare(flushed.messageId)).toBeLessThan(0);
+    await expect(wal.append(inTxn(note('ps_av0', 2), begun.txn!))).rejects.toMatchObject({
+      code: 'TRANSACTION_EXPIRED',
+    });
     await stack.close();
   });
 

@@ -410,3 +410,15 @@ export class Coverage {
     return [...this.#counts].map(([what, count]) => `${what} ${count}`).join(', ') || 'none';
   }
 }
+
+/**
+ * `promise`, or a failure naming `what` after `ms`: a bound on a wait for an event, so a test whose event
+ * never comes fails with a message instead of at the test timeout. Never a condition of success.
+ */
+export function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`waited ${ms} ms for ${what}`)), ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
+}
