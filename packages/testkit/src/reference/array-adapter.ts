@@ -56,8 +56,11 @@ export function asArrayId(id: MessageID): ArrayId {
 }
 
 registerMessageIdCodec(ARRAY_WAL_NAME, (text) => {
-  if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new Error(`not an array id: ${text}`);
-  return new ArrayId(Number(text));
+  const index = Number(text);
+  // Digits only, and exact: a longer number would round to another index.
+  if (!/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(index))
+    throw new Error(`not an array id: ${text}`);
+  return new ArrayId(index);
 });
 
 // 2. The "backend": one log per pchannel, kept in a store that outlives builders.
@@ -69,6 +72,8 @@ export class ArrayLog {
   base = 0;
   /** The highest term opened read-write: writers below it are fenced. */
   term = -1n;
+  /** Entries readers took from this log (the conformance suite's `storeProbe` counts them). */
+  fetched = 0;
   #waiters = new Set<() => void>();
 
   get end(): number {
@@ -209,6 +214,8 @@ export class ArrayWal implements WalImpls {
     // The start is fixed before read() resolves: `latest` means "after what is there now".
     const start = this.#start(options.deliverPolicy);
     const log = this.log;
+    const readSignal = options.signal;
+    const onAbort = () => void scanner.close(); // aborting the read's signal closes the scanner
     const scanner = createRawScanner({
       name: options.name,
       ...(size === undefined ? {} : { readAheadBufferSize: size }),
@@ -221,15 +228,18 @@ export class ArrayWal implements WalImpls {
             await log.changed(signal); // park until the next append (or close); no polling
             continue;
           }
+          log.fetched++;
           if (!(await sink.push(entry))) return; // false: the scanner was closed meanwhile
           next++;
         }
       },
       release: () => {
         this.#scanners.delete(scanner);
+        readSignal?.removeEventListener('abort', onAbort); // never leave a listener on the caller's signal
       },
     });
     this.#scanners.add(scanner);
+    readSignal?.addEventListener('abort', onAbort, { once: true });
     return scanner;
   }
 

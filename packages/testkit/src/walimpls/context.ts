@@ -11,13 +11,18 @@ import type {
 } from '@walstream/core/spi';
 import { CaseSkipped, check, describeError, fail } from '../runner/assert.js';
 import { abortable, pause } from '../runner/wait.js';
-import type { WalImplsTestContext } from './types.js';
+import { type AppendRecord, checkAppendedIds } from './ids.js';
+import type { MessageIdSpace, StoreProbe, WalImplsTestContext } from './types.js';
 
 export interface FixtureSettings {
   readonly capabilities: Partial<WalImplsCapabilities>;
   readonly messageCount: number;
   readonly appendRetries: number;
   readonly channelPrefix: string;
+  readonly numRuns: number;
+  readonly seed: number | undefined;
+  readonly messageIds: MessageIdSpace | undefined;
+  readonly storeProbe: StoreProbe | undefined;
 }
 
 interface Closable {
@@ -34,6 +39,10 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
   readonly walName: string;
   readonly capabilities: WalImplsCapabilities;
   readonly messageCount: number;
+  readonly numRuns: number;
+  readonly seed: number | undefined;
+  readonly messageIds: MessageIdSpace | undefined;
+  readonly storeProbe: StoreProbe | undefined;
   readonly signal: AbortSignal;
   readonly #settings: FixtureSettings;
   readonly #factory: () => B | Promise<B>;
@@ -41,6 +50,9 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
   readonly #wals: Closable[] = [];
   readonly #scanners: Closable[] = [];
   readonly #deferred: (() => Promise<void> | void)[] = [];
+  /** Every id `append` returned, by pchannel, with when its call started and resolved. */
+  readonly #appended = new Map<string, AppendRecord[]>();
+  #clock = 0;
   #opener: Promise<WalImplsOpener> | undefined;
   #scannerCount = 0;
 
@@ -50,6 +62,10 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
     this.walName = builder.name;
     this.capabilities = { ...builder.capabilities, ...settings.capabilities };
     this.messageCount = settings.messageCount;
+    this.numRuns = settings.numRuns;
+    this.seed = settings.seed;
+    this.messageIds = settings.messageIds;
+    this.storeProbe = settings.storeProbe;
     this.signal = signal;
     this.#settings = settings;
   }
@@ -130,13 +146,16 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
 
   async append(wal: WalImpls, message: MutableMessage): Promise<MessageID> {
     const retries = this.#settings.appendRetries;
+    const called = this.#clock++;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await abortable(
+        const id = await abortable(
           wal.append(message, { signal: this.signal }),
           this.signal,
           `append to ${wal.channel.name}`,
         );
+        this.#record(wal.channel.name, { id, called, resolved: this.#clock++ });
+        return id;
       } catch (error) {
         const retriable = WalError.is(error) && error.retriable && !this.signal.aborted;
         if (retriable && attempt < retries) {
@@ -152,6 +171,24 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
           error,
         );
       }
+    }
+  }
+
+  #record(channel: string, record: AppendRecord): void {
+    // A case checks what append resolved itself; a non-id fails there, with its own message.
+    if (record.id === null || typeof record.id !== 'object') return;
+    let records = this.#appended.get(channel);
+    if (records === undefined) {
+      records = [];
+      this.#appended.set(channel, records);
+    }
+    records.push(record);
+  }
+
+  /** Checks every id `append` returned during the case (see {@link WalImplsTestContext.append}). */
+  checkAppendedIds(): void {
+    for (const [channel, records] of this.#appended) {
+      checkAppendedIds(this.walName, channel, records, this.#settings);
     }
   }
 

@@ -1,5 +1,6 @@
 import { type ImmutableMessage, type MessageID, MutableMessage, SystemMessageType } from '@walstream/core';
 import { encodeBase36, MessageVersion, SystemProperty } from '@walstream/core/spi';
+import fc from 'fast-check';
 import { check, fail } from '../runner/assert.js';
 
 /** A message the suite appended and the id the adapter returned for it. */
@@ -74,6 +75,86 @@ export function markerMessage(
 
 export function isMarker(label: string): (message: ImmutableMessage) => boolean {
   return (message) => message.properties.marker === label;
+}
+
+/** A message the suite draws: a payload of `length` bytes made from `seed`, and user properties. */
+export interface DrawnMessage {
+  readonly length: number;
+  readonly seed: number;
+  readonly properties: Readonly<Record<string, string>>;
+}
+
+/** Payload lengths where encoders change shape: empty, one byte, 2^8, 2^12 and 2^16 and their neighbours. */
+const EDGE_LENGTHS = [0, 1, 255, 256, 257, 4095, 4096, 4097, 65535, 65536] as const;
+
+/**
+ * Messages of any payload length up to 64 KiB (the edges above, or anything) and up to 8 user properties
+ * whose keys and values hold any well-formed text: empty values, separators (`=`, `;`, `,`, `:`, `|`),
+ * quotes, escapes, control characters, newlines, non-ASCII. Keys are not empty and never start with `_`
+ * (reserved for the system).
+ */
+export function drawnMessage(): fc.Arbitrary<DrawnMessage> {
+  const text = (minLength: number) =>
+    fc.oneof(
+      fc.string({ unit: 'grapheme', minLength, maxLength: 24 }),
+      fc.string({
+        unit: fc.constantFrom('=', ';', ',', ':', '|', '"', '\\', '\n', '\t', '\u0000', ' ', 'é', '🚀'),
+        minLength,
+        maxLength: 8,
+      }),
+    );
+  return fc.record({
+    length: fc.oneof(fc.constantFrom(...EDGE_LENGTHS), fc.nat(64 * 1024)),
+    seed: fc.integer(),
+    properties: fc.dictionary(
+      text(1).filter((key) => !key.startsWith('_')),
+      fc.oneof(fc.constant(''), text(0)),
+      { maxKeys: 8 },
+    ),
+  });
+}
+
+/** The message `drawn` stands for, with `key` set so failures name it. */
+export function fromDrawn(drawn: DrawnMessage, key: string): MutableMessage {
+  return new MutableMessage(payloadFor(`drawn/${drawn.seed}`, drawn.length), {
+    ...drawn.properties,
+    key,
+  });
+}
+
+/** `drawn` as a failure quotes it: the payload length and the properties, escaped. */
+export function describeDrawn(drawn: DrawnMessage): string {
+  return `{ payload: ${drawn.length} bytes, properties: ${JSON.stringify(drawn.properties)} }`;
+}
+
+/**
+ * An independent copy of what `message` holds now: the payload bytes and the properties. What the log
+ * must deliver for an append of `message` made at this moment, whatever happens to `message` later.
+ */
+export function copyOf(message: MutableMessage): MutableMessage {
+  return new MutableMessage(message.payload.slice(), { ...message.properties });
+}
+
+/** `message` still holds exactly what `copy` (made with {@link copyOf}) holds. */
+export function assertUnchanged(message: MutableMessage, copy: MutableMessage, where: string): void {
+  const payload = message.payload;
+  const wanted = copy.payload;
+  check(
+    payload.byteLength === wanted.byteLength && payload.every((byte, i) => byte === wanted[i]),
+    () =>
+      `${where}: the caller's payload changed (${payload.byteLength} bytes, were ${wanted.byteLength}; first ` +
+      `difference at byte ${firstDifference(payload, wanted)}): an adapter must not write into the caller's buffer`,
+  );
+  const now = message.properties;
+  const was = copy.properties;
+  for (const key of new Set([...Object.keys(now), ...Object.keys(was)])) {
+    check(
+      now[key] === was[key],
+      () =>
+        `${where}: the caller's property ${JSON.stringify(key)} is ${JSON.stringify(now[key])}, was ` +
+        `${JSON.stringify(was[key])}: an adapter must not change the caller's message`,
+    );
+  }
 }
 
 function payloadLength(seq: number): number {

@@ -44,7 +44,10 @@ export function runCase<B extends WalImplsBuilder>(
         );
         return { builder, fixture: new CaseFixture(builder, options.builder, settings, deadline) };
       },
-      body: ({ fixture }) => definition.run(fixture),
+      body: async ({ fixture }) => {
+        await definition.run(fixture);
+        fixture.checkAppendedIds();
+      },
       teardown: ({ fixture }) => fixture.teardown(AbortSignal.timeout(TEARDOWN_BUDGET_MS)),
       afterCase: async ({ builder }, deadline) => {
         const left = deadline.aborted ? 0 : getEventListeners(deadline, 'abort').length;

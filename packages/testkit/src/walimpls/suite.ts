@@ -32,6 +32,7 @@ const SUITE: SuiteSpec<WalImplsGroup> = {
 const DEFAULT_MESSAGE_COUNT = 200;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_APPEND_RETRIES = 20;
+const DEFAULT_NUM_RUNS = 10;
 
 /**
  * The walimpls conformance cases, bound to `options`: plain data that any runner can register and that
@@ -54,10 +55,21 @@ export function walimplsConformanceCases<B extends WalImplsBuilder>(
     messageCount: positiveOption(SUITE, options.messageCount, DEFAULT_MESSAGE_COUNT, 'messageCount'),
     appendRetries: atLeastZeroOption(SUITE, options.appendRetries, DEFAULT_APPEND_RETRIES, 'appendRetries'),
     channelPrefix: options.channelPrefix ?? 'wsconf',
+    numRuns: positiveOption(SUITE, options.numRuns, DEFAULT_NUM_RUNS, 'numRuns'),
+    seed: integerSeed(options.seed),
+    messageIds: options.messageIds,
+    storeProbe: options.storeProbe,
   };
   return bindCases(definitions, options, timeoutMs, (definition, runner) =>
     runCase(definition, options, settings, timeoutMs, runner),
   );
+}
+
+function integerSeed(seed: number | undefined): number | undefined {
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    throw new WalError('INVALID_ARGUMENT', `${SUITE.label}: seed must be an integer, got ${String(seed)}`);
+  }
+  return seed;
 }
 
 /**

@@ -62,6 +62,14 @@ export interface WalImplsTestContext<B extends WalImplsBuilder = WalImplsBuilder
   /** The builder's capabilities with the suite's overrides applied. */
   readonly capabilities: WalImplsCapabilities;
   readonly messageCount: number;
+  /** fast-check runs of each drawn check that talks to the adapter, on top of its boundary examples. */
+  readonly numRuns: number;
+  /** The fast-check seed of the run when the options gave one (to replay a failure); else undefined. */
+  readonly seed: number | undefined;
+  /** The `messageIds` option: ids anywhere in the adapter's range, for the codec and order checks. */
+  readonly messageIds: MessageIdSpace | undefined;
+  /** The `storeProbe` option: what the adapter's readers took from the store. */
+  readonly storeProbe: StoreProbe | undefined;
   /** Aborts when the case runs out of time; every wait of the suite honours it. */
   readonly signal: AbortSignal;
   /** The case's opener, built on first use and closed after the case. */
@@ -90,12 +98,50 @@ export interface WalImplsTestContext<B extends WalImplsBuilder = WalImplsBuilder
     wal: ReadOnlyWalImpls,
     options: Omit<ReadOptions, 'name'> & { readonly name?: string },
   ): Promise<RawScanner>;
-  /** Appends, retrying rejections marked `retriable` (see `appendRetries`). */
+  /**
+   * Appends, retrying rejections marked `retriable` (see `appendRetries`). The suite records every id it
+   * returns and, after the case, checks them all: ids of one pchannel compare in append order (an append
+   * that resolved before another was called comes first), antisymmetrically and transitively, never equal
+   * for two appends, and round-trip through `marshal` and the registered codec.
+   */
   append(wal: WalImpls, message: MutableMessage): Promise<MessageID>;
   /** Ends the case as skipped (a missing capability). */
   skip(reason: string): never;
   /** Runs `cleanup` after the case, before the tracked resources are closed. */
   defer(cleanup: () => Promise<void> | void): void;
+}
+
+/**
+ * Ids anywhere in your adapter's range, so the suite can check `compare`, `marshal` and your codec far
+ * beyond the few hundred entries it appends (an offset past 2^24, ids 2^40 apart). `at` maps a position to
+ * an id your adapter could make — it need not exist in any log — and must be strictly increasing:
+ * `p < q` exactly when `at(p)` comes before `at(q)`. For offset ids that is `at = (p) => new MyId(p)`; an
+ * adapter with composite ids maps positions onto them in order (Pulsar: the high bits to the ledger, the
+ * low bits to the entry).
+ */
+export interface MessageIdSpace {
+  /** The highest position `at` accepts; positions run from 0 to `max`, inclusive (at least 1). */
+  readonly max: bigint;
+  at(position: bigint): MessageID;
+}
+
+/**
+ * A look into your store for the backpressure check `scanner.buffered` cannot make: the suite can only see
+ * what a scanner delivers, and on a log that does not change, a reader that pulls everything into a hidden
+ * queue delivers the same messages as one that stops at `readAheadBufferSize`.
+ */
+export interface StoreProbe {
+  /**
+   * How many entries of pchannel `pchannel` readers have taken from the store so far, over every reader of
+   * every builder: a count that grows by one for each entry a reader fetched (a broker's bytes-out, a
+   * file's read calls). The suite only compares differences.
+   */
+  fetched(pchannel: string): number | Promise<number>;
+  /**
+   * How many entries a reader may hold beyond `readAheadBufferSize` (the one a fetch loop holds while it
+   * waits for room, one fetch batch). Default 1.
+   */
+  readonly slack?: number;
 }
 
 export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImplsBuilder> {
@@ -121,6 +167,24 @@ export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImpls
    * case fails. Default 20; 0 makes every append failure fatal. See the README on fault injection.
    */
   appendRetries?: number;
+  /**
+   * fast-check runs of each drawn check that reads or writes (positions, read-ahead sizes, messages), on
+   * top of the boundary examples every such check runs first. The pure MessageID checks run 20 times as
+   * many. Default 10.
+   */
+  numRuns?: number;
+  /** fast-check seed: a failure of a drawn check names the seed that replays it. Default: a fresh one. */
+  seed?: number;
+  /**
+   * Ids anywhere in your adapter's range, for the case `ids across the adapter's whole range compare and
+   * round-trip like their positions` (skipped without it). See {@link MessageIdSpace}.
+   */
+  messageIds?: MessageIdSpace;
+  /**
+   * A count of what readers took from your store, for the case `a reader that is not consumed stops taking
+   * entries from the store` (skipped without it). See {@link StoreProbe}.
+   */
+  storeProbe?: StoreProbe;
   /** Prefix of pchannel names (backends with naming rules may need another one). Default `wsconf`. */
   channelPrefix?: string;
   /**

@@ -28,12 +28,12 @@ import {
 } from '@walstream/core/spi';
 
 /** What a wrapper knows across the openers of one builder (they share the memory store). */
-interface Shared {
+export interface Shared {
   /** The last id appended per pchannel through any WAL of the builder. */
   readonly lastAppended: Map<string, MessageID>;
 }
 
-interface Hooks {
+export interface Hooks {
   readonly capabilities?: WalImplsCapabilities;
   /**
    * Whether the wrapper refuses a readAheadBufferSize that is not a positive integer before any hook
@@ -50,7 +50,7 @@ interface Hooks {
  * The memory adapter over `store` with `hooks` in its path. Builders given one store see the same logs,
  * as the suite's reopen cases need; the default is a store of the builder's own.
  */
-function wrapMemory(hooks: Hooks, store = new MemoryLogStore()): WalImplsBuilder {
+export function wrapMemory(hooks: Hooks, store = new MemoryLogStore()): WalImplsBuilder {
   const inner = memoryAdapter({ store });
   const shared: Shared = { lastAppended: new Map() };
   return {
@@ -102,7 +102,7 @@ function wrapWal(wal: WalImpls, opened: OpenOptions, hooks: Hooks, shared: Share
  * A scanner over `inner` whose fetch loop is `transform`: it pulls from `inner` and pushes what it likes.
  * Closing it closes `inner`.
  */
-function transformScanner(
+export function transformScanner(
   inner: RawScanner,
   options: ReadOptions,
   transform: (

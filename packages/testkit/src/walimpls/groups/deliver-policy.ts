@@ -1,5 +1,7 @@
 import { DeliverPolicy, type MessageID, unmarshalMessageId } from '@walstream/core';
 import { describeDeliverPolicy } from '@walstream/core/spi';
+import fc from 'fast-check';
+import { assertCovered, drawAsync } from '../../runner/property.js';
 import { assertDelivered, assertSameMessage, dataMessage, isMarker, type Written } from '../messages.js';
 import { appendAll, nextMessage, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
@@ -30,9 +32,85 @@ async function expectDelivery(
   seed.written.push(end);
 }
 
-/** First, second, middle, second to last and last: where off-by-one errors live. */
-function positions(count: number): number[] {
-  return [...new Set([0, 1, Math.floor(count / 2), count - 2, count - 1])].filter((i) => i >= 0 && i < count);
+/**
+ * Where a drawn reader starts: an entry of the data written up front, or one counted from the end of the
+ * log as it is when the reader starts (`fromEnd: 0` is the log's last entry).
+ */
+type Start = { readonly index: number } | { readonly fromEnd: 0 | 1 };
+
+/** Entries the position cases write up front: enough to cross the 64-entry boundary of pages and batches. */
+const POSITION_LOG = 66;
+
+/** Starts anywhere: any entry, the entries around powers of two (pages, batches), the log's end. */
+function startIn(length: number): fc.Arbitrary<Start> {
+  const power = fc.integer({ min: 1, max: Math.max(1, Math.floor(Math.log2(length))) });
+  return fc.oneof(
+    fc.nat(length - 1).map((index): Start => ({ index })),
+    fc
+      .tuple(power, fc.integer({ min: -1, max: 1 }))
+      .map(([k, d]): Start => ({ index: Math.min(length - 1, 2 ** k + d) })),
+    fc.constantFrom<Start>({ fromEnd: 0 }, { fromEnd: 1 }),
+  );
+}
+
+/** The starts every position case tries first: both ends, the middle, and each side of 16, 32, 64, …. */
+function startExamples(length: number): Start[] {
+  const indices = [0, 1, Math.floor(length / 2)];
+  for (let p = 16; p < length; p *= 2) indices.push(p - 1, p, p + 1);
+  return [
+    ...[...new Set(indices)].filter((i) => i < length).map((index): Start => ({ index })),
+    { fromEnd: 0 },
+    { fromEnd: 1 },
+  ];
+}
+
+function positionOf(start: Start, written: readonly Written[]): number {
+  return 'index' in start ? start.index : written.length - 1 - start.fromEnd;
+}
+
+function describeStart(start: Start): string {
+  return 'index' in start
+    ? `entry #${start.index}`
+    : start.fromEnd === 0
+      ? 'the last entry of the log'
+      : 'the second to last entry of the log';
+}
+
+/**
+ * Reads with `policyAt(id)` from drawn positions of a log of {@link POSITION_LOG} entries, each reader until
+ * an end marker appended after it started, and checks it delivered exactly `written.slice(from(position))`
+ * then the marker. The log grows by a marker per reader, so "the last entry" is a different one each time.
+ */
+async function drawStarts(
+  t: WalImplsTestContext,
+  label: string,
+  readers: readonly {
+    readonly policyAt: (id: MessageID) => DeliverPolicy;
+    /** The first delivered entry for a start at `position`. */
+    readonly from: (position: number) => number;
+  }[],
+): Promise<void> {
+  const seed = await seeded(t, label, POSITION_LOG);
+  const seen = { 'the first entry': 0, 'the last entry of the log': 0, 'an entry in the middle': 0 };
+  let run = 0;
+  await drawAsync(
+    `readers started at drawn positions of ${seed.name}`,
+    startIn(POSITION_LOG),
+    async (start) => {
+      for (const reader of readers) {
+        // Resolved for each reader: the log grew by the previous reader's end marker.
+        const position = positionOf(start, seed.written);
+        if (position === 0) seen['the first entry']++;
+        else if (position === seed.written.length - 1) seen['the last entry of the log']++;
+        else seen['an entry in the middle']++;
+        const policy = reader.policyAt(seed.written[position]!.id);
+        const expected = seed.written.slice(reader.from(position));
+        await expectDelivery(t, seed, policy, expected, `${label}-${++run}`);
+      }
+    },
+    { numRuns: t.numRuns, seed: t.seed, examples: startExamples(POSITION_LOG), describe: describeStart },
+  );
+  assertCovered(`readers started at drawn positions of ${seed.name}`, seen);
 }
 
 export const deliverPolicy: readonly WalImplsCaseDefinition[] = [
@@ -48,38 +126,28 @@ export const deliverPolicy: readonly WalImplsCaseDefinition[] = [
     group: 'deliverPolicy',
     name: 'startFrom(id) resumes at the id, inclusive',
     async run(t) {
-      const seed = await seeded(t, 'from', smallCount(t));
-      const data = [...seed.written];
-      for (const i of positions(data.length)) {
-        await expectDelivery(t, seed, DeliverPolicy.startFrom(data[i]!.id), data.slice(i), `from-${i}`);
-        // The marker just written belongs after the data for the next position's expectation.
-        data.push(seed.written.at(-1)!);
-      }
+      await drawStarts(t, 'from', [{ policyAt: DeliverPolicy.startFrom, from: (position) => position }]);
     },
   },
   {
     group: 'deliverPolicy',
     name: 'startAfter(id) resumes after the id, exclusive',
     async run(t) {
-      const seed = await seeded(t, 'after', smallCount(t));
-      const data = [...seed.written];
-      for (const i of positions(data.length)) {
-        await expectDelivery(t, seed, DeliverPolicy.startAfter(data[i]!.id), data.slice(i + 1), `after-${i}`);
-        data.push(seed.written.at(-1)!);
-      }
+      await drawStarts(t, 'after', [
+        { policyAt: DeliverPolicy.startAfter, from: (position) => position + 1 },
+      ]);
     },
   },
   {
     group: 'deliverPolicy',
     name: 'startFrom and startAfter accept ids that went through marshal and unmarshal',
     async run(t) {
-      const seed = await seeded(t, 'marshalled', smallCount(t));
-      const data = [...seed.written];
-      const mid = Math.floor(data.length / 2);
-      const decoded: MessageID = unmarshalMessageId(t.walName, data[mid]!.id.marshal());
-      await expectDelivery(t, seed, DeliverPolicy.startFrom(decoded), data.slice(mid), 'from-decoded');
-      data.push(seed.written.at(-1)!);
-      await expectDelivery(t, seed, DeliverPolicy.startAfter(decoded), data.slice(mid + 1), 'after-decoded');
+      // A checkpointed id: marshalled, stored, and decoded by another process.
+      const decoded = (id: MessageID) => unmarshalMessageId(t.walName, id.marshal());
+      await drawStarts(t, 'marshalled', [
+        { policyAt: (id) => DeliverPolicy.startFrom(decoded(id)), from: (position) => position },
+        { policyAt: (id) => DeliverPolicy.startAfter(decoded(id)), from: (position) => position + 1 },
+      ]);
     },
   },
   {

@@ -7,7 +7,14 @@ import {
 } from '@walstream/core/spi';
 import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
 import { abortable } from '../../runner/wait.js';
-import { assertDelivered, dataMessage, isMarker } from '../messages.js';
+import {
+  assertDelivered,
+  assertSameMessage,
+  dataMessage,
+  isMarker,
+  sortById,
+  type Written,
+} from '../messages.js';
 import { nextMessage, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
 import { appendMarker, seeded } from './shared.js';
@@ -60,9 +67,8 @@ async function expectReadRejected(
 }
 
 /**
- * Read options an adapter must refuse in `read()`, before it starts a reader. A size of 0 is not among
- * them: the SPI text (`ReadOptions.readAheadBufferSize`) still calls 0 "the adapter's default", so the suite
- * accepts both answers to it.
+ * Read options an adapter must refuse in `read()`, before it starts a reader: a read-ahead size that is
+ * not a positive integer (0 included, as `ReadOptions.readAheadBufferSize` says), an unknown policy.
  */
 function badReadOptions(): [string, Partial<ReadOptions>][] {
   return [
@@ -75,6 +81,47 @@ function badReadOptions(): [string, Partial<ReadOptions>][] {
       { deliverPolicy: { kind: 'sometime' } as unknown as ReadOptions['deliverPolicy'] },
     ],
   ];
+}
+
+/**
+ * Reads pchannel `name` from the start through a fresh RW WAL at `term` (on the case's opener) until an end
+ * marker, and checks it holds exactly `expected`: what an error case must leave behind.
+ */
+async function expectLog(
+  t: WalImplsTestContext,
+  name: string,
+  term: number,
+  expected: readonly Written[],
+  label: string,
+  what: string,
+): Promise<void> {
+  const wal = await t.open(name, term);
+  const scanner = await t.read(wal, { deliverPolicy: DeliverPolicy.all() });
+  const end = await appendMarker(t, wal, label);
+  const delivered = await readUntil(scanner, isMarker(label), t.signal, {
+    // Room for a few that should not be there, so the comparison below names the first of them.
+    max: expected.length + 16,
+    what: `reading ${name} back ${what}`,
+  });
+  assertDelivered(delivered, [...sortById(expected), end], `the log ${what}`);
+}
+
+/** When an in-flight append's signal fires: as soon as append() returned, after a microtask, after a task. */
+const ABORT_MOMENTS = ['at once', 'after a microtask', 'after a task'] as const;
+
+function abortAt(moment: (typeof ABORT_MOMENTS)[number], controller: AbortController): Promise<void> {
+  const reason = new Error('the caller gave up');
+  if (moment === 'at once') {
+    controller.abort(reason);
+    return Promise.resolve();
+  }
+  if (moment === 'after a microtask') return Promise.resolve().then(() => controller.abort(reason));
+  return new Promise((resolve) =>
+    setImmediate(() => {
+      controller.abort(reason);
+      resolve();
+    }),
+  );
 }
 
 function badChannels(name: string): [string, PChannelInfo][] {
@@ -139,6 +186,8 @@ export const errors: readonly WalImplsCaseDefinition[] = [
       await expectRejection('truncate(foreign id)', () => seed.wal.truncate(foreignId()), [
         'INVALID_MESSAGE_ID',
       ]);
+      // Refused means nothing dropped.
+      await expectLog(t, seed.name, 1, seed.written, 'foreign-truncate-end', 'after the refused truncate');
     },
   },
   {
@@ -182,6 +231,15 @@ export const errors: readonly WalImplsCaseDefinition[] = [
       await expectRejection('truncate on a closed WAL', () => seed.wal.truncate(seed.written[0]!.id), [
         'CLOSED',
       ]);
+      // Refused means nothing written and nothing dropped.
+      await expectLog(
+        t,
+        seed.name,
+        1,
+        seed.written,
+        'closed-wal-end',
+        'after the refused append and truncate',
+      );
     },
   },
   {
@@ -191,7 +249,33 @@ export const errors: readonly WalImplsCaseDefinition[] = [
       const opener = await t.newOpener();
       const name = t.channelName('closedopener');
       const wal = await t.open(name, 1, 'rw', opener);
+      const first = dataMessage(name, 1, 0);
+      const written: Written[] = [{ id: await t.append(wal, first), message: first }];
+      // A reader of that WAL, waiting at the end of the log: closing the opener closes it too.
+      const scanner = await t.read(wal, { deliverPolicy: DeliverPolicy.all() });
+      const iterator = scanner[Symbol.asyncIterator]();
+      assertSameMessage(
+        await nextMessage(iterator, t.signal, 'the first message'),
+        written[0]!,
+        'before close',
+      );
+      const pending = iterator.next();
       await abortable(opener.close(), t.signal, 'opener.close()');
+      const outcome = await abortable(pending, t.signal, 'a pending next() to end after opener.close()').then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+      check('error' in outcome ? hasCode(outcome.error, 'CLOSED') : outcome.result.done === true, () =>
+        'error' in outcome
+          ? `a next() pending at opener.close() threw ${describeError(outcome.error)}, expected the end or CLOSED`
+          : `a next() pending at opener.close() delivered ${String(outcome.result.value?.id)} instead of ending`,
+      );
+      const done = await abortable(scanner.done, t.signal, 'scanner.done after opener.close()');
+      check(
+        done === undefined || hasCode(done, 'CLOSED'),
+        () =>
+          `scanner.done settled with ${describeError(done)} after opener.close(), expected undefined or CLOSED`,
+      );
       await abortable(opener.close(), t.signal, 'a second opener.close() (must be idempotent)');
       await expectRejection(
         'open on a closed opener',
@@ -200,10 +284,11 @@ export const errors: readonly WalImplsCaseDefinition[] = [
       );
       await expectRejection(
         'append on a WAL whose opener closed',
-        () => wal.append(dataMessage(name, 1, 0)),
+        () => wal.append(dataMessage(name, 1, 1)),
         ['CLOSED'],
         5,
       );
+      await expectLog(t, name, 2, written, 'closed-opener-end', 'after the append its closed opener refused');
     },
   },
   {
@@ -230,6 +315,43 @@ export const errors: readonly WalImplsCaseDefinition[] = [
         () => seed.wal.append(dataMessage(seed.name, 1, 1), { signal: AbortSignal.abort(reason) }),
         ['ABORTED'],
       );
+      // ABORTED tells the caller nothing was written: the log must agree.
+      await expectLog(t, seed.name, 1, seed.written, 'aborted-end', 'after the append rejected ABORTED');
+    },
+  },
+  {
+    group: 'errors',
+    name: 'an append whose signal fires in flight lands if it resolves and not if it rejects',
+    async run(t) {
+      const seed = await seeded(t, 'abortinflight', 1);
+      const landed: Written[] = [...seed.written];
+      let seq = 1;
+      for (const moment of ABORT_MOMENTS) {
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const message = dataMessage(seed.name, 1, seq++).withProperty('aborted', moment);
+          const controller = new AbortController();
+          const append = seed.wal.append(message, { signal: controller.signal });
+          const [outcome] = await Promise.all([
+            abortable(append, t.signal, `an append aborted ${moment}`).then(
+              (id) => ({ id }),
+              (error: unknown) => ({ error }),
+            ),
+            abortAt(moment, controller),
+          ]);
+          if ('id' in outcome) {
+            landed.push({ id: outcome.id, message });
+            continue;
+          }
+          // ABORTED: nothing was written. A retriable fault: nothing was written either (the suite's rule).
+          check(
+            hasCode(outcome.error, 'ABORTED') || (WalError.is(outcome.error) && outcome.error.retriable),
+            () =>
+              `an append whose signal fired ${moment} rejected with ${describeError(outcome.error)}, expected ` +
+              'it to resolve, or to reject ABORTED',
+          );
+        }
+      }
+      await expectLog(t, seed.name, 1, landed, 'abort-in-flight-end', 'after appends aborted in flight');
     },
   },
 ];

@@ -146,4 +146,38 @@ export const scannerLifecycle: readonly WalImplsCaseDefinition[] = [
       );
     },
   },
+  {
+    group: 'scannerLifecycle',
+    name: 'aborting the read signal closes the scanner',
+    async run(t) {
+      const seed = await seeded(t, 'abortread', 3);
+      const controller = new AbortController();
+      const scanner = await t.read(seed.wal, {
+        deliverPolicy: DeliverPolicy.all(),
+        signal: controller.signal,
+      });
+      const iterator = scanner[Symbol.asyncIterator]();
+      const end = await appendMarker(t, seed.wal, 'abortread-end');
+      const delivered = await readUntil(scanner, isMarker('abortread-end'), t.signal, {
+        max: seed.written.length + 1,
+        what: 'reading up to the end marker',
+      });
+      assertDelivered(delivered, [...seed.written, end], 'before the abort');
+      // At the end of the log: this next() waits for an append that never comes, until the abort.
+      const pending = iterator.next();
+      controller.abort(new Error('the reader gave up'));
+      const result = await abortable(
+        pending,
+        t.signal,
+        'the pending next() to end after the read signal aborted',
+      );
+      check(
+        result.done === true,
+        () =>
+          `a next() pending when the read signal aborted delivered ${String(result.value?.id)} instead of ending`,
+      );
+      await expectCleanDone(t, scanner, 'after the read signal aborted');
+      await expectEnded(t, scanner, 'after the read signal aborted');
+    },
+  },
 ];

@@ -1,5 +1,8 @@
 import { DeliverPolicy, type ImmutableMessage, type MessageID } from '@walstream/core';
-import { check, fail } from '../../runner/assert.js';
+import type { RawScanner } from '@walstream/core/spi';
+import fc from 'fast-check';
+import { check, describeError, fail } from '../../runner/assert.js';
+import { assertCovered, drawAsync } from '../../runner/property.js';
 import { abortable } from '../../runner/wait.js';
 import {
   assertDelivered,
@@ -106,6 +109,82 @@ export const truncate: readonly WalImplsCaseDefinition[] = [
       const last = delivered.at(-1);
       check(last !== undefined, 'all delivered nothing after truncate');
       assertSameMessage(last, seed.written.at(-1)!, 'the last delivery after truncate');
+    },
+  },
+  {
+    group: 'truncate',
+    name: 'startFrom and startAfter a truncated id start at the first entry kept',
+    async run(t) {
+      const count = 8;
+      const seen = { 'the first entry': 0, 'the entry just before the cut': 0, 'a cut at the last entry': 0 };
+      await drawAsync<[number, number]>(
+        'readers started at ids before a drawn truncation point',
+        fc
+          .integer({ min: 1, max: count - 1 })
+          .chain((cut) => fc.tuple(fc.constant(cut), fc.integer({ min: 0, max: cut - 1 }))),
+        async ([cut, before]) => {
+          if (before === 0) seen['the first entry']++;
+          if (before === cut - 1) seen['the entry just before the cut']++;
+          if (cut === count - 1) seen['a cut at the last entry']++;
+          const seed = await seeded(t, 'trunconly', count);
+          const cutId = seed.written[cut]!.id;
+          await abortable(seed.wal.truncate(cutId), t.signal, `truncate(entry #${cut})`);
+          // What stays: from the cut with physical truncation, everything with a no-op.
+          const kept = t.capabilities.truncate === 'physical' ? cut : 0;
+          const data = [...seed.written];
+          const readers: [string, DeliverPolicy, number][] = [
+            [
+              `startFrom(truncated entry #${before})`,
+              DeliverPolicy.startFrom(data[before]!.id),
+              Math.max(before, kept),
+            ],
+            [
+              `startAfter(truncated entry #${before})`,
+              DeliverPolicy.startAfter(data[before]!.id),
+              Math.max(before + 1, kept),
+            ],
+            [`startFrom(the truncation id, entry #${cut})`, DeliverPolicy.startFrom(cutId), cut],
+          ];
+          for (const [what, policy, first] of readers) {
+            let scanner: RawScanner;
+            try {
+              scanner = await t.read(seed.wal, { deliverPolicy: policy });
+            } catch (error) {
+              if (t.signal.aborted) throw error;
+              fail(
+                `${what} after truncate(entry #${cut}): read() rejected with ${describeError(error)}, expected a ` +
+                  'reader that starts at the first entry kept',
+                error,
+              );
+            }
+            const label = `trunc-${seed.written.length}`;
+            const end = await appendMarker(t, seed.wal, label);
+            seed.written.push(end);
+            const delivered = await readUntil(scanner, isMarker(label), t.signal, {
+              max: seed.written.length,
+              what: `${what} after truncate(entry #${cut})`,
+            });
+            await scanner.close();
+            assertDelivered(
+              delivered,
+              seed.written.slice(first),
+              `${what} after truncate(entry #${cut}) (truncate is ${t.capabilities.truncate})`,
+            );
+          }
+        },
+        {
+          numRuns: Math.ceil(t.numRuns / 2),
+          seed: t.seed,
+          examples: [
+            [1, 0],
+            [count - 1, 0],
+            [count - 1, count - 2],
+            [count / 2, count / 2 - 1],
+          ],
+          describe: ([cut, before]) => `truncate(entry #${cut}), then read from entry #${before}`,
+        },
+      );
+      assertCovered('readers started at ids before a drawn truncation point', seen);
     },
   },
 ];
