@@ -1,3 +1,4 @@
+import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   defineMessageType,
   type MessageTypeDefinition,
@@ -20,16 +21,23 @@ import {
   lastConfirmedViolations,
   ManualClock,
   note,
+  StoreGate,
   semanticsStack,
+  settleOrder,
   stored,
+  watchedSignal,
+  within,
 } from './support.js';
 
 const WalWide: MessageTypeDefinition<unknown> =
   messageTypes.byName('SemanticsTestWalWide') ??
   defineMessageType({ name: 'SemanticsTestWalWide', code: 4202, flags: { exclusiveRequired: true } });
 
-async function txnStack(options = {}, clock?: ManualClock) {
-  const stack = await semanticsStack(options, { clock });
+async function txnStack(options = {}, clock?: ManualClock, gate?: StoreGate) {
+  const stack = await semanticsStack(options, {
+    clock,
+    ...(gate ? { adapter: gate.adapter(memoryAdapter()) } : {}),
+  });
   const wal = await stack.open(1n);
   await createCollection(wal, 'ps_av0', 1n);
   await createCollection(wal, 'ps_bv0', 2n);
@@ -122,25 +130,24 @@ describe('txn: lifecycle', () => {
 
 describe('txn: commit and in-flight bodies', () => {
   it('a commit waits until the bodies in flight landed; a body arriving meanwhile is refused', async () => {
-    const { stack, wal } = await txnStack();
+    const gate = new StoreGate();
+    const { stack, wal } = await txnStack({}, undefined, gate);
     const begin = await wal.append(beginTxnMessage('ps_av0'));
-    const faults = stack.adapter.store.faults('ps');
-    faults.set({ appendDelayMs: 100 });
-    const order: string[] = [];
-    const body = wal.append(inTxn(note('ps_av0', 1), begin.txn!)).then((r) => {
-      order.push('body');
-      return r;
-    });
-    faults.clear();
-    await expect.poll(() => stack.context().txnManager.get(begin.txn!.txnId).inFlight).toBe(1);
-    const commit = wal.append(commitTxnMessage('ps_av0', begin.txn!)).then((r) => {
-      order.push('commit');
-      return r;
-    });
-    await expect.poll(() => stack.context().txnManager.get(begin.txn!.txnId).state).toBe(TxnState.OnCommit);
+    const { order, track } = settleOrder();
+    const heldBody = gate.hold((m) => m.properties.seq === '1');
+    const body = track('body', wal.append(inTxn(note('ps_av0', 1), begin.txn!)));
+    await within(heldBody.arrived, 'the body to reach the store');
+    const commitWaits = watchedSignal();
+    const commit = track(
+      'commit',
+      wal.append(commitTxnMessage('ps_av0', begin.txn!), { signal: commitWaits.signal }),
+    );
+    await within(commitWaits.waiting, 'the commit to wait for the body in flight');
+    expect(stack.context().txnManager.get(begin.txn!.txnId).state).toBe(TxnState.OnCommit);
     await expect(wal.append(inTxn(note('ps_av0', 2), begin.txn!))).rejects.toMatchObject({
       code: 'INVALID_TRANSACTION_STATE',
     });
+    heldBody.release();
     const [b, c] = await Promise.all([body, commit]);
     expect(order).toEqual(['body', 'commit']);
     expect(c.messageId.compare(b.messageId)).toBeGreaterThan(0);
@@ -149,19 +156,19 @@ describe('txn: commit and in-flight bodies', () => {
   });
 
   it('a commit wait is bounded by its signal; after the abort the txn can still commit', async () => {
-    const { stack, wal } = await txnStack();
+    const gate = new StoreGate();
+    const { stack, wal } = await txnStack({}, undefined, gate);
     const begin = await wal.append(beginTxnMessage('ps_av0'));
-    const faults = stack.adapter.store.faults('ps');
-    faults.set({ appendDelayMs: 100 });
+    const heldBody = gate.hold((m) => m.properties.seq === '1');
     const body = wal.append(inTxn(note('ps_av0', 1), begin.txn!));
-    faults.clear();
-    await expect.poll(() => stack.context().txnManager.get(begin.txn!.txnId).inFlight).toBe(1);
-    const controller = new AbortController();
-    const commit = wal.append(commitTxnMessage('ps_av0', begin.txn!), { signal: controller.signal });
-    await expect.poll(() => stack.context().txnManager.get(begin.txn!.txnId).state).toBe(TxnState.OnCommit);
-    controller.abort();
+    await within(heldBody.arrived, 'the body to reach the store');
+    const commitWaits = watchedSignal();
+    const commit = wal.append(commitTxnMessage('ps_av0', begin.txn!), { signal: commitWaits.signal });
+    await within(commitWaits.waiting, 'the commit to wait for the body in flight');
+    commitWaits.abort();
     await expect(commit).rejects.toMatchObject({ code: 'ABORTED' });
     expect(stack.context().txnManager.get(begin.txn!.txnId).state).toBe(TxnState.InFlight);
+    heldBody.release();
     await body;
     await expect(wal.append(commitTxnMessage('ps_av0', begin.txn!))).resolves.toMatchObject({
       txn: begin.txn,
@@ -242,17 +249,17 @@ describe('txn: exclusive messages and the last-confirmed id', () => {
 
 describe('txn: a commit whose append failed', () => {
   it('is refused here, keeps the LC behind its begin, and may still be committed by the next term', async () => {
-    const { stack, wal } = await txnStack();
+    const gate = new StoreGate();
+    const { stack, wal } = await txnStack({}, undefined, gate);
     const begin = await wal.append(beginTxnMessage('ps_av0', { keepaliveMs: 600_000 }));
     await wal.append(inTxn(note('ps_av0', 1), begin.txn!));
-    const faults = stack.adapter.store.faults('ps');
-    faults.set({ appendDelayMs: 1_000 });
+    // The commit is aborted while it waits in the store: it may or may not land.
+    const heldCommit = gate.hold((m) => m.messageType === SystemMessageType.CommitTxn);
     const controller = new AbortController();
     const commit = wal.append(commitTxnMessage('ps_av0', begin.txn!), { signal: controller.signal });
-    await expect.poll(() => stack.context().ackManager.outstanding).toBeGreaterThan(0);
+    await within(heldCommit.arrived, 'the commit to reach the store');
     controller.abort();
     await expect(commit).rejects.toMatchObject({ code: 'ABORTED' });
-    faults.clear();
     await expect(wal.append(commitTxnMessage('ps_av0', begin.txn!))).rejects.toMatchObject({
       code: 'TRANSACTION_EXPIRED',
     });
