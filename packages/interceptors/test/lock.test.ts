@@ -87,7 +87,7 @@ describe('lock', () => {
     // Both an exclusive message on that vchannel and a pchannel-wide one must get their write lock now.
     const id = { walName: 'test' } as unknown as MessageID;
     const exclusive = (message: ReturnType<typeof note>) =>
-      lock.doAppend(message, { ...context, signal: AbortSignal.timeout(2_000) }, async () => id);
+      lock.doAppend(message, { ...context, signal: AbortSignal.timeout(10_000) }, async () => id);
     await expect(
       exclusive(shardMessages.createPartition('ps_av0', { collectionId: 1n, partitionId: 7n })),
     ).resolves.toBe(id);

@@ -1,4 +1,11 @@
-import { type ImmutableMessage, SystemMessageType, type Wal } from '@walstream/core';
+import { memoryAdapter } from '@walstream/adapter-memory';
+import {
+  type ImmutableMessage,
+  type MutableMessage,
+  SystemMessageType,
+  type Wal,
+  WalError,
+} from '@walstream/core';
 import {
   beginTxnMessage,
   commitTxnMessage,
@@ -22,6 +29,7 @@ import {
   note,
   PCHANNEL,
   type Stack,
+  StoreGate,
   semanticsStack,
   stored,
 } from './support.js';
@@ -159,22 +167,25 @@ describe('recovery', () => {
 
 describe('recovery: an append the close gives up on', () => {
   it('a drop that landed while the WAL closed under it, unconfirmed, is applied at the next term', async () => {
-    const stack = await semanticsStack({ timeTick: { closeTimeoutMs: 50 } });
+    const gate = new StoreGate();
+    const stack = await semanticsStack({}, { adapter: gate.adapter(memoryAdapter()) });
     const wal = await stack.open(1n);
     await wal.append(createVChannel('ps_av0'));
     await wal.append(note('ps_av0', 1));
-    // Every write lands and loses its acknowledgement: the runtime retries it until the close gives up.
-    stack.adapter.store.faults(PCHANNEL).set({ lostAckRate: 1 });
+    // The drop is written and loses its acknowledgement; its retry waits in the store.
+    const isDrop = (m: MutableMessage) => m.messageType === ShardMessageType.DropVChannel;
+    const lost = gate.hold(isDrop);
+    const retried = gate.hold(isDrop);
     const drop = wal.append(dropVChannel('ps_av0'));
-    const dropFails = expect(drop).rejects.toMatchObject({ code: 'ON_SHUTDOWN', retriable: false });
-    await expect
-      .poll(() => stored(stack).some((m) => m.messageType === ShardMessageType.DropVChannel))
-      .toBe(true);
+    await lost.arrived;
+    lost.loseAck();
+    await retried.arrived;
+    // The close cuts the retry short: the drop may have landed (it did).
     const closed = wal.close();
-    await dropFails;
-    // The final TimeTick is written past the chain and retried until the store takes it.
-    stack.adapter.store.faults(PCHANNEL).clear();
+    retried.fail(new WalError('UNAVAILABLE', 'store unreachable', { details: { written: false } }));
+    await expect(drop).rejects.toMatchObject({ code: 'ON_SHUTDOWN', retriable: false });
     await closed;
+    expect(stored(stack).filter((m) => m.messageType === ShardMessageType.DropVChannel)).toHaveLength(1);
     const next = await stack.open(2n);
     await expect(next.append(note('ps_av0', 2))).rejects.toMatchObject({ code: 'VCHANNEL_DROPPED' });
     await stack.close();

@@ -67,10 +67,8 @@ describe('tailing and store readers of one WAL', () => {
       for await (const message of tailing) delivered.push(message);
     })();
     // It met a TimeTick the write-ahead buffer holds, so it tails the buffer: no store reader is left.
-    await expect
-      .poll(() => delivered.some((m) => isTick(m) && m.timeTick >= first.timeTick), { timeout: 10_000 })
-      .toBe(true);
-    await expect.poll(() => stack.adapter.store.stats(PCHANNEL).openScanners, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => delivered.some((m) => isTick(m) && m.timeTick >= first.timeTick)).toBe(true);
+    await expect.poll(() => stack.adapter.store.stats(PCHANNEL).openScanners).toBe(0);
 
     // The append is written but its acknowledgement is lost; its retry waits in the store.
     const lost = gate.hold((m) => seqOf(m) === '2');
@@ -88,15 +86,11 @@ describe('tailing and store readers of one WAL', () => {
     const landed = stored(stack).find((m) => seqOf(m) === '2');
     expect(landed).toBeDefined();
     const finalTick = await (async () => {
-      await expect
-        .poll(() => stored(stack).some((m) => isTick(m) && m.timeTick > after.timeTick), { timeout: 10_000 })
-        .toBe(true);
+      await expect.poll(() => stored(stack).some((m) => isTick(m) && m.timeTick > after.timeTick)).toBe(true);
       return stored(stack).at(-1)!;
     })();
     expect(isTick(finalTick) && finalTick.timeTick > landed!.timeTick).toBe(true);
-    await expect
-      .poll(() => delivered.some((m) => isTick(m) && m.timeTick >= finalTick.timeTick), { timeout: 10_000 })
-      .toBe(true);
+    await expect.poll(() => delivered.some((m) => isTick(m) && m.timeTick >= finalTick.timeTick)).toBe(true);
     closeMayFinish.resolve();
     await closed;
     await consumed;

@@ -119,7 +119,7 @@ describe('timetick: sync messages', () => {
     expect(stored(stack).length).toBe(before);
     // The idle tick reaches a tailing reader as a non-persisted TimeTick.
     const reader = context.wab.readFromExclusiveTimeTick(context.wab.timeTicks().at(-1)!)!;
-    const idle = await reader.next(AbortSignal.timeout(2_000));
+    const idle = await reader.next(AbortSignal.timeout(10_000));
     expect(idle?.messageType).toBe(SystemMessageType.TimeTick);
     expect(idle?.persisted).toBe(false);
     reader.close();
@@ -143,7 +143,7 @@ describe('timetick: write-ahead buffer', () => {
     const reader = context.wab.readFromExclusiveTimeTick(context.fence.timeTick)!;
     const fromWab: string[] = [];
     for (let i = context.wab.firstOffset + 1; i < context.wab.nextOffset; i++) {
-      const next = await reader.next(AbortSignal.timeout(1_000));
+      const next = await reader.next(AbortSignal.timeout(10_000));
       fromWab.push(next!.id.marshal());
     }
     const log = stored(stack).slice(1);

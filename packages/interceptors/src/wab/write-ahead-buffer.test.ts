@@ -20,7 +20,7 @@ async function drain(
 ) {
   const out: ImmutableMessage[] = [];
   for (let i = 0; i < count; i++) {
-    const next = await reader.next(AbortSignal.timeout(1_000));
+    const next = await reader.next(AbortSignal.timeout(10_000));
     if (!next) break;
     out.push(next);
   }
