@@ -250,6 +250,8 @@ interface Hold {
  */
 export class StoreGate {
   readonly #holds: Hold[] = [];
+  /** Store readers opened through the gate (the WAL's replay, scanners in catch-up mode). */
+  reads = 0;
 
   /** The next append (an attempt, for a retried one) matching `match` waits at the gate. */
   hold(match: (message: MutableMessage) => boolean): HeldAppend {
@@ -296,7 +298,10 @@ export class StoreGate {
       channel: impls.channel,
       append: (message, options) => this.#append(impls, message, options),
       truncate: (id, options) => impls.truncate(id, options),
-      read: (options) => impls.read(options),
+      read: (options) => {
+        this.reads++;
+        return impls.read(options);
+      },
       close: () => impls.close(),
       [Symbol.asyncDispose]: () => impls.close(),
     };
