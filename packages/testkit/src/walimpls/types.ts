@@ -152,7 +152,10 @@ export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImpls
    * clients, caches and connections are the builder's own.
    */
   builder: () => B | Promise<B>;
-  /** Overrides what the builder declares (e.g. to run `fencing` cases on an adapter that hides it). */
+  /**
+   * Overrides what the builder declares (e.g. to run `fencing` cases on an adapter that hides it). With
+   * `fencing: false` the fencing cases skip and the case for adapters without fencing runs instead.
+   */
   capabilities?: Partial<WalImplsCapabilities>;
   /** Messages per pchannel and term in `readWrite`; the other groups use fewer. Default 200. */
   messageCount?: number;
