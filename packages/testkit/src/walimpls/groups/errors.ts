@@ -4,6 +4,7 @@ import {
   type RawScanner,
   type ReadOnlyWalImpls,
   type ReadOptions,
+  type WalImpls,
 } from '@walstream/core/spi';
 import { check, describeError, expectRejection, fail } from '../../runner/assert.js';
 import { abortable } from '../../runner/wait.js';
@@ -84,18 +85,18 @@ function badReadOptions(): [string, Partial<ReadOptions>][] {
 }
 
 /**
- * Reads pchannel `name` from the start through a fresh RW WAL at `term` (on the case's opener) until an end
- * marker, and checks it holds exactly `expected`: what an error case must leave behind.
+ * Reads `wal`'s pchannel from the start until an end marker appended through `wal`, and checks it holds
+ * exactly `expected`: what an error case must leave behind. `wal` is the case's writer when it still
+ * writes, else a new one at the next term (the way a pchannel is taken over).
  */
 async function expectLog(
   t: WalImplsTestContext,
-  name: string,
-  term: number,
+  wal: WalImpls,
   expected: readonly Written[],
   label: string,
   what: string,
 ): Promise<void> {
-  const wal = await t.open(name, term);
+  const name = wal.channel.name;
   const scanner = await t.read(wal, { deliverPolicy: DeliverPolicy.all() });
   const end = await appendMarker(t, wal, label);
   const delivered = await readUntil(scanner, isMarker(label), t.signal, {
@@ -187,7 +188,7 @@ export const errors: readonly WalImplsCaseDefinition[] = [
         'INVALID_MESSAGE_ID',
       ]);
       // Refused means nothing dropped.
-      await expectLog(t, seed.name, 1, seed.written, 'foreign-truncate-end', 'after the refused truncate');
+      await expectLog(t, seed.wal, seed.written, 'foreign-truncate-end', 'after the refused truncate');
     },
   },
   {
@@ -234,8 +235,7 @@ export const errors: readonly WalImplsCaseDefinition[] = [
       // Refused means nothing written and nothing dropped.
       await expectLog(
         t,
-        seed.name,
-        1,
+        await t.open(seed.name, 2),
         seed.written,
         'closed-wal-end',
         'after the refused append and truncate',
@@ -288,7 +288,13 @@ export const errors: readonly WalImplsCaseDefinition[] = [
         ['CLOSED'],
         5,
       );
-      await expectLog(t, name, 2, written, 'closed-opener-end', 'after the append its closed opener refused');
+      await expectLog(
+        t,
+        await t.open(name, 2),
+        written,
+        'closed-opener-end',
+        'after the append its closed opener refused',
+      );
     },
   },
   {
@@ -316,7 +322,7 @@ export const errors: readonly WalImplsCaseDefinition[] = [
         ['ABORTED'],
       );
       // ABORTED tells the caller nothing was written: the log must agree.
-      await expectLog(t, seed.name, 1, seed.written, 'aborted-end', 'after the append rejected ABORTED');
+      await expectLog(t, seed.wal, seed.written, 'aborted-end', 'after the append rejected ABORTED');
     },
   },
   {
@@ -351,7 +357,7 @@ export const errors: readonly WalImplsCaseDefinition[] = [
           );
         }
       }
-      await expectLog(t, seed.name, 1, landed, 'abort-in-flight-end', 'after appends aborted in flight');
+      await expectLog(t, seed.wal, landed, 'abort-in-flight-end', 'after appends aborted in flight');
     },
   },
 ];
