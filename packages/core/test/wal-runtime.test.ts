@@ -1,5 +1,6 @@
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
+  appendOutcome,
   createWal,
   DeliverFilter,
   DeliverPolicy,
@@ -9,9 +10,17 @@ import {
   newMessage,
   pchannel,
   type Scanner,
+  WalError,
   type WalState,
 } from '@walstream/core';
-import type { AppendContext, AppendNext, Interceptor, InterceptorBuilder } from '@walstream/core/spi';
+import type {
+  AppendContext,
+  AppendNext,
+  Interceptor,
+  InterceptorBuilder,
+  WalImpls,
+  WalImplsBuilder,
+} from '@walstream/core/spi';
 import { firstValueFrom, lastValueFrom, Observable, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 
@@ -375,6 +384,58 @@ describe('WAL runtime: scanner', () => {
     const pending = scanner.next();
     controller.abort();
     expect((await pending).done).toBe(true);
+    await opener.close();
+  });
+});
+
+describe('WAL runtime: outcome of a retried append', () => {
+  it('a permanent "not written" after an attempt that may have landed is reported as unknown', async () => {
+    const memory = memoryAdapter();
+    let attempts = 0;
+    // The store under the runtime: the first attempt lands and loses its acknowledgement, the retry is
+    // refused for good with "nothing written" — true of the retry, not of the append.
+    const scripted: WalImplsBuilder = {
+      name: memory.name,
+      capabilities: memory.capabilities,
+      async build(options) {
+        const opener = await memory.build(options);
+        return {
+          close: () => opener.close(),
+          [Symbol.asyncDispose]: () => opener.close(),
+          async open(openOptions) {
+            const impls = await opener.open(openOptions);
+            const scriptedImpls: WalImpls = {
+              walName: impls.walName,
+              channel: impls.channel,
+              read: (readOptions) => impls.read(readOptions),
+              truncate: (id) => impls.truncate(id),
+              close: () => impls.close(),
+              [Symbol.asyncDispose]: () => impls.close(),
+              append: async (message: MutableMessage) => {
+                attempts++;
+                if (attempts > 1) {
+                  throw new WalError('CAPACITY_EXCEEDED', 'full', { details: { written: false } });
+                }
+                await impls.append(message);
+                throw new WalError('UNAVAILABLE', 'ack lost', { details: { written: true } });
+              },
+            };
+            return scriptedImpls;
+          },
+        };
+      },
+    };
+    const opener = await createWal({ runtime: { appendRetry: { initialMs: 1, maxMs: 5 } } })
+      .adapter(scripted)
+      .build();
+    const wal = await opener.open({ channel: pchannel('rt', 1n) });
+    const error = await wal.append(note('rt_av0', 1)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(attempts).toBe(2);
+    expect(error).toMatchObject({ code: 'CAPACITY_EXCEEDED', retriable: false });
+    expect(appendOutcome(error)).toBe('unknown');
     await opener.close();
   });
 });

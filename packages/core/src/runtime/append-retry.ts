@@ -1,4 +1,4 @@
-import { appendOutcome, hasCode, type WalError } from '../errors/wal-error.js';
+import { appendOutcome, hasCode, WalError } from '../errors/wal-error.js';
 import type { MutableMessage } from '../message/message.js';
 import type { MessageID } from '../message-id/message-id.js';
 import { delay, isRetriableFailure } from '../util/backoff.js';
@@ -60,8 +60,21 @@ async function retry(
     try {
       return await impls.append(message, cancel ? { signal: cancel } : NO_OPTIONS);
     } catch (error) {
-      if (!shouldRetryAppend(error)) throw error;
+      if (!shouldRetryAppend(error)) throw maybeWritten ? outcomeUnknown(error) : error;
       if (appendOutcome(error) !== 'not-written') maybeWritten = true;
     }
   }
+}
+
+/**
+ * A permanent failure of a retry says only that this attempt was not written; an earlier attempt may be
+ * in the log, so the append as a whole has an unknown outcome.
+ */
+function outcomeUnknown(error: unknown): unknown {
+  if (!WalError.is(error) || appendOutcome(error) === 'unknown') return error;
+  return new WalError(error.code, `${error.message} (an earlier attempt may have landed)`, {
+    retriable: error.retriable,
+    cause: error,
+    details: { ...error.details, written: 'unknown' },
+  });
 }

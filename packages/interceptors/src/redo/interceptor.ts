@@ -1,4 +1,5 @@
 import { type MessageID, type MutableMessage, WalError } from '@walstream/core';
+import { abortable } from '@walstream/core/internal';
 import {
   type AppendContext,
   type AppendNext,
@@ -7,7 +8,6 @@ import {
   toWalError,
 } from '@walstream/core/spi';
 import { isRedoRequest, redoReady } from '../errors.js';
-import { abortable } from '../util/signal.js';
 
 /**
  * Outermost: when an inner interceptor asks for a rerun (a redo request: the shard found the timetick too
@@ -61,7 +61,7 @@ export class RedoInterceptor implements Interceptor {
     if (this.#stopping.aborted) throw this.#closed();
     if (!ready) return;
     try {
-      await abortable(Promise.race([ready, this.#stopped]), signal, 'append');
+      await abortable(Promise.race([ready, this.#stopped]), signal, () => abortError(signal, 'append'));
     } catch (error) {
       throw toWalError(error, 'INNER', 'redo wait');
     }

@@ -1,6 +1,7 @@
 import { type TxnContext, TxnState, WalError } from '@walstream/core';
-import { addMilliseconds, INFINITE_KEEPALIVE_MS, MAX_TIMETICK } from '@walstream/core/internal';
-import { abortable, Notifier } from '../util/signal.js';
+import { abortable, addMilliseconds, INFINITE_KEEPALIVE_MS, MAX_TIMETICK } from '@walstream/core/internal';
+import { abortError } from '@walstream/core/spi';
+import { Notifier } from '../util/signal.js';
 
 /**
  * One open transaction on one vchannel, as the writer tracks it: its state, its in-flight body appends
@@ -101,7 +102,9 @@ export class TxnSession {
     this.#state = kind === 'commit' ? TxnState.OnCommit : TxnState.OnRollback;
     try {
       while (this.#inFlight > 0) {
-        await abortable(this.#settled.wait(), signal, `${kind} of txn ${this.txnId}`);
+        await abortable(this.#settled.wait(), signal, () =>
+          abortError(signal, `${kind} of txn ${this.txnId}`),
+        );
         if (this.#failure !== undefined) this.#checkAlive(undefined);
       }
     } catch (error) {
