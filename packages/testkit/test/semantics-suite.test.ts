@@ -24,6 +24,8 @@ import {
   type SemanticsReport,
   semanticsCaseDefinitions,
 } from '../src/index.js';
+import { BackwardsEvery } from './support/semantics-allocators.js';
+import { keepsTxnsAlive, OverwritingCatalog, writesAbortedAppends } from './support/semantics-stacks.js';
 
 /** Short close waits: the suite closes and reopens WALs many times. */
 const OPTIONS: SemanticsOptions = { timeTick: { closeTimeoutMs: 200 } };
@@ -224,6 +226,13 @@ class ForgetfulCatalog extends MemoryCatalog {
 }
 
 const ORDER = 'every reader sees each vchannel in non-decreasing timetick order';
+const AGREE =
+  'tailing, catch-up and store readers of one WAL deliver the same messages, also across a close during a wave';
+const SEGMENTS =
+  'every Insert is delivered after the CreateSegment of its segment and before its Flush; full segments roll';
+const ALLOCATOR =
+  'the timestamp allocator never goes backwards: 10 000 allocations, one after another, concurrent, and mixed with allocateNow(), sync() and barrierUntil()';
+const NO_ROLLBACK = 'a WAL fenced by a newer term never rolls the checkpoint back';
 const VISIBLE = 'an acknowledged append reaches a tailing reader with no later write';
 const RESUME =
   'resuming after any delivered message with startFrom(its LC) + timeTickGT(its tt) yields exactly the rest';
@@ -312,6 +321,46 @@ const MUTANTS: readonly Mutant[] = [
     groups: ['recovery'],
     fails: [RECOVERY],
     says: /TRANSACTION_EXPIRED|does not exist/,
+  },
+  {
+    title: 'a catalog whose saveCheckpoint is no compare-and-swap on the term',
+    options: { catalog: () => new OverwritingCatalog() },
+    groups: ['recovery'],
+    fails: [NO_ROLLBACK],
+    passes: [FENCING],
+    says: /save #\d+ by term 1 resolved true after term 2 had saved/,
+  },
+  {
+    title:
+      'an adapter that lands an aborted append yet reports it not written (tailing and store readers disagree)',
+    options: { adapter: writesAbortedAppends },
+    groups: ['ordering', 'timeTick'],
+    fails: [AGREE, TICK_CONTRACT],
+    // The old model (a failed append is read at most once, by each reader on its own) lets it through.
+    passes: [ORDER, EXACTLY_ONCE],
+    says: /reader tail\S* never delivered #\d+ (SemanticsConformanceNote|Insert) \S+ .* \(by (ro-tail@ro|all@\d|ro-all@ro)\)/,
+  },
+  {
+    title: 'walSemantics() without redo (the first Insert on a vchannel fails INNER)',
+    options: { interceptors: () => walSemantics(OPTIONS).filter((builder) => builder.name !== 'redo') },
+    groups: ['segments'],
+    fails: [SEGMENTS],
+    says: /appending insert \S+ to \S+ failed: INNER/,
+  },
+  {
+    title: 'a timestamp allocator that goes backwards once every 1 000 allocations',
+    options: { allocator: () => new BackwardsEvery(1_000) },
+    groups: ['allocator'],
+    fails: [ALLOCATOR],
+    says: /allocate\(\) #1000 returned \d+, not above \d+, which allocate\(\) #999 returned before it was called \(\d+ lower: the allocator went backwards\)/,
+  },
+  {
+    title: 'a txn manager that ignores the keepalive a BeginTxn asks for',
+    options: { protocol: keepsTxnsAlive },
+    groups: ['txn'],
+    fails: [ROLLED_BACK],
+    passes: [COMMITTED],
+    says: /committed after its keepalive ran out/,
   },
 ];
 

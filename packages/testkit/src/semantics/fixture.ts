@@ -1,7 +1,8 @@
+import type { TimestampAllocator } from '@walstream/core';
 import fc from 'fast-check';
 import { CaseSkipped, ConformanceFailure } from '../runner/assert.js';
 import { SemanticsStack, type StackSettings } from './stack.js';
-import type { SemanticsTestContext, StackScope } from './types.js';
+import type { SemanticsProtocol, SemanticsTestContext, StackScope } from './types.js';
 
 /** Cleanup gets its own budget, so a run that timed out still releases what it opened. */
 export const TEARDOWN_BUDGET_MS = 10_000;
@@ -67,6 +68,7 @@ export class SemanticsFixture implements SemanticsTestContext {
   readonly faults: boolean;
   readonly appendErrorRate: number;
   readonly settleMs: number;
+  readonly protocol: SemanticsProtocol;
   readonly #settings: FixtureSettings;
   readonly #scope: Scope;
 
@@ -77,7 +79,12 @@ export class SemanticsFixture implements SemanticsTestContext {
     this.faults = settings.faults !== undefined;
     this.appendErrorRate = settings.appendErrorRate;
     this.settleMs = settings.settleMs;
+    this.protocol = settings.protocol;
     this.#scope = new Scope(settings, signal);
+  }
+
+  allocator(): TimestampAllocator {
+    return this.#settings.allocator();
   }
 
   stack(label: string, vchannels?: number): Promise<SemanticsStack> {

@@ -1,7 +1,32 @@
+export {
+  type AllocatorStep,
+  allocatorSteps,
+  concurrentAllocations,
+  generatedAllocations,
+  mixedAllocations,
+  Returned,
+  sequentialAllocations,
+} from './allocator/contract.js';
+export {
+  registerTimestampAllocatorConformance,
+  runTimestampAllocatorConformance,
+  TIMESTAMP_ALLOCATOR_GROUPS,
+  type TimestampAllocatorCaseDefinition,
+  type TimestampAllocatorCaseResult,
+  type TimestampAllocatorConformanceCase,
+  type TimestampAllocatorConformanceOptions,
+  type TimestampAllocatorGroupName,
+  type TimestampAllocatorReport,
+  type TimestampAllocatorTestContext,
+  timestampAllocatorCaseDefinitions,
+  timestampAllocatorConformanceCases,
+} from './allocator/suite.js';
 export { AppendFaults, type AppendFaultsAdapter, withAppendFaults } from './append-faults.js';
+export { assertReadersAgree, entryOf, type LogEntry, logOf } from './checks/agreement.js';
 export { assertExactlyOnce } from './checks/delivery.js';
 export { assertExclusiveAlone } from './checks/exclusive.js';
 export { assertResumedExactly, throughMarkers } from './checks/resume.js';
+export { assertInsertsInSegments, type SegmentTally } from './checks/segments.js';
 export { assertTimeTickContract, assertTimeTickOrder } from './checks/timetick.js';
 export {
   assertCommittedWhole,
@@ -18,6 +43,7 @@ export {
   type TxnEnd,
   type TxnRecord,
 } from './ledger.js';
+export { AckLoss, withAckLoss } from './lost-acks.js';
 export {
   describeMessage,
   type Identified,
@@ -26,8 +52,9 @@ export {
   SemanticsExclusive,
   SemanticsNote,
 } from './messages.js';
-export { defaultProtocol } from './protocol.js';
+export { defaultProtocol, INSERT_ROWS } from './protocol.js';
 export { Reader, type ReaderEnd, type ReaderScope, type ReadRecord } from './reader.js';
+export { type CheckpointSave, RecordingCatalog } from './recording-catalog.js';
 export {
   describeSchedule,
   type Op,
@@ -47,6 +74,7 @@ export { TailChain } from './tail-chain.js';
 export {
   type AppendFaultSwitch,
   SEMANTICS_GROUPS,
+  type SegmentEvent,
   type SemanticsCaseDefinition,
   type SemanticsCaseResult,
   type SemanticsConformanceCase,

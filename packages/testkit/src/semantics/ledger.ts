@@ -9,7 +9,8 @@ export type Outcome =
   | { readonly status: 'acked'; readonly result: AppendResult }
   | { readonly status: 'failed'; readonly error: unknown };
 
-export type PlainKind = 'plain' | 'exclusive' | 'marker';
+/** `insert`: a data message the stack assigns to a segment (the protocol's Insert). */
+export type PlainKind = 'plain' | 'exclusive' | 'insert' | 'marker';
 
 /** One non-txn append of the schedule. */
 export interface PlainRecord {

@@ -15,7 +15,9 @@ import type { InterceptorBuilder, RawScanner, WalImplsBuilder } from '@walstream
 import { ConformanceFailure, describeError, fail } from '../runner/assert.js';
 import { abortable } from '../runner/wait.js';
 import { Ledger } from './ledger.js';
+import { AckLoss, withAckLoss } from './lost-acks.js';
 import { Reader, type ReaderScope } from './reader.js';
+import { RecordingCatalog } from './recording-catalog.js';
 import type { AppendFaultSwitch, SemanticsProtocol } from './types.js';
 
 /** What every stack of one case is built from. */
@@ -53,9 +55,16 @@ export class SemanticsStack {
   readonly adapter: WalImplsBuilder;
   /** How each reopening went, in order. */
   readonly reopenings: ('graceful' | 'over a live WAL')[] = [];
+  /**
+   * The reopenings that ran during a wave, each started by the first acknowledgement the suite dropped
+   * (see {@link loseAcksUntilReopened}), and how many acknowledgements of the closing term it dropped.
+   */
+  readonly reopeningsUnderLostAcks: { readonly graceful: boolean; readonly dropped: number }[] = [];
+  readonly #ackLoss = new AckLoss();
+  readonly #wrapped: WalImplsBuilder;
   readonly #settings: StackSettings;
   readonly #signal: AbortSignal;
-  readonly #catalog: Catalog;
+  readonly #catalog: RecordingCatalog;
   readonly #allocator: TimestampAllocator;
   readonly #readers: Reader[] = [];
   readonly #openers: WalOpener[] = [];
@@ -76,12 +85,13 @@ export class SemanticsStack {
     this.#settings = settings;
     this.#signal = signal;
     this.adapter = adapter;
+    this.#wrapped = withAckLoss(adapter, this.#ackLoss);
     const clean = label.toLowerCase().replace(/[^a-z0-9]+/g, '');
     const suffix = randomBytes(4).toString('hex');
     this.pchannel = `${settings.channelPrefix}${clean}${suffix}`;
     this.vchannels = Array.from({ length: vchannels }, (_, i) => `${this.pchannel}_v${i}`);
     this.ledger = new Ledger(suffix);
-    this.#catalog = settings.catalog();
+    this.#catalog = new RecordingCatalog(settings.catalog());
     this.#allocator = settings.allocator();
   }
 
@@ -116,6 +126,11 @@ export class SemanticsStack {
   get wal(): Wal {
     if (!this.#wal) throw new ConformanceFailure(`pchannel ${this.pchannel} is not open`);
     return this.#wal;
+  }
+
+  /** The stack's catalog (the options' one), with every checkpoint save its WALs made. */
+  get catalog(): RecordingCatalog {
+    return this.#catalog;
   }
 
   get term(): bigint {
@@ -162,6 +177,22 @@ export class SemanticsStack {
       await abortable(previous.close(), this.#signal, `closing the fenced WAL of term ${this.#term - 1n}`);
     }
     return graceful;
+  }
+
+  /**
+   * A reopening during a wave: from now on every suite append the current term's WAL writes loses its
+   * acknowledgement (the runtime retries it), and the first one lost starts `reopen` — so the reopening
+   * always meets appends being retried, whose retries it cuts short (`ON_SHUTDOWN` on a graceful close,
+   * `CHANNEL_FENCED` over a live WAL) although they landed. Returns a function that stops the loss and
+   * records the reopening; call it once the wave and the reopening ended.
+   */
+  loseAcksUntilReopened(reopen: () => void): (graceful: boolean) => void {
+    this.#ackLoss.arm(this.#term, reopen);
+    return (graceful) => {
+      const dropped = this.#ackLoss.dropped;
+      this.#ackLoss.disarm();
+      this.reopeningsUnderLostAcks.push({ graceful, dropped });
+    };
   }
 
   /** A reader on the current WAL, pumped in the background; closed with the stack. */
@@ -263,7 +294,7 @@ export class SemanticsStack {
     const settings = this.#settings;
     return abortable(
       createWal({ catalog: this.#catalog, allocator: this.#allocator, runtime: settings.runtime })
-        .adapter(this.adapter)
+        .adapter(this.#wrapped)
         .use(...settings.interceptors())
         .build({ signal: this.#signal }),
       this.#signal,

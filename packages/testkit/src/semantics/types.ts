@@ -1,4 +1,11 @@
-import type { Catalog, MutableMessage, TimestampAllocator, TxnContext, Wal } from '@walstream/core';
+import type {
+  Catalog,
+  ImmutableMessage,
+  MutableMessage,
+  TimestampAllocator,
+  TxnContext,
+  Wal,
+} from '@walstream/core';
 import type { WalRuntimeOptions } from '@walstream/core/internal';
 import type { InterceptorBuilder, WalImplsBuilder } from '@walstream/core/spi';
 import type fc from 'fast-check';
@@ -13,7 +20,16 @@ import type {
 import type { SemanticsStack } from './stack.js';
 
 /** The groups of the semantics suite, in the order they are registered. */
-export const SEMANTICS_GROUPS = ['ordering', 'timeTick', 'txn', 'resume', 'exclusive', 'recovery'] as const;
+export const SEMANTICS_GROUPS = [
+  'ordering',
+  'timeTick',
+  'txn',
+  'resume',
+  'exclusive',
+  'segments',
+  'recovery',
+  'allocator',
+] as const;
 
 export type SemanticsGroupName = (typeof SEMANTICS_GROUPS)[number];
 
@@ -40,6 +56,10 @@ export interface SemanticsTestContext extends StackScope {
   readonly appendErrorRate: number;
   /** How long a reader may take to deliver what was acknowledged before the checks judge what it has. */
   readonly settleMs: number;
+  /** How the stack is spoken to: the options' protocol over the default one. */
+  readonly protocol: SemanticsProtocol;
+  /** A fresh timestamp allocator from the options (what each stack gets). */
+  allocator(): TimestampAllocator;
   /**
    * Checks `body` on `numRuns` generated values. Each run gets its own {@link StackScope}, closed when
    * the run ends. A failing run fails the case with the counterexample, and the seed and path to replay
@@ -52,6 +72,13 @@ export interface SemanticsTestContext extends StackScope {
   ): Promise<void>;
   /** Ends the case as skipped. */
   skip(reason: string): never;
+}
+
+/** A delivered message's effect on a segment; see {@link SemanticsProtocol.segmentEvent}. */
+export interface SegmentEvent {
+  readonly kind: 'create' | 'insert' | 'flush';
+  /** The segment id, as text. */
+  readonly segment: string;
 }
 
 /** Switches injected append errors of one pchannel; the memory adapter's `store.faults(p)` is one. */
@@ -67,6 +94,19 @@ export interface AppendFaultSwitch {
 export interface SemanticsProtocol {
   /** Makes `vchannel` known to the WAL; appends to an unknown vchannel are refused. */
   createVChannel(wal: Wal, vchannel: string): Promise<void>;
+  /**
+   * A data message on `vchannel` carrying `payload` that the stack assigns to a segment (Milvus's Insert):
+   * the WAL creates segments for it, fills and seals them, and reruns it (redo) while a segment is being
+   * made. The default declares 200 000 rows, so the default segment (1 000 000 rows) is sealed by its
+   * fifth insert; a stack with smaller segments passes its own.
+   */
+  insert(vchannel: string, payload: Uint8Array): MutableMessage;
+  /**
+   * What a delivered message does to segments: an Insert names the segment it went to, a CreateSegment
+   * the one it makes, a Flush the one it seals; undefined for anything else. Without it the segments case
+   * is skipped.
+   */
+  segmentEvent?(message: ImmutableMessage): SegmentEvent | undefined;
   /** A BeginTxn on `vchannel` that asks for `keepaliveMs`; the append result carries the txn context. */
   beginTxn(vchannel: string, keepaliveMs: number): MutableMessage;
   commitTxn(vchannel: string, context: TxnContext): MutableMessage;

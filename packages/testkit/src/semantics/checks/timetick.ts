@@ -3,7 +3,8 @@ import { ConformanceFailure } from '../../runner/assert.js';
 import type { Ledger } from '../ledger.js';
 import { describeMessage, identify } from '../messages.js';
 import type { ReadRecord } from '../reader.js';
-import { expectedFor, summarize, ttOf } from './scope.js';
+import { entryOf, type LogEntry } from './agreement.js';
+import { expectedFor, inVChannelScope, summarize, ttOf } from './scope.js';
 
 /**
  * Per-vchannel timetick order: on every vchannel the reader sees, timeticks never go down. A message for
@@ -48,18 +49,27 @@ export function assertTimeTickOrder(reader: ReadRecord): void {
 /**
  * The TimeTick contract: once a TimeTick at X was delivered, every message with tt ≤ X was delivered
  * before it. Checked both ways: nothing at or below X comes after the tick, and every acknowledged append
- * in the reader's scope with tt ≤ X came before it.
+ * in the reader's scope with tt ≤ X came before it — and, given the `log` (what any reader of the WAL
+ * delivered, see {@link logOf}), every message of the log in its scope with tt ≤ X, whatever its append
+ * reported: an append that failed "may have landed" and landed is covered by the tick like any other.
  */
-export function assertTimeTickContract(reader: ReadRecord, ledger: Ledger): void {
+export function assertTimeTickContract(
+  reader: ReadRecord,
+  ledger: Ledger,
+  log?: ReadonlyMap<string, LogEntry>,
+): void {
   const problems: string[] = [];
   const delivered = reader.delivered;
   const firstAt = new Map<string, number>();
+  const entryAt = new Map<string, number>();
   const ticks: { index: number; tt: bigint }[] = [];
   delivered.forEach((message, index) => {
     const seen = identify(message);
     if (seen.kind === 'tick') ticks.push({ index, tt: message.timeTick });
     else if ((seen.kind === 'plain' || seen.kind === 'txn') && !firstAt.has(seen.key))
       firstAt.set(seen.key, index);
+    const entry = log && entryOf(message, reader.label, index);
+    if (entry && !entryAt.has(entry.key)) entryAt.set(entry.key, index);
   });
   // Nothing at or below a delivered tick may follow it.
   let highestTick: { index: number; tt: bigint } | undefined;
@@ -85,6 +95,26 @@ export function assertTimeTickContract(reader: ReadRecord, ledger: Ledger): void
         `the TimeTick at ${cover.tt} (#${cover.index}) was delivered before the acknowledged ${expected.what} ` +
           `${expected.key} (tt=${expected.timeTick}, id=${expected.messageIdText}), ` +
           (at === undefined ? 'which never came' : `which came only at #${at}`),
+      );
+    }
+  }
+  // Every message of the log a delivered tick covers came before that tick (acknowledged ones were
+  // judged above, with the id and timetick their append returned).
+  const acked = new Set(
+    expectedFor(ledger, { vchannel: undefined, afterTimeTick: undefined }).map((e) => e.key),
+  );
+  const after = reader.scope.afterTimeTick;
+  for (const entry of log?.values() ?? []) {
+    if (entry.suiteKey !== undefined && acked.has(entry.suiteKey)) continue;
+    if (!inVChannelScope(reader.scope, entry.vchannel)) continue;
+    if (after !== undefined && entry.timeTick <= after) continue;
+    const cover = ticks.find((tick) => tick.tt >= entry.timeTick);
+    if (!cover) continue;
+    const at = entryAt.get(entry.key);
+    if (at === undefined || at > cover.index) {
+      problems.push(
+        `the TimeTick at ${cover.tt} (#${cover.index}) was delivered before ${entry.line}, which reader ${entry.by} ` +
+          `delivered (it is in the log), ${at === undefined ? 'but this reader never did' : `but this reader only at #${at}`}`,
       );
     }
   }

@@ -19,7 +19,7 @@ const CROWDED: ScheduleShape = {
   maxWaves: 3,
   maxOpsPerWave: 8,
   maxBodies: 2,
-  weights: { append: 5, exclusive: 2, txn: 1 },
+  weights: { append: 5, exclusive: 2, txn: 1, insert: 2 },
   ends: ['commit', 'rollback'],
   faults: true,
   alwaysFaulty: true,

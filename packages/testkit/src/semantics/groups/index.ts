@@ -1,12 +1,14 @@
 import type { SemanticsCaseDefinition, SemanticsGroupName } from '../types.js';
+import { allocator } from './allocator.js';
 import { exclusive } from './exclusive.js';
 import { ordering } from './ordering.js';
 import { recovery } from './recovery.js';
 import { resume } from './resume.js';
+import { segments } from './segments.js';
 import { timeTick } from './timetick.js';
 import { txn } from './txn.js';
 
-export { exclusive, ordering, recovery, resume, timeTick, txn };
+export { allocator, exclusive, ordering, recovery, resume, segments, timeTick, txn };
 
 /** Every group's cases, by group name. */
 export const semanticsGroups: Readonly<Record<SemanticsGroupName, readonly SemanticsCaseDefinition[]>> = {
@@ -15,7 +17,9 @@ export const semanticsGroups: Readonly<Record<SemanticsGroupName, readonly Seman
   txn,
   resume,
   exclusive,
+  segments,
   recovery,
+  allocator,
 };
 
 /** The whole suite in registration order. */

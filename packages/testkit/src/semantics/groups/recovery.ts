@@ -1,5 +1,6 @@
 import { type ImmutableMessage, SystemMessageType } from '@walstream/core';
-import { ConformanceFailure } from '../../runner/assert.js';
+import { ConformanceFailure, check } from '../../runner/assert.js';
+import { assertReadersAgree, logOf } from '../checks/agreement.js';
 import { assertExactlyOnce } from '../checks/delivery.js';
 import { summarize } from '../checks/scope.js';
 import { assertTimeTickContract, assertTimeTickOrder } from '../checks/timetick.js';
@@ -9,10 +10,18 @@ import { describeMessage, KEY_PROPERTY } from '../messages.js';
 import type { Schedule, ScheduleShape } from '../schedule/arbitrary.js';
 import { appendPlain, beginWithBodies, endTxn } from '../schedule/client.js';
 import { appendMarkers } from '../schedule/execute.js';
+import type { SemanticsStack } from '../stack.js';
 import type { SemanticsCaseDefinition } from '../types.js';
 import { Coverage } from './coverage.js';
-import { resumeAfterPoints } from './resume.js';
-import { everyReader, forSchedules, type Played } from './scenario.js';
+import { resumeAfterPoints, termBoundaries } from './resume.js';
+import {
+  CLOSE_CUTS_RETRIES,
+  CLOSE_DURING_WAVE,
+  countCloses,
+  everyReader,
+  forSchedules,
+  type Played,
+} from './scenario.js';
 
 /** Appends and txns with reopenings between waves (graceful or over a live WAL), txns open across them. */
 const REOPENING: ScheduleShape = {
@@ -20,7 +29,8 @@ const REOPENING: ScheduleShape = {
   maxWaves: 3,
   maxOpsPerWave: 5,
   maxBodies: 3,
-  weights: { append: 4, exclusive: 0, txn: 3 },
+  weights: { append: 4, exclusive: 0, txn: 3, insert: 2 },
+  insertBodies: true,
   ends: ['commit', 'rollback', 'commitAfterReopen', 'commitAfterReopen', 'abandon'],
   faults: true,
   aborts: false,
@@ -64,15 +74,6 @@ function countRecovery(played: Played, coverage: Coverage): void {
   }
 }
 
-/** Where one term ends and the next begins in a reader's deliveries: the last of one, the first of the next. */
-function termBoundaries(reference: readonly ImmutableMessage[], end: number): number[] {
-  const points: number[] = [];
-  for (let index = 1; index < end; index++) {
-    if (reference[index]!.walTerm !== reference[index - 1]!.walTerm) points.push(index - 1, index);
-  }
-  return points;
-}
-
 /**
  * The WAL's first entry of every term is a persisted TimeTick above every earlier timetick, and every
  * later entry of the term is above it; no entry of an older term lands after a newer term began.
@@ -111,6 +112,33 @@ function assertFencingTicks(entries: readonly ImmutableMessage[]): void {
   }
 }
 
+/**
+ * No save of a lower term replaced the record of a higher one: every such save resolved false, and the
+ * record left is the newest term's.
+ */
+async function assertNoRollback(stack: SemanticsStack): Promise<void> {
+  const problems: string[] = [];
+  for (const [index, save] of stack.catalog.saves.entries()) {
+    if (save.newestAccepted === undefined || save.term >= save.newestAccepted) continue;
+    if (save.result === true) {
+      problems.push(
+        `save #${index} by term ${save.term} resolved true after term ${save.newestAccepted} had saved: it replaced the newer record`,
+      );
+    }
+  }
+  const stored = await stack.catalog.getCheckpoint(stack.pchannel);
+  if ((stored?.term ?? 0n) < stack.term) {
+    problems.push(
+      `the catalog holds the checkpoint of term ${stored?.term ?? 'none'}, not of term ${stack.term}, which saved its own`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new ConformanceFailure(
+      `a fenced WAL rolled the checkpoint back (saveCheckpoint must refuse a lower term, atomically):\n${summarize(problems)}`,
+    );
+  }
+}
+
 /** Recovery: close (or lose) the WAL, reopen it at a higher term, and everything carries on. */
 export const recovery: readonly SemanticsCaseDefinition[] = [
   {
@@ -123,6 +151,7 @@ export const recovery: readonly SemanticsCaseDefinition[] = [
       const required = () => [
         'graceful reopenings',
         'txns committed after a reopening',
+        CLOSE_CUTS_RETRIES,
         ...(fencing ? ['reopenings over a live WAL'] : []),
       ];
       await forSchedules(
@@ -132,19 +161,24 @@ export const recovery: readonly SemanticsCaseDefinition[] = [
         async (played) => {
           fencing = played.stack.adapter.capabilities.fencing;
           countRecovery(played, coverage);
+          countCloses(played, coverage);
           const ledger = played.stack.ledger;
-          for (const reader of everyReader(played)) {
+          const readers = everyReader(played);
+          const log = logOf(readers);
+          for (const reader of readers) {
             assertTimeTickOrder(reader);
-            assertTimeTickContract(reader, ledger);
+            assertTimeTickContract(reader, ledger, log);
             assertExactlyOnce(reader, ledger);
             assertCommittedWhole(reader, ledger, true);
             assertUncommittedInvisible(reader, ledger);
           }
-          // A reader may stop at either side of a term change (the fencing TimeTick included) and resume.
-          for (const reader of played.finals)
+          assertReadersAgree(readers, ledger);
+          // A reader may stop at either side of a term change (the fencing TimeTick included) and resume;
+          // the tailing reader too, which crossed each term change by resuming itself.
+          for (const reader of [...played.finals, played.tails[0]!])
             await resumeAfterPoints(played, reader, coverage, termBoundaries);
         },
-        { examples: [BOTH_REOPENINGS], covered: () => coverage.covers(...required()) },
+        { examples: [BOTH_REOPENINGS, CLOSE_DURING_WAVE], covered: () => coverage.covers(...required()) },
       );
       coverage.require(...required());
     },
@@ -166,6 +200,31 @@ export const recovery: readonly SemanticsCaseDefinition[] = [
       const [marker] = await appendMarkers(stack);
       const entries = await stack.readRaw((entry) => entry.properties[KEY_PROPERTY] === marker!.key, 10_000);
       assertFencingTicks(entries);
+    },
+  },
+  {
+    group: 'recovery',
+    name: 'a WAL fenced by a newer term never rolls the checkpoint back',
+    async run(t) {
+      const stack = await t.stack('rollback', 1);
+      if (!stack.adapter.capabilities.fencing)
+        return t.skip('the adapter does not fence: no term runs beside a newer one');
+      const vchannel = stack.vchannels[0]!;
+      const reader = await stack.read('tail', { vchannel });
+      // Term 1 applied something it has not saved yet (a TimeTick made it visible): it saves on close.
+      const record = await appendPlain(stack, vchannel, 'plain');
+      await reader.waitFor([record.key], t.signal);
+      // Term 2 opens (and saves) while term 1 still runs; then term 1 closes, unaware it was fenced.
+      await stack.reopen({ graceful: false });
+      await appendMarkers(stack);
+      const late = stack.catalog.saves.filter(
+        (save) => save.newestAccepted !== undefined && save.term < save.newestAccepted,
+      );
+      await assertNoRollback(stack);
+      check(
+        late.length > 0,
+        'the case checked nothing: the fenced WAL of term 1 never saved a checkpoint after term 2 had saved one',
+      );
     },
   },
 ];

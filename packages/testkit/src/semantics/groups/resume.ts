@@ -6,23 +6,44 @@ import type { ReadRecord } from '../reader.js';
 import type { Schedule, ScheduleShape } from '../schedule/arbitrary.js';
 import type { SemanticsCaseDefinition } from '../types.js';
 import { Coverage } from './coverage.js';
-import { forSchedules, type Played, settle } from './scenario.js';
+import {
+  CLOSE_CUTS_RETRIES,
+  CLOSE_DURING_WAVE,
+  countCloses,
+  forSchedules,
+  type Played,
+  settle,
+} from './scenario.js';
 
 /** Resume points tried per reference reader; chosen to include txns and ticks, then spread evenly. */
 const POINTS_PER_READER = 12;
 
-/** Txns that stay open while other appends land, so last-confirmed ids must hold back for their begins. */
+/**
+ * Txns that stay open while other appends land, so last-confirmed ids must hold back for their begins;
+ * and a reopening, which may run during a wave (a close that cuts retried appends short).
+ */
 const INTERLEAVED: ScheduleShape = {
   maxVChannels: 2,
   maxWaves: 3,
   maxOpsPerWave: 6,
   maxBodies: 3,
-  weights: { append: 4, exclusive: 0, txn: 3 },
+  weights: { append: 4, exclusive: 0, txn: 3, insert: 1 },
+  insertBodies: true,
   ends: ['commit', 'commit', 'rollback', 'abandon'],
   faults: true,
   aborts: true,
-  maxReopens: 0,
+  maxReopens: 1,
+  reopenDuringWaves: true,
 };
+
+/** Where one term ends and the next begins in a reader's deliveries: the last of one, the first of the next. */
+export function termBoundaries(reference: readonly ImmutableMessage[], end: number): number[] {
+  const points: number[] = [];
+  for (let index = 1; index < end; index++) {
+    if (reference[index]!.walTerm !== reference[index - 1]!.walTerm) points.push(index - 1, index);
+  }
+  return points;
+}
 
 /** Up to `count` entries of `list`, spread evenly. */
 function spread(list: readonly number[], count: number): number[] {
@@ -37,8 +58,10 @@ function resumePoints(reference: readonly ImmutableMessage[], end: number): numb
     const type = reference[index]!.messageType;
     return type === SystemMessageType.Txn || type === SystemMessageType.TimeTick;
   });
-  const chosen = new Set(spread(special, POINTS_PER_READER / 2));
-  for (const index of spread(all, POINTS_PER_READER - chosen.size)) chosen.add(index);
+  // Either side of every term change first: the close's last deliveries and the next term's first.
+  const chosen = new Set(termBoundaries(reference, end));
+  for (const index of spread(special, POINTS_PER_READER / 2)) chosen.add(index);
+  for (const index of spread(all, Math.max(0, POINTS_PER_READER - chosen.size))) chosen.add(index);
   return [...chosen].sort((a, b) => a - b);
 }
 
@@ -103,18 +126,20 @@ export const resume: readonly SemanticsCaseDefinition[] = [
     name: 'resuming after any delivered message with startFrom(its LC) + timeTickGT(its tt) yields exactly the rest',
     async run(t) {
       const coverage = new Coverage();
-      const required = ['resumes', 'resumes after a Txn'];
+      const required = ['resumes', 'resumes after a Txn', CLOSE_CUTS_RETRIES];
       await forSchedules(
         t,
         'resume',
         INTERLEAVED,
         async (played) => {
+          countCloses(played, coverage);
           // Catch-up references (every vchannel, each vchannel) and the tailing one, whose ticks may be
-          // non-persisted: their LC must be a valid resume point too.
+          // non-persisted: their LC must be a valid resume point too. The tailing reference crossed every
+          // reopening, the close's final TimeTick included.
           for (const reader of [...played.finals, played.tails[0]!])
             await resumeAfterPoints(played, reader, coverage);
         },
-        { examples: [WITH_TXN], covered: () => coverage.covers(...required) },
+        { examples: [WITH_TXN, CLOSE_DURING_WAVE], covered: () => coverage.covers(...required) },
       );
       coverage.require(...required);
     },

@@ -1,7 +1,8 @@
+import { hasCode } from '@walstream/core';
 import type fc from 'fast-check';
 import { ConformanceFailure } from '../../runner/assert.js';
 import { EXTRA_BATCHES, type ForAllOptions, SemanticsFixture } from '../fixture.js';
-import type { PlainRecord } from '../ledger.js';
+import { isAcked, type PlainRecord } from '../ledger.js';
 import type { Reader, ReadRecord } from '../reader.js';
 import {
   describeSchedule,
@@ -13,6 +14,7 @@ import { execute } from '../schedule/execute.js';
 import type { SemanticsStack } from '../stack.js';
 import { TailChain } from '../tail-chain.js';
 import type { SemanticsTestContext, StackScope } from '../types.js';
+import type { Coverage } from './coverage.js';
 
 /** What one schedule left behind for the checks. */
 export interface Played {
@@ -170,9 +172,65 @@ export const BUSY: ScheduleShape = {
   maxWaves: 3,
   maxOpsPerWave: 6,
   maxBodies: 3,
-  weights: { append: 5, exclusive: 0, txn: 2 },
+  weights: { append: 5, exclusive: 0, txn: 2, insert: 2 },
+  insertBodies: true,
   ends: ['commit', 'rollback', 'abandon'],
   faults: true,
   aborts: true,
   maxReopens: 0,
 };
+
+/** BUSY with a reopening, which may run during a wave: closes that cut retried appends short. */
+export const CLOSING: ScheduleShape = { ...BUSY, maxReopens: 1, reopenDuringWaves: true };
+
+/**
+ * A graceful close during a wave: the first acknowledgement the suite drops starts the close, so appends
+ * that landed are cut short `ON_SHUTDOWN`, and the close's final TimeTick covers them. The wave opens with
+ * an exclusive message, so the appends queued behind it are still in flight while the close writes its
+ * final TimeTick, and tailing readers get that tick before their WAL closes. Then a wave on the next term.
+ */
+export const CLOSE_DURING_WAVE: Schedule = {
+  vchannels: 2,
+  steps: [
+    { kind: 'faults', on: true },
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'txn', vchannel: 1, bodies: 2, end: 'commit' },
+        { kind: 'append', vchannel: 1, exclusive: false },
+      ],
+    },
+    { kind: 'faults', on: false },
+    { kind: 'reopen', graceful: true, duringWave: true },
+    {
+      kind: 'wave',
+      ops: [
+        { kind: 'append', vchannel: 0, exclusive: true },
+        { kind: 'append', vchannel: 0, exclusive: false },
+        { kind: 'append', vchannel: 0, exclusive: false },
+      ],
+    },
+    { kind: 'wave', ops: [{ kind: 'append', vchannel: 1, exclusive: false }] },
+  ],
+};
+
+/** The situations {@link countCloses} counts, as {@link Coverage} names. */
+export const CLOSE_CUTS_RETRIES = 'graceful closes during a wave that cut retried appends short';
+export const LANDED_ON_SHUTDOWN = "appends failed ON_SHUTDOWN ('may have landed') that landed";
+
+/**
+ * Counts the graceful closes during a wave that met appends whose acknowledgement was lost, and the
+ * appends such a close failed `ON_SHUTDOWN` that are in the log (a reader of the store delivered them).
+ */
+export function countCloses(played: Played, coverage: Coverage): void {
+  for (const reopening of played.stack.reopeningsUnderLostAcks) {
+    if (reopening.graceful && reopening.dropped > 0) coverage.add(CLOSE_CUTS_RETRIES);
+  }
+  const store = played.finals.find((reader) => reader.label.endsWith('@ro'));
+  for (const record of played.stack.ledger.plain.values()) {
+    const outcome = record.outcome;
+    if (!outcome || isAcked(outcome) || !hasCode(outcome.error, 'ON_SHUTDOWN')) continue;
+    if (store?.has(record.key)) coverage.add(LANDED_ON_SHUTDOWN);
+  }
+}

@@ -1,8 +1,17 @@
 import { ConformanceFailure } from '../../runner/assert.js';
+import { logOf } from '../checks/agreement.js';
 import { assertTimeTickContract } from '../checks/timetick.js';
 import { appendPlain } from '../schedule/client.js';
 import type { SemanticsCaseDefinition } from '../types.js';
-import { BUSY, everyReader, forSchedules } from './scenario.js';
+import { Coverage } from './coverage.js';
+import {
+  CLOSE_CUTS_RETRIES,
+  CLOSE_DURING_WAVE,
+  CLOSING,
+  countCloses,
+  everyReader,
+  forSchedules,
+} from './scenario.js';
 
 /**
  * How long an acknowledged append may take to reach a tailing reader when nothing else is written. The
@@ -15,10 +24,23 @@ export const timeTick: readonly SemanticsCaseDefinition[] = [
   {
     group: 'timeTick',
     name: 'after a TimeTick at X is delivered, every message with tt ≤ X has been delivered',
-    run: (t) =>
-      forSchedules(t, 'tick', BUSY, (played) => {
-        for (const reader of everyReader(played)) assertTimeTickContract(reader, played.stack.ledger);
-      }),
+    async run(t) {
+      const coverage = new Coverage();
+      const required = [CLOSE_CUTS_RETRIES];
+      await forSchedules(
+        t,
+        'tick',
+        CLOSING,
+        (played) => {
+          countCloses(played, coverage);
+          const readers = everyReader(played);
+          const log = logOf(readers);
+          for (const reader of readers) assertTimeTickContract(reader, played.stack.ledger, log);
+        },
+        { examples: [CLOSE_DURING_WAVE], covered: () => coverage.covers(...required) },
+      );
+      coverage.require(...required);
+    },
   },
   {
     group: 'timeTick',

@@ -8,6 +8,8 @@ export type Op =
       /** Index into the stack's vchannels. */
       readonly vchannel: number;
       readonly exclusive: boolean;
+      /** The protocol's Insert rather than a note: it goes to a segment (not with `exclusive`). */
+      readonly insert?: boolean;
       /**
        * Aborts the append after this many ms: the client gives up and the message may or may not land
        * (with injected errors, the runtime is likely to be between retries).
@@ -21,6 +23,8 @@ export type Op =
       readonly end: TxnEnd;
       /** Aborts each body append after this many ms: a body that may or may not be in the txn. */
       readonly abortBodiesAfterMs?: number;
+      /** The bodies are the protocol's Inserts: their rows count once the txn committed. */
+      readonly insertBodies?: boolean;
     };
 
 export type Step =
@@ -29,7 +33,11 @@ export type Step =
   | {
       readonly kind: 'reopen';
       readonly graceful: boolean;
-      /** The reopening runs while the next wave's operations are in flight (some then fail). */
+      /**
+       * The reopening runs during the next wave: it starts at the first acknowledgement of the wave the
+       * suite drops (the runtime is then retrying appends that landed), so appends of the wave fail
+       * under it (and may or may not have landed).
+       */
       readonly duringWave: boolean;
     };
 
@@ -44,8 +52,15 @@ export interface ScheduleShape {
   readonly maxWaves: number;
   readonly maxOpsPerWave: number;
   readonly maxBodies: number;
-  /** Relative weights of the kinds of operation. */
-  readonly weights: { readonly append: number; readonly exclusive: number; readonly txn: number };
+  /** Relative weights of the kinds of operation; `insert` (default 0) is a plain append of an Insert. */
+  readonly weights: {
+    readonly append: number;
+    readonly exclusive: number;
+    readonly txn: number;
+    readonly insert?: number;
+  };
+  /** Whether some txns carry Inserts as their bodies. */
+  readonly insertBodies?: boolean;
   /** The txn endings to draw from. */
   readonly ends: readonly TxnEnd[];
   /** Whether waves may run with injected append errors (only when the options give a fault hook). */
@@ -80,6 +95,18 @@ function opArbitrary(shape: ScheduleShape, vchannels: number): fc.Arbitrary<Op> 
         ),
     });
   }
+  if ((shape.weights.insert ?? 0) > 0) {
+    options.push({
+      weight: shape.weights.insert!,
+      arbitrary: fc
+        .record({ vchannel, abortAfterMs: abort })
+        .map(({ vchannel: v, abortAfterMs }) =>
+          abortAfterMs === undefined
+            ? { kind: 'append' as const, vchannel: v, exclusive: false, insert: true }
+            : { kind: 'append' as const, vchannel: v, exclusive: false, insert: true, abortAfterMs },
+        ),
+    });
+  }
   if (shape.weights.exclusive > 0) {
     options.push({
       weight: shape.weights.exclusive,
@@ -95,12 +122,14 @@ function opArbitrary(shape: ScheduleShape, vchannels: number): fc.Arbitrary<Op> 
           bodies: fc.integer({ min: 0, max: shape.maxBodies }),
           end: fc.constantFrom(...shape.ends),
           abortBodiesAfterMs: abort,
+          insertBodies: shape.insertBodies ? fc.boolean() : fc.constant(false),
         })
-        .map(({ abortBodiesAfterMs, ...txn }) =>
-          abortBodiesAfterMs === undefined
-            ? { kind: 'txn' as const, ...txn }
-            : { kind: 'txn' as const, ...txn, abortBodiesAfterMs },
-        ),
+        .map(({ abortBodiesAfterMs, insertBodies, ...txn }) => ({
+          kind: 'txn' as const,
+          ...txn,
+          ...(abortBodiesAfterMs === undefined ? {} : { abortBodiesAfterMs }),
+          ...(insertBodies ? { insertBodies } : {}),
+        })),
     });
   }
   return fc.oneof(...options);
@@ -153,7 +182,11 @@ export function scheduleArbitrary(shape: ScheduleShape): fc.Arbitrary<Schedule> 
   });
 }
 
-/** A short human-readable form of a schedule for failure reports. */
+/**
+ * A short human-readable form of a schedule for failure reports: `a0` a note on vchannel 0, `i0` an
+ * Insert, `X0` an exclusive message, `!3ms` aborted by the client after 3 ms, `txn0(2i commit)` a txn
+ * with two Insert bodies.
+ */
 export function describeSchedule(schedule: Schedule): string {
   const parts = schedule.steps.map((step) => {
     if (step.kind === 'faults') return step.on ? 'faults on' : 'faults off';
@@ -163,8 +196,8 @@ export function describeSchedule(schedule: Schedule): string {
     return `[${step.ops
       .map((op) =>
         op.kind === 'append'
-          ? `${op.exclusive ? 'X' : 'a'}${op.vchannel}${op.abortAfterMs === undefined ? '' : `!${op.abortAfterMs}ms`}`
-          : `txn${op.vchannel}(${op.bodies}${op.abortBodiesAfterMs === undefined ? '' : `!${op.abortBodiesAfterMs}ms`} ${op.end})`,
+          ? `${op.exclusive ? 'X' : op.insert ? 'i' : 'a'}${op.vchannel}${op.abortAfterMs === undefined ? '' : `!${op.abortAfterMs}ms`}`
+          : `txn${op.vchannel}(${op.bodies}${op.insertBodies ? 'i' : ''}${op.abortBodiesAfterMs === undefined ? '' : `!${op.abortBodiesAfterMs}ms`} ${op.end})`,
       )
       .join(' ')}]`;
   });

@@ -2,7 +2,7 @@ import { type ErrorCode, hasCode, type MutableMessage, physicalMsOf } from '@wal
 import { ConformanceFailure, describeError } from '../../runner/assert.js';
 import { pause } from '../../runner/wait.js';
 import type { Outcome, PlainKind, PlainRecord, TxnEnd, TxnRecord } from '../ledger.js';
-import { KEY_PROPERTY, noteMessage } from '../messages.js';
+import { KEY_PROPERTY, noteMessage, payloadOf } from '../messages.js';
 import type { SemanticsStack } from '../stack.js';
 
 /** Txn failures a client must expect: the txn expired, or an exclusive message on its vchannel failed it. */
@@ -73,7 +73,7 @@ export async function appendPlain(
 ): Promise<PlainRecord> {
   const record = stack.ledger.addPlain(kind, vchannel, stack.term);
   const signal = abortAfterMs === undefined ? undefined : AbortSignal.timeout(abortAfterMs);
-  record.outcome = await attempt(stack, noteMessage(vchannel, record.key, kind === 'exclusive'), signal);
+  record.outcome = await attempt(stack, plainMessage(stack, vchannel, record.key, kind), signal);
   if (
     record.outcome.status === 'failed' &&
     !(signal && hasCode(record.outcome.error, 'ABORTED')) &&
@@ -82,6 +82,12 @@ export async function appendPlain(
     unexpected(`appending ${kind} ${record.key} to ${vchannel}@${stack.term}`, record.outcome);
   }
   return record;
+}
+
+/** The message of a plain append: a note, an exclusive note, or the protocol's Insert. */
+function plainMessage(stack: SemanticsStack, vchannel: string, key: string, kind: PlainKind): MutableMessage {
+  if (kind !== 'insert') return noteMessage(vchannel, key, kind === 'exclusive');
+  return stack.protocol.insert(vchannel, payloadOf(key)).withProperty(KEY_PROPERTY, key);
 }
 
 function keepaliveFor(end: TxnEnd): number {
@@ -99,6 +105,7 @@ export async function beginWithBodies(
   end: TxnEnd,
   rules: ClientRules,
   abortBodiesAfterMs?: number,
+  insertBodies = false,
 ): Promise<TxnRecord> {
   const txn = stack.ledger.addTxn(vchannel, keepaliveFor(end), end);
   const protocol = stack.protocol;
@@ -122,7 +129,8 @@ export async function beginWithBodies(
       abortBodiesAfterMs === undefined || end === 'expire'
         ? undefined
         : AbortSignal.timeout(abortBodiesAfterMs);
-    body.outcome = await attempt(stack, noteMessage(vchannel, body.key).withTxnContext(context), signal);
+    const message = plainMessage(stack, vchannel, body.key, insertBodies ? 'insert' : 'plain');
+    body.outcome = await attempt(stack, message.withTxnContext(context), signal);
     if (body.outcome.status === 'acked') {
       if (body.outcome.result.timeTick > txn.lastActivity) txn.lastActivity = body.outcome.result.timeTick;
       continue;

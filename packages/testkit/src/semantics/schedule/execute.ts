@@ -27,19 +27,49 @@ export async function execute(
   const termChange: ClientRules = { ...rules, termChange: true };
   const run = async (op: Op, opRules: ClientRules): Promise<void> => {
     if (op.kind === 'append') {
-      const kind = op.exclusive ? 'exclusive' : 'plain';
+      const kind = op.exclusive ? 'exclusive' : op.insert ? 'insert' : 'plain';
       await appendPlain(stack, vchannelOf(op.vchannel), kind, op.abortAfterMs, opRules);
       return;
     }
     const vchannel = vchannelOf(op.vchannel);
-    const txn = await beginWithBodies(stack, vchannel, op.bodies, op.end, opRules, op.abortBodiesAfterMs);
+    const txn = await beginWithBodies(
+      stack,
+      vchannel,
+      op.bodies,
+      op.end,
+      opRules,
+      op.abortBodiesAfterMs,
+      op.insertBodies,
+    );
     if (op.end === 'commitAfterReopen') waitingForReopen.push(txn);
     else await endTxn(stack, txn, opRules);
   };
   const commitWaiting = () => settleAll(waitingForReopen.splice(0).map((txn) => endTxn(stack, txn, rules)));
-  const reopen = async (graceful: boolean) => {
-    await stack.reopen({ graceful });
+  const reopen = async (graceful: boolean): Promise<boolean> => {
+    const done = await stack.reopen({ graceful });
     await hooks.afterReopen?.();
+    return done;
+  };
+  /**
+   * The reopening starts at the first acknowledgement lost in the wave, so it meets appends being
+   * retried; if no append of the wave reached the store, it runs once the wave is over.
+   */
+  const reopenDuringWave = async (graceful: boolean, ops: readonly Op[]): Promise<void> => {
+    let reopening: Promise<boolean> | undefined;
+    const start = () => {
+      reopening ??= reopen(graceful);
+      return reopening;
+    };
+    const stop = stack.loseAcksUntilReopened(() => void start().catch(() => undefined));
+    const wave = await Promise.allSettled(ops.map((op) => run(op, termChange)));
+    let wasGraceful: boolean | undefined;
+    try {
+      wasGraceful = await start();
+    } finally {
+      stop(wasGraceful ?? graceful);
+    }
+    const failed = wave.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   };
   const steps = schedule.steps;
   for (let index = 0; index < steps.length; index++) {
@@ -50,7 +80,7 @@ export async function execute(
       const next = steps[index + 1];
       if (step.duringWave && next?.kind === 'wave') {
         index++;
-        await settleAll([reopen(step.graceful), ...next.ops.map((op) => run(op, termChange))]);
+        await reopenDuringWave(step.graceful, next.ops);
       } else await reopen(step.graceful);
       await commitWaiting();
     }
