@@ -15,7 +15,7 @@ import {
   SystemProperty,
   type WalImpls,
 } from '@walstream/core/spi';
-import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
+import { type SemanticsOptions, ShardMessageType, walSemantics } from '@walstream/interceptors';
 import { describe, expect, test } from 'vitest';
 import {
   runSemanticsConformance,
@@ -25,7 +25,12 @@ import {
   semanticsCaseDefinitions,
 } from '../src/index.js';
 import { BackwardsEvery } from './support/semantics-allocators.js';
-import { keepsTxnsAlive, OverwritingCatalog, writesAbortedAppends } from './support/semantics-stacks.js';
+import {
+  keepsTxnsAlive,
+  OverwritingCatalog,
+  returnsWrongIds,
+  writesAbortedAppends,
+} from './support/semantics-stacks.js';
 
 /** Short close waits: the suite closes and reopens WALs many times. */
 const OPTIONS: SemanticsOptions = { timeTick: { closeTimeoutMs: 200 } };
@@ -174,6 +179,23 @@ function losesFirstBody(): MemoryAdapter {
       seen.add(txn);
       return undefined;
     };
+  });
+}
+
+/**
+ * A shard that assigns Inserts to a segment it never created, modelled at the store: readers get every
+ * Insert's header with its segment id moved past any the WAL made.
+ */
+function assignsUncreatedSegments(): MemoryAdapter {
+  return rewritingReads(() => (message) => {
+    if (message.messageType !== ShardMessageType.Insert) return message;
+    const raw = message.properties[SystemProperty.header] ?? '';
+    const header = JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as Record<string, unknown>;
+    const moved = { ...header, segmentId: `${String(header.segmentId)}000` };
+    return new ImmutableMessage(message.id, message.payload, {
+      ...message.properties,
+      [SystemProperty.header]: Buffer.from(JSON.stringify(moved)).toString('base64'),
+    });
   });
 }
 
@@ -339,6 +361,20 @@ const MUTANTS: readonly Mutant[] = [
     // The old model (a failed append is read at most once, by each reader on its own) lets it through.
     passes: [ORDER, EXACTLY_ONCE],
     says: /reader tail\S* never delivered #\d+ (SemanticsConformanceNote|Insert) \S+ .* \(by (ro-tail@ro|all@\d|ro-all@ro)\)/,
+  },
+  {
+    title: 'a shard that assigns Inserts to segments it never created',
+    options: { adapter: assignsUncreatedSegments },
+    groups: ['segments'],
+    fails: [SEGMENTS],
+    says: /Insert \S+ .* went to segment \d+000, which was not created before it/,
+  },
+  {
+    title: 'an adapter whose append returns another id than the one it wrote',
+    options: { adapter: returnsWrongIds },
+    groups: ['ordering'],
+    fails: [EXACTLY_ONCE],
+    says: /was delivered as id=memory:\d+ tt=\d+, but its append returned id=memory:\d+ tt=\d+/,
   },
   {
     title: 'walSemantics() without redo (the first Insert on a vchannel fails INNER)',

@@ -1,5 +1,5 @@
 import { type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
-import { MemoryCatalog, type WalCheckpoint, WalError } from '@walstream/core';
+import { MemoryCatalog, type MessageID, type WalCheckpoint, WalError } from '@walstream/core';
 import type { WalImpls } from '@walstream/core/spi';
 import { beginTxnMessage } from '@walstream/interceptors';
 import type { SemanticsProtocol } from '../../src/index.js';
@@ -44,6 +44,11 @@ export function writesAbortedAppends(): MemoryAdapter {
     close: () => wal.close(),
     [Symbol.asyncDispose]: () => wal.close(),
   });
+  return wrapped(inner, wrap);
+}
+
+/** `inner` with `wrap` around every WAL it opens; the fault switch (`store`) stays the inner adapter's. */
+function wrapped(inner: MemoryAdapter, wrap: (wal: WalImpls) => WalImpls): MemoryAdapter {
   return {
     name: inner.name,
     capabilities: inner.capabilities,
@@ -57,6 +62,32 @@ export function writesAbortedAppends(): MemoryAdapter {
       };
     },
   };
+}
+
+/**
+ * An adapter whose append answers with the id of the previous append on its pchannel (its own for the
+ * first): the message lands under one id, the writer is told another.
+ */
+export function returnsWrongIds(): MemoryAdapter {
+  const inner = memoryAdapter();
+  const wrap = (wal: WalImpls): WalImpls => {
+    let previous: MessageID | undefined;
+    return {
+      walName: wal.walName,
+      channel: wal.channel,
+      async append(message, options) {
+        const id = await wal.append(message, options);
+        const answer = previous ?? id;
+        previous = id;
+        return answer;
+      },
+      truncate: (id, options) => wal.truncate(id, options),
+      read: (options) => wal.read(options),
+      close: () => wal.close(),
+      [Symbol.asyncDispose]: () => wal.close(),
+    };
+  };
+  return wrapped(inner, wrap);
 }
 
 /** A txn manager that ignores the keepalive a BeginTxn asks for: no txn ever expires in the suite's time. */
