@@ -65,8 +65,9 @@ export async function openScanner(spec: ScannerSpec): Promise<RawScanner> {
         } catch (error) {
           if (signal.aborted || driver.classify(error) !== 'offsetOutOfRange') throw error;
           const { start, end } = await driver.bounds(topic);
-          // `all` means what the log still has: a concurrent truncate moved the start past the reader.
-          if (deliverPolicy.kind === 'all' && from < start) {
+          // Below the log's start (a truncated id, or a truncate that overtook the reader): the SPI says
+          // reading starts at the first entry kept, whatever the policy.
+          if (from < start) {
             from = start;
             continue;
           }

@@ -2,6 +2,7 @@ import {
   type FaultConfig,
   type MemoryAdapter,
   MemoryLogStore,
+  MemoryMessageId,
   memoryAdapter,
 } from '@walstream/adapter-memory';
 import type { WalImplsOpener } from '@walstream/core/spi';
@@ -51,6 +52,11 @@ registerWalImplsConformance(
     suiteName: 'memory adapter: walimpls conformance',
     builder: () => memoryAdapter({ store }),
     afterCase: noScannerLeft,
+    // Offsets up to the largest safe integer: the id range case draws them across the whole range.
+    messageIds: {
+      max: BigInt(Number.MAX_SAFE_INTEGER),
+      at: (position) => new MemoryMessageId(Number(position)),
+    },
   },
 );
 

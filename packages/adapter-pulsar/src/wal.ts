@@ -190,10 +190,15 @@ export class PulsarWal implements WalImpls {
         }
       },
       release: async () => {
+        options.signal?.removeEventListener('abort', onAbort);
         this.#scanners.delete(scanner);
         await reader.close();
       },
     });
+    // The read's signal closes the scanner, as the SPI says; the listener goes with the scanner.
+    const onAbort = (): void => void scanner.close();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
     this.#scanners.add(scanner);
     return scanner;
   }
