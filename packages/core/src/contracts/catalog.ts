@@ -56,7 +56,7 @@ export interface Catalog {
    */
   saveCheckpoint(pchannel: string, checkpoint: WalCheckpoint): Promise<boolean>;
 
-  /** The timestamp high-water mark of the TSO: no timetick at or below it was ever handed out. */
+  /** The timestamp high-water mark of the TSO: every timetick ever handed out is at or below it. */
   getTimestampHighWater(): Promise<bigint>;
   saveTimestampHighWater(value: bigint): Promise<void>;
 }
