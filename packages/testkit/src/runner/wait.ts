@@ -1,3 +1,4 @@
+import { abortable as abortableUntil } from '@walstream/core/internal';
 import { ConformanceFailure } from './assert.js';
 
 /**
@@ -14,20 +15,7 @@ export function whenAborted(signal: AbortSignal, listener: () => void): () => vo
  * with the step it hung in instead of hanging the runner.
  */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(timedOut(what, signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const detach = whenAborted(signal, () => reject(timedOut(what, signal)));
-    const settle =
-      <A>(finish: (value: A) => void) =>
-      (value: A) => {
-        detach();
-        finish(value);
-      };
-    promise.then(settle(resolve), settle(reject));
-  });
+  return abortableUntil(promise, signal, () => timedOut(what, signal));
 }
 
 function timedOut(what: string, signal: AbortSignal): ConformanceFailure {
