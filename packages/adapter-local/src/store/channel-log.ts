@@ -1,0 +1,737 @@
+import { type FileHandle, mkdir, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger, WalError } from '@walstream/core';
+import { abortError } from '@walstream/core/spi';
+import { errors } from '../errors.js';
+import { RECORD_HEADER_BYTES, sealRecord } from '../format/record.js';
+import {
+  decodeIndex,
+  decodeSegmentHeader,
+  encodeIndex,
+  encodeSegmentHeader,
+  indexFileName,
+  parseFileName,
+  segmentFileName,
+} from '../format/segment.js';
+import type { ResolvedOptions } from '../options.js';
+import { type ChannelMeta, readChannelMeta, writeChannelMeta } from './channel-meta.js';
+import { isErrnoCode, syncDirectory } from './fs.js';
+import type { LocalMetrics } from './metrics.js';
+import { findRecordAfter, scanRecords } from './scan.js';
+import { Segment } from './segment.js';
+
+/** One append waiting for the writer. */
+interface Pending {
+  readonly bytes: Buffer;
+  readonly term: bigint;
+  readonly resolve: (offset: number) => void;
+  readonly reject: (error: WalError) => void;
+  /** In a batch being written: an abort can no longer take it back. */
+  taken: boolean;
+}
+
+/** What opening a pchannel found on disk and repaired. */
+export interface RecoveryReport {
+  readonly segments: number;
+  readonly records: number;
+  /** The tail cut from the last segment, if it was torn or damaged. */
+  readonly cut?: {
+    readonly file: string;
+    readonly position: number;
+    readonly bytes: number;
+    readonly reason: string;
+  };
+  /** Segment files removed: below the truncation point, or created and never written. */
+  readonly removedFiles: readonly string[];
+  /** Sparse indexes rebuilt by reading their segment (missing or damaged). */
+  readonly rebuiltIndexes: number;
+  readonly ms: number;
+}
+
+export interface ChannelLogDeps {
+  readonly options: ResolvedOptions;
+  readonly logger: Logger;
+  readonly metrics: LocalMetrics;
+}
+
+/**
+ * One pchannel's log in this process, shared by every WAL opened on it: the segment list, the writer with
+ * its group commit, the wake-up list of tailing readers, the term and the truncation point.
+ *
+ * Appends queue; one writer loop at a time takes everything queued (up to `maxBatchBytes`, and never past
+ * a segment roll), gives the records their offsets, writes them with one `writev` and — with durability
+ * `fsync` — one `fdatasync`, then publishes them to readers and resolves every append of the batch. While
+ * a batch is on its way to the disk the next one gathers, so a thousand appends in flight share a handful
+ * of fdatasyncs.
+ */
+export class ChannelLog {
+  readonly name: string;
+  readonly directory: string;
+  readonly segments: Segment[];
+  /** The first offset readers may see (the truncation point, or the first retained record). */
+  firstOffset: number;
+  /** The offset the next record gets; everything below is published. */
+  nextOffset: number;
+  highestTerm: bigint;
+  /** Records readers took from this log (for the conformance suite's store probe). */
+  fetched = 0;
+  readonly recovery: RecoveryReport;
+  readonly options: ResolvedOptions;
+  readonly #logger: Logger;
+  readonly #metrics: LocalMetrics;
+  readonly #metricAttributes: { pchannel: string };
+  #truncatedBefore: number;
+  #writer: FileHandle | undefined;
+  readonly #queue: Pending[] = [];
+  #loop: Promise<void> | undefined;
+  /** Bytes written since the last fdatasync (durability `interval` and `none`). */
+  #dirty = false;
+  #syncDue = false;
+  #syncTimer: NodeJS.Timeout | undefined;
+  #waiters = new Set<() => void>();
+  #failure: unknown;
+  #closed = false;
+  #metaChain: Promise<unknown> = Promise.resolve();
+  #commits = 0;
+  #appends = 0;
+
+  private constructor(parts: {
+    name: string;
+    directory: string;
+    segments: Segment[];
+    meta: ChannelMeta;
+    nextOffset: number;
+    recovery: RecoveryReport;
+    deps: ChannelLogDeps;
+  }) {
+    this.name = parts.name;
+    this.directory = parts.directory;
+    this.segments = parts.segments;
+    this.nextOffset = parts.nextOffset;
+    this.#truncatedBefore = parts.meta.truncatedBefore;
+    this.firstOffset = Math.max(parts.meta.truncatedBefore, parts.segments[0]?.base ?? parts.nextOffset);
+    this.highestTerm = parts.meta.term;
+    this.recovery = parts.recovery;
+    this.options = parts.deps.options;
+    this.#logger = parts.deps.logger;
+    this.#metrics = parts.deps.metrics;
+    this.#metricAttributes = { pchannel: parts.name };
+    if (this.options.durability === 'interval') {
+      this.#syncTimer = setInterval(() => {
+        if (!this.#dirty) return;
+        this.#syncDue = true;
+        this.#kick();
+      }, this.options.syncIntervalMs);
+      this.#syncTimer.unref();
+    }
+  }
+
+  /** Group commits so far (batches written; with durability `fsync`, fdatasyncs of batches). */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  get appends(): number {
+    return this.#appends;
+  }
+
+  /** The error that stopped the writer, if one did. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /**
+   * Opens the log in `directory`, creating it if needed, and recovers it: sealed segments are checked
+   * against their indexes (rebuilt if missing), the last segment is read to its end and a torn or
+   * damaged tail is cut — unless a good record follows the damage, which is UNRECOVERABLE.
+   */
+  static async open(name: string, directory: string, deps: ChannelLogDeps): Promise<ChannelLog> {
+    const started = performance.now();
+    await mkdir(directory, { recursive: true });
+    let meta = await readChannelMeta(directory);
+    if (meta === undefined) {
+      meta = { pchannel: name, term: -1n, truncatedBefore: 0 };
+      await writeChannelMeta(directory, meta);
+    } else if (meta.pchannel !== name) {
+      throw errors.corrupt(
+        join(directory, 'meta.json'),
+        0,
+        `it belongs to pchannel ${JSON.stringify(meta.pchannel)}`,
+        name,
+      );
+    }
+    const recovered = await recover(name, directory, meta, deps);
+    const log = new ChannelLog({
+      name,
+      directory,
+      segments: recovered.segments,
+      meta,
+      nextOffset: recovered.nextOffset,
+      recovery: { ...recovered.report, ms: performance.now() - started },
+      deps,
+    });
+    const { cut } = log.recovery;
+    if (cut) {
+      deps.metrics.recoveryCuts.add(1, { pchannel: name });
+      deps.metrics.recoveryCutBytes.add(cut.bytes, { pchannel: name });
+      deps.logger.warn(
+        { file: cut.file, position: cut.position, bytes: cut.bytes, reason: cut.reason },
+        `local log recovery cut a torn tail of ${cut.bytes} bytes`,
+      );
+    }
+    deps.logger.info(
+      {
+        segments: log.recovery.segments,
+        records: log.recovery.records,
+        firstOffset: log.firstOffset,
+        nextOffset: log.nextOffset,
+        term: log.highestTerm,
+        removedFiles: log.recovery.removedFiles.length,
+        rebuiltIndexes: log.recovery.rebuiltIndexes,
+        ms: Math.round(log.recovery.ms),
+      },
+      'local log opened',
+    );
+    return log;
+  }
+
+  /**
+   * Queues `bytes` (a record from `encodeRecord`) for the writer. `resolve` gets the record's offset once
+   * it is published (durable, with durability `fsync`). Aborting `signal` before the writer took the
+   * record rejects ABORTED and writes nothing; after that, the append runs to its outcome.
+   */
+  append(
+    bytes: Buffer,
+    term: bigint,
+    signal: AbortSignal | undefined,
+    resolve: (offset: number) => void,
+    reject: (error: WalError) => void,
+  ): void {
+    if (this.#failure !== undefined) {
+      reject(errors.failed('append', this.name, this.#failure));
+      return;
+    }
+    if (this.#closed) {
+      reject(errors.closed('append', this.name));
+      return;
+    }
+    let pending: Pending;
+    if (signal) {
+      const onAbort = () => {
+        if (pending.taken) return;
+        const at = this.#queue.indexOf(pending);
+        if (at >= 0) this.#queue.splice(at, 1);
+        pending.reject(abortError(signal, `append to pchannel ${this.name}`));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending = {
+        bytes,
+        term,
+        taken: false,
+        resolve: (offset) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(offset);
+        },
+        reject: (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+    } else {
+      pending = { bytes, term, taken: false, resolve, reject };
+    }
+    this.#queue.push(pending);
+    this.#kick();
+  }
+
+  /** Raises the pchannel's term (persisted before it takes effect). Lower than the stored one: CHANNEL_FENCED. */
+  raiseTerm(term: bigint): Promise<void> {
+    return this.#withMeta(async () => {
+      if (term < this.highestTerm) throw errors.fencedByTerm('open', this.name, term, this.highestTerm);
+      if (term === this.highestTerm) return;
+      await writeChannelMeta(this.directory, this.#meta({ term }));
+      this.highestTerm = term;
+    });
+  }
+
+  /**
+   * Records below `offset` are gone for readers from now on; whole segments below it are deleted. The
+   * point is persisted first, so a crash in between leaves nothing a reader could see.
+   */
+  truncate(offset: number): Promise<void> {
+    return this.#withMeta(async () => {
+      if (this.#failure !== undefined) throw errors.failed('truncate', this.name, this.#failure);
+      if (offset <= this.#truncatedBefore) return;
+      await writeChannelMeta(this.directory, this.#meta({ truncatedBefore: offset }));
+      this.#truncatedBefore = offset;
+      if (offset > this.firstOffset) this.firstOffset = offset;
+      const doomed: Segment[] = [];
+      while (this.segments.length > 1 && this.segments[1]!.base <= offset)
+        doomed.push(this.segments.shift()!);
+      for (const segment of doomed) {
+        segment.markDeleted();
+        await unlinkIfThere(segment.path);
+        await unlinkIfThere(segment.indexPath);
+      }
+      if (doomed.length > 0) {
+        await syncDirectory(this.directory);
+        this.#metrics.segmentsDeleted.add(doomed.length, this.#metricAttributes);
+        this.#logger.debug({ truncatedBefore: offset, deleted: doomed.length }, 'local log truncated');
+      }
+    });
+  }
+
+  /** The segment holding `offset`, or undefined when it lies outside the published range. */
+  segmentOf(offset: number): Segment | undefined {
+    if (offset < this.firstOffset || offset >= this.nextOffset) return undefined;
+    const segments = this.segments;
+    let lo = 0;
+    let hi = segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (segments[mid]!.base <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const segment = segments[lo];
+    return segment && segment.base <= offset && offset < segment.end ? segment : undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Resolves at the next publish, when `signal` aborts, or when the log fails or closes. */
+  waitForAppend(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted || this.#closed || this.#failure !== undefined) return resolve();
+      const done = () => {
+        this.#waiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Lets the queue drain (appends of closing WALs land), syncs what is not durable yet, closes the files. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#syncTimer) clearInterval(this.#syncTimer);
+    while (this.#loop) await this.#loop;
+    try {
+      if (this.#dirty && this.#failure === undefined) await this.#writer?.datasync();
+    } finally {
+      await this.#writer?.close().catch(() => undefined);
+      this.#writer = undefined;
+      await Promise.all(this.segments.map((segment) => segment.closeReader()));
+      this.#wake();
+      this.#logger.debug({ nextOffset: this.nextOffset }, 'local log closed');
+    }
+  }
+
+  #kick(): void {
+    if (this.#loop) return;
+    this.#loop = this.#run().finally(() => {
+      this.#loop = undefined;
+      if (this.#queue.length > 0 || this.#syncDue) this.#kick();
+    });
+  }
+
+  async #run(): Promise<void> {
+    while (this.#failure === undefined) {
+      if (this.#queue.length > 0) {
+        await this.#writeBatch();
+      } else if (this.#syncDue) {
+        this.#syncDue = false;
+        if (this.#dirty) await this.#guard('fdatasync', [], () => this.#sync());
+      } else {
+        return;
+      }
+    }
+    // Failed: nothing queued will be written.
+    for (const pending of this.#queue.splice(0))
+      pending.reject(errors.failed('append', this.name, this.#failure));
+  }
+
+  async #writeBatch(): Promise<void> {
+    const { segmentBytes, maxBatchBytes, durability } = this.options;
+    if (this.#writer === undefined) {
+      const ok = await this.#guard('open the segment', [], () => this.#openWriter());
+      if (!ok) return;
+    }
+    const segment = this.segments[this.segments.length - 1]!;
+    const writer = this.#writer!;
+    const batch: Pending[] = [];
+    let bytes = 0;
+    let roll = false;
+    while (this.#queue.length > 0) {
+      const pending = this.#queue[0]!;
+      if (pending.term < this.highestTerm) {
+        this.#queue.shift();
+        pending.reject(errors.fencedByTerm('append', this.name, pending.term, this.highestTerm));
+        continue;
+      }
+      const length = pending.bytes.length;
+      if (segment.size + bytes + length > segmentBytes && segment.records + batch.length > 0) {
+        roll = true;
+        break;
+      }
+      if (batch.length > 0 && bytes + length > maxBatchBytes) break;
+      this.#queue.shift();
+      pending.taken = true;
+      batch.push(pending);
+      bytes += length;
+    }
+    if (batch.length > 0) {
+      const first = this.nextOffset;
+      const buffers = new Array<Buffer>(batch.length);
+      for (let i = 0; i < batch.length; i++) {
+        const record = batch[i]!.bytes;
+        sealRecord(record, first + i);
+        buffers[i] = record;
+      }
+      const position = segment.size;
+      const written = await this.#guard('write', batch, async () => {
+        await writeAll(writer, buffers, position, bytes);
+        if (durability === 'fsync') await this.#sync();
+        else this.#dirty = true;
+      });
+      if (!written) return;
+      // Published: readers may see the batch now, and every append of it resolves.
+      let at = position;
+      for (let i = 0; i < batch.length; i++) {
+        segment.noteRecord(first + i, at);
+        at += buffers[i]!.length;
+      }
+      segment.size = position + bytes;
+      segment.records += batch.length;
+      this.nextOffset = first + batch.length;
+      this.#commits++;
+      this.#appends += batch.length;
+      this.#metrics.commits.add(1, this.#metricAttributes);
+      this.#metrics.commitSize.record(batch.length, this.#metricAttributes);
+      this.#metrics.appends.add(batch.length, this.#metricAttributes);
+      this.#metrics.bytes.add(bytes, this.#metricAttributes);
+      this.#wake();
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
+    }
+    if (roll) await this.#guard('roll a segment', [], () => this.#roll());
+  }
+
+  /**
+   * Runs an I/O step of the writer. On failure the log stops taking appends: `taken` (written or not,
+   * nobody can tell) reject UNAVAILABLE without `written`, everything queued rejects with written false.
+   */
+  async #guard(what: string, taken: readonly Pending[], step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return true;
+    } catch (error) {
+      const file = this.segments[this.segments.length - 1]?.path ?? this.directory;
+      this.#failure = error;
+      const failed = errors.ioFailed(what, this.name, file, error);
+      this.#logger.error({ err: failed, file }, failed.message);
+      for (const pending of taken) pending.reject(failed);
+      this.#wake();
+      return false;
+    }
+  }
+
+  async #sync(): Promise<void> {
+    const started = performance.now();
+    await this.#writer!.datasync();
+    this.#dirty = false;
+    this.#metrics.syncMs.record(performance.now() - started, this.#metricAttributes);
+  }
+
+  /** Seals the active segment (synced, indexed, its writer closed) and starts the next one. */
+  async #roll(): Promise<void> {
+    const old = this.segments[this.segments.length - 1]!;
+    if (this.#dirty) await this.#sync();
+    const index = encodeIndex({
+      base: old.base,
+      records: old.records,
+      size: old.size,
+      entries: [...old.entries],
+    });
+    // Not synced: an index is a hint, checked by its CRC and size on open and rebuilt when it is off.
+    await writeFile(old.indexPath, index);
+    await this.#writer!.close();
+    this.#writer = undefined;
+    old.seal();
+    this.#metrics.rolls.add(1, this.#metricAttributes);
+    await this.#startSegment();
+  }
+
+  /** The writer of the last segment, or of a new one when there is none or the last one is sealed. */
+  async #openWriter(): Promise<void> {
+    const last = this.segments[this.segments.length - 1];
+    if (last === undefined || last.sealed) return this.#startSegment();
+    this.#writer = await open(last.path, 'r+');
+  }
+
+  /** Creates the segment starting at `nextOffset`, its header and name durable before any record. */
+  async #startSegment(): Promise<void> {
+    const base = this.nextOffset;
+    const path = join(this.directory, segmentFileName(base));
+    const header = encodeSegmentHeader(base, this.name);
+    const handle = await open(path, 'wx');
+    try {
+      await handle.write(header, 0, header.length, 0);
+      await handle.datasync();
+      await syncDirectory(this.directory);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+    this.segments.push(
+      new Segment({
+        base,
+        path,
+        indexPath: join(this.directory, indexFileName(base)),
+        headerLength: header.length,
+        size: header.length,
+        records: 0,
+        entries: [],
+        indexIntervalBytes: this.options.indexIntervalBytes,
+      }),
+    );
+    this.#writer = handle;
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = new Set();
+    for (const wake of waiters) wake();
+  }
+
+  #meta(change: Partial<Pick<ChannelMeta, 'term' | 'truncatedBefore'>>): ChannelMeta {
+    return {
+      pchannel: this.name,
+      term: change.term ?? this.highestTerm,
+      truncatedBefore: change.truncatedBefore ?? this.#truncatedBefore,
+    };
+  }
+
+  /** Meta changes one at a time: each writes the whole file from the values in memory. */
+  #withMeta<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.#metaChain.then(change, change);
+    this.#metaChain = next.catch(() => undefined);
+    return next;
+  }
+}
+
+async function writeAll(
+  handle: FileHandle,
+  buffers: Buffer[],
+  position: number,
+  total: number,
+): Promise<void> {
+  let { bytesWritten } = await handle.writev(buffers, position);
+  // Regular files take a whole writev almost always; if not, write the rest.
+  while (bytesWritten < total) {
+    const rest = Buffer.concat(buffers).subarray(bytesWritten);
+    const more = await handle.write(rest, 0, rest.length, position + bytesWritten);
+    if (more.bytesWritten === 0) throw new Error('write made no progress');
+    bytesWritten += more.bytesWritten;
+  }
+}
+
+async function unlinkIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (!isErrnoCode(error, 'ENOENT')) throw error;
+  }
+}
+
+interface Recovered {
+  readonly segments: Segment[];
+  readonly nextOffset: number;
+  readonly report: Omit<RecoveryReport, 'ms'>;
+}
+
+/** Reads what the directory holds and repairs the tail; see {@link ChannelLog.open}. */
+async function recover(
+  name: string,
+  directory: string,
+  meta: ChannelMeta,
+  deps: ChannelLogDeps,
+): Promise<Recovered> {
+  const { options } = deps;
+  const maxBodyBytes = options.maxRecordBytes - RECORD_HEADER_BYTES;
+  const bases: number[] = [];
+  const indexes = new Set<number>();
+  for (const file of await readdir(directory)) {
+    const parsed = parseFileName(file);
+    if (parsed?.kind === 'log') bases.push(parsed.base);
+    else if (parsed?.kind === 'idx') indexes.add(parsed.base);
+  }
+  bases.sort((a, b) => a - b);
+  const removedFiles: string[] = [];
+  let rebuiltIndexes = 0;
+  let cut: RecoveryReport['cut'];
+  const segmentAt = (base: number, headerLength: number, size: number, records: number, entries: number[]) =>
+    new Segment({
+      base,
+      path: join(directory, segmentFileName(base)),
+      indexPath: join(directory, indexFileName(base)),
+      headerLength,
+      size,
+      records,
+      entries,
+      indexIntervalBytes: options.indexIntervalBytes,
+    });
+
+  // Segments wholly below the truncation point (a crash came between persisting it and deleting them).
+  while (bases.length > 1 && bases[1]! <= meta.truncatedBefore) {
+    const base = bases.shift()!;
+    await unlinkIfThere(join(directory, segmentFileName(base)));
+    await unlinkIfThere(join(directory, indexFileName(base)));
+    removedFiles.push(segmentFileName(base));
+  }
+
+  const segments: Segment[] = [];
+  for (let i = 0; i < bases.length; i++) {
+    const base = bases[i]!;
+    const last = i === bases.length - 1;
+    const path = join(directory, segmentFileName(base));
+    const handle = await open(path, 'r+');
+    try {
+      const size = (await handle.stat()).size;
+      const head = Buffer.alloc(Math.min(size, 64 * 1024));
+      await handle.read(head, 0, head.length, 0);
+      const header = decodeSegmentHeader(head, size);
+      if (!header.ok || header.base !== base || header.pchannel !== name) {
+        const reason = !header.ok
+          ? header.reason
+          : header.base !== base
+            ? `header says base offset ${header.base}, the file name ${base}`
+            : `header names pchannel ${JSON.stringify(header.pchannel)}`;
+        // A segment created at a crash may lack its header; it can hold no record (records are written only
+        // after the header is durable). Anything else, or records behind the broken header, is damage.
+        const orphan =
+          last &&
+          !header.ok &&
+          (await findRecordAfter(handle, { from: 0, size, expected: base, maxBodyBytes })) === undefined;
+        if (!orphan) throw errors.corrupt(path, 0, reason, name);
+        await handle.close();
+        await unlinkIfThere(path);
+        await unlinkIfThere(join(directory, indexFileName(base)));
+        await syncDirectory(directory);
+        removedFiles.push(segmentFileName(base));
+        cut = { file: path, position: 0, bytes: size, reason: `segment without a whole header: ${reason}` };
+        continue;
+      }
+      if (!last) {
+        const fromIndex = indexes.has(base)
+          ? await loadIndex(join(directory, indexFileName(base)), base, size)
+          : undefined;
+        if (fromIndex) {
+          segments.push(segmentAt(base, header.length, size, fromIndex.records, fromIndex.entries));
+        } else {
+          const scan = await scanRecords(handle, {
+            from: header.length,
+            size,
+            base,
+            maxBodyBytes,
+            indexIntervalBytes: options.indexIntervalBytes,
+          });
+          if (scan.stop) throw errors.corrupt(path, scan.stop.position, scan.stop.reason, name);
+          const segment = segmentAt(base, header.length, size, scan.records, scan.entries);
+          await writeFile(
+            segment.indexPath,
+            encodeIndex({ base, records: scan.records, size, entries: scan.entries }),
+          );
+          rebuiltIndexes++;
+          segments.push(segment);
+        }
+        segments[segments.length - 1]!.seal();
+        continue;
+      }
+      // The last segment: read to the end; cut a torn or damaged tail unless a good record follows it.
+      const scan = await scanRecords(handle, {
+        from: header.length,
+        size,
+        base,
+        maxBodyBytes,
+        indexIntervalBytes: options.indexIntervalBytes,
+      });
+      if (scan.stop) {
+        const expected = base + scan.records;
+        const after = await findRecordAfter(handle, {
+          from: scan.stop.position + 1,
+          size,
+          expected,
+          maxBodyBytes,
+        });
+        if (after !== undefined) {
+          throw errors.corrupt(
+            path,
+            scan.stop.position,
+            `${scan.stop.reason}, and a good record follows at byte ${after}: not a torn tail, refusing to cut`,
+            name,
+          );
+        }
+        await handle.truncate(scan.end);
+        await handle.datasync();
+        cut = { file: path, position: scan.end, bytes: size - scan.end, reason: scan.stop.reason };
+      }
+      // An index of the last segment is stale once it takes appends again.
+      if (indexes.has(base)) await unlinkIfThere(join(directory, indexFileName(base)));
+      segments.push(segmentAt(base, header.length, scan.end, scan.records, scan.entries));
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  for (let i = 1; i < segments.length; i++) {
+    const before = segments[i - 1]!;
+    const segment = segments[i]!;
+    if (before.end !== segment.base) {
+      throw errors.corrupt(
+        segment.path,
+        0,
+        `starts at offset ${segment.base}, but ${segmentFileName(before.base)} ends at ${before.end}`,
+        name,
+      );
+    }
+  }
+  let nextOffset = segments.length > 0 ? segments[segments.length - 1]!.end : meta.truncatedBefore;
+  if (meta.truncatedBefore > nextOffset) {
+    // Truncated past what survived (records acknowledged before a machine crash with durability
+    // `interval` or `none`): everything left is below the truncation point.
+    for (const segment of segments.splice(0)) {
+      await unlinkIfThere(segment.path);
+      await unlinkIfThere(segment.indexPath);
+      removedFiles.push(segmentFileName(segment.base));
+    }
+    nextOffset = meta.truncatedBefore;
+  }
+  const records = segments.reduce((sum, segment) => sum + segment.records, 0);
+  return {
+    segments,
+    nextOffset,
+    report: { segments: segments.length, records, ...(cut ? { cut } : {}), removedFiles, rebuiltIndexes },
+  };
+}
+
+/** The sealed segment's index if it is whole and describes this file; undefined to rebuild it. */
+async function loadIndex(
+  file: string,
+  base: number,
+  size: number,
+): Promise<{ records: number; entries: number[] } | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+  const index = decodeIndex(bytes);
+  if (!index || index.base !== base || index.size !== size) return undefined;
+  return { records: index.records, entries: [...index.entries] };
+}
