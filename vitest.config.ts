@@ -1,9 +1,15 @@
 import { defineConfig } from 'vitest/config';
+import { unitProject as kafkaUnit } from './packages/adapter-kafka/vitest.config.ts';
+import { unitProject as pulsarUnit } from './packages/adapter-pulsar/vitest.config.ts';
 
 export default defineConfig({
   test: {
     projects: [
       'packages/*',
+      // The adapters' broker-free tests, in projects without the broker's global setup (vitest 4.1 reads
+      // one project from each package's config file; these are the adapters' second ones).
+      kafkaUnit,
+      pulsarUnit,
       { test: { name: 'scripts', include: ['scripts/**/*.test.ts'], testTimeout: 120_000 } },
     ],
   },

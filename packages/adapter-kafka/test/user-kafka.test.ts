@@ -1,11 +1,12 @@
 import { kafkaAdapter } from '@walstream/adapter-kafka';
-import { DeliverPolicy, pchannel } from '@walstream/core';
+import { DeliverPolicy, type ImmutableMessage, pchannel } from '@walstream/core';
 import { Kafka, logLevel } from 'kafkajs';
 import { beforeEach, expect, test } from 'vitest';
 import { bootstrap, message, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
 
 beforeEach(() => showBrokerLogOnFailure());
 
+// The check that a kafkajs instance needs driver 'kafkajs' is broker-free: test/unit/options.test.ts.
 test('a caller-configured kafkajs Kafka instance is used as is', async () => {
   // Typed as kafkajs's own class: the adapter's KafkaJsKafka surface must accept it without a cast.
   const kafka = new Kafka({ clientId: 'my-app', brokers: [bootstrap()], logLevel: logLevel.NOTHING });
@@ -14,19 +15,15 @@ test('a caller-configured kafkajs Kafka instance is used as is', async () => {
     const wal = await opener.open({ channel: pchannel(uniqueChannel('userkafka'), 1n) });
     const id = await wal.append(message(1));
     const scanner = await wal.read({ name: 'user', deliverPolicy: DeliverPolicy.startFrom(id) });
+    let first: ImmutableMessage | undefined;
     for await (const delivered of scanner) {
-      expect(delivered.properties.seq).toBe('1');
-      expect(delivered.id.compare(id)).toBe(0);
+      first = delivered;
       break;
     }
+    // Checked after the loop: a scanner that ended without a message fails here.
+    expect(first?.properties.seq).toBe('1');
+    expect(first?.id.compare(id)).toBe(0);
   } finally {
     await opener.close();
   }
-});
-
-test('a kafkajs instance with another driver is rejected INVALID_ARGUMENT', () => {
-  const kafka = new Kafka({ clientId: 'x', brokers: [bootstrap()] });
-  expect(() => kafkaAdapter({ driver: 'platformatic', kafka })).toThrow(
-    expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
-  );
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { committedRecords } from '../src/driver/platformatic.js';
-import type { PltFetchPartition, PltRecordsBatch } from '../src/driver/platformatic-types.js';
+import { committedRecords } from '../../src/driver/platformatic.js';
+import type { PltFetchPartition, PltRecordsBatch } from '../../src/driver/platformatic-types.js';
 
 const TRANSACTIONAL = 0x10;
 const CONTROL = 0x20;

@@ -1,9 +1,10 @@
 /**
- * Option checks: pure, no broker is contacted (kafkaAdapter() only checks; build() connects). The
- * project's global setup still starts the run's broker for this file (see vitest.config.ts).
+ * Option checks: pure, no broker is contacted (kafkaAdapter() only checks; build() connects), so this
+ * file runs in the broker-free adapter-kafka-unit project (see vitest.config.ts).
  */
 import { type KafkaAdapterOptions, kafkaAdapter } from '@walstream/adapter-kafka';
 import { WalError } from '@walstream/core';
+import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, test } from 'vitest';
 
 const base = { driver: 'platformatic', brokers: ['127.0.0.1:9'] } as const;
@@ -52,6 +53,18 @@ describe('kafkaAdapter options', () => {
     rejected({ ...base, takeoverGraceMs: -1 }, 'takeoverGraceMs');
     rejected({ ...base, topicConfig: 'compact' }, 'topicConfig');
     rejected({ ...base, topicConfig: { 'retention.ms': 1000 } }, 'topicConfig.retention.ms');
+  });
+
+  test.each(['kafkajs', 'platformatic'] as const)('takeoverGraceMs must be an integer ≥ 0 (%s)', (driver) => {
+    for (const bad of [-1, 1.5, Number.NaN, '0']) {
+      rejected({ driver, brokers: base.brokers, takeoverGraceMs: bad }, 'takeoverGraceMs');
+    }
+  });
+
+  test('a kafkajs Kafka instance with the platformatic driver is rejected, naming `kafka`', () => {
+    // Constructing a kafkajs client does not connect.
+    const kafka = new Kafka({ clientId: 'x', brokers: [...base.brokers], logLevel: logLevel.NOTHING });
+    rejected({ driver: 'platformatic', kafka }, 'kafka');
   });
 
   test('good values are accepted', () => {

@@ -7,10 +7,10 @@ import {
   encodeMessageId,
   type MessageIdData,
   sendCommand,
-} from '../src/protocol/commands.js';
-import { encodePayloadFrame, encodeSendFrame, FrameDecoder } from '../src/protocol/frame.js';
-import { decodeMessageMetadata, encodeMessageMetadata } from '../src/protocol/metadata.js';
-import { ProtoWriter } from '../src/protocol/proto.js';
+} from '../../src/protocol/commands.js';
+import { encodePayloadFrame, encodeSendFrame, FrameDecoder } from '../../src/protocol/frame.js';
+import { decodeMessageMetadata, encodeMessageMetadata } from '../../src/protocol/metadata.js';
+import { ProtoWriter } from '../../src/protocol/proto.js';
 
 describe('the one-allocation SEND encoder', () => {
   test('writes byte for byte what the generic command and metadata writers write', () => {

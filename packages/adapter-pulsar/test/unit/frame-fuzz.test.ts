@@ -10,22 +10,22 @@ import {
   encodeCommand,
   sendCommand,
   writeMessageId,
-} from '../src/protocol/commands.js';
-import { Connection } from '../src/protocol/connection.js';
-import { crc32c } from '../src/protocol/crc32c.js';
+} from '../../src/protocol/commands.js';
+import { Connection } from '../../src/protocol/connection.js';
+import { crc32c } from '../../src/protocol/crc32c.js';
 import {
   decodeFrameBody,
   encodeFrame,
   encodePayloadFrame,
   type Frame,
   FrameDecoder,
-} from '../src/protocol/frame.js';
+} from '../../src/protocol/frame.js';
 import {
   decodeMessageMetadata,
   encodeBatchPayload,
   encodeMessageMetadata,
   splitEntry,
-} from '../src/protocol/metadata.js';
+} from '../../src/protocol/metadata.js';
 
 /** A bit-at-a-time CRC-32C: slow and obviously right, the reference for the table-driven one. */
 function referenceCrc32c(bytes: Uint8Array): number {

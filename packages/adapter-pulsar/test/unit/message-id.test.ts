@@ -1,7 +1,7 @@
 import { hasCode, unmarshalMessageId } from '@walstream/core';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { PulsarMessageId } from '../src/index.js';
+import { PulsarMessageId } from '../../src/index.js';
 
 const id = (ledger: bigint, entry: bigint, batch = -1) =>
   new PulsarMessageId({
@@ -12,15 +12,63 @@ const id = (ledger: bigint, entry: bigint, batch = -1) =>
     batchSize: batch < 0 ? 0 : 4,
   });
 
+/**
+ * Milvus marshals a Pulsar id as standard base64 of `MessageIdData` as pulsar-client-go's
+ * `Serialize()` writes it: ledgerId (1), entryId (2), partition (3), batch_index (4) and batch_size (6),
+ * every field present, in field order; negative int32s are 10-byte varints. The strings are written
+ * down by hand from the protobuf wire format (hex beside each), not computed by the code under test.
+ */
+const GO_CLIENT_ENCODINGS: [what: string, id: PulsarMessageId, marshalled: string][] = [
+  [
+    // 08 01 10 02 18 ff×9 01 20 ff×9 01 30 00
+    'ledger 1, entry 2, not batched',
+    id(1n, 2n),
+    'CAEQAhj///////////8BIP///////////wEwAA==',
+  ],
+  [
+    // 08 00 10 00 18 ff×9 01 20 ff×9 01 30 00
+    'ledger 0, entry 0',
+    id(0n, 0n),
+    'CAAQABj///////////8BIP///////////wEwAA==',
+  ],
+  [
+    // 08 b9 60 10 a6 05 18 ff×9 01 20 03 30 04
+    'ledger 12345, entry 678, batch index 3 of 4',
+    id(12_345n, 678n, 3),
+    'CLlgEKYFGP///////////wEgAzAE',
+  ],
+  [
+    // 08 ff×8 7f 10 80 80 80 80 10 18 ff×9 01 20 ff×9 01 30 00
+    'ledger 2^63 - 1, entry 2^32',
+    id(9_223_372_036_854_775_807n, 4_294_967_296n),
+    'CP//////////fxCAgICAEBj///////////8BIP///////////wEwAA==',
+  ],
+];
+
 describe('PulsarMessageId', () => {
-  test('marshals as base64 of MessageIdData with every field, as the Go client serializes it', () => {
-    // ledgerId=1, entryId=2, partition=-1 and batch_index=-1 as 10-byte varints, batch_size=0.
-    const minusOne = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-    const expected = Buffer.from([0x08, 1, 0x10, 2, 0x18, ...minusOne, 0x20, ...minusOne, 0x30, 0]);
-    expect(id(1n, 2n).marshal()).toBe(expected.toString('base64'));
-    // A Java-style id (only ledger and entry set) decodes with the defaults.
-    const javaStyle = Buffer.from([0x08, 1, 0x10, 2]).toString('base64');
-    expect(PulsarMessageId.unmarshal(javaStyle).compare(id(1n, 2n))).toBe(0);
+  test.each(
+    GO_CLIENT_ENCODINGS,
+  )('%s marshals as pulsar-client-go serializes it and unmarshals back', (_, pulsarId, marshalled) => {
+    expect(pulsarId.marshal()).toBe(marshalled);
+    const back = PulsarMessageId.unmarshal(marshalled);
+    expect(back.data).toEqual(pulsarId.data);
+    expect(unmarshalMessageId('pulsar', marshalled).compare(pulsarId)).toBe(0);
+  });
+
+  test("ids with only some fields (the Java client, Milvus's own test ids) unmarshal with the defaults", () => {
+    // 08 01 10 02: ledger and entry only, as the Java client's toByteArray() writes a plain id.
+    expect(PulsarMessageId.unmarshal('CAEQAg==').data).toEqual({
+      ledgerId: 1n,
+      entryId: 2n,
+      partition: -1,
+      batchIndex: -1,
+      batchSize: 0,
+    });
+    // 08 01 10 02 20 03: Milvus's message_id_test.go builds MessageIdData{ledger 1, entry 2, batch 3}.
+    const milvusTestId = PulsarMessageId.unmarshal('CAEQAiAD');
+    expect(milvusTestId.data).toMatchObject({ ledgerId: 1n, entryId: 2n, partition: -1, batchIndex: 3 });
+    expect(milvusTestId.compare(id(1n, 2n, 3))).toBe(0);
+    expect(milvusTestId.compare(id(1n, 2n, 2))).toBe(1);
   });
 
   test('round-trips through the registry and orders by (ledger, entry, batch index)', () => {

@@ -4,7 +4,7 @@
  */
 import { WalError } from '@walstream/core';
 import { describe, expect, test } from 'vitest';
-import { type PulsarAdapterOptions, pulsarAdapter } from '../src/index.js';
+import { type PulsarAdapterOptions, pulsarAdapter } from '../../src/index.js';
 
 const base = { serviceUrl: 'pulsar://127.0.0.1:6650', adminUrl: 'http://127.0.0.1:8080' } as const;
 
