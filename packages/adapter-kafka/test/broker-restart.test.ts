@@ -2,7 +2,7 @@ import { type KafkaDriverName, kafkaAdapter } from '@walstream/adapter-kafka';
 import { DeliverPolicy, hasCode, type ImmutableMessage, pchannel, WalError } from '@walstream/core';
 import { type KafkaBroker, startKafka } from '@walstream/testkit/kafka';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { DRIVERS, message, showBrokerLogOnFailure, uniqueChannel, waitFor } from './helpers.js';
+import { DRIVERS, message, showBrokerLogOnFailure, uniqueChannel, waitFor, within } from './helpers.js';
 
 // Restarting a broker would disturb every other test file, so this file has a broker of its own.
 let kafka: KafkaBroker;
@@ -43,6 +43,8 @@ describe.each(DRIVERS)('kafka broker restart (%s)', (driver) => {
       // number, so "acknowledged" and "failed" are disjoint sets.
       const acked = new Map<string, bigint>();
       const failed = new Set<string>();
+      /** What a writer caught that was neither UNAVAILABLE nor TIMEOUT: checked once they stopped. */
+      const unexpected: unknown[] = [];
       let seq = 0;
       let running = true;
       const writer = async () => {
@@ -52,29 +54,29 @@ describe.each(DRIVERS)('kafka broker restart (%s)', (driver) => {
             const id = await wal.append(message(Number(n)));
             acked.set(n, (id as unknown as { offset: bigint }).offset);
           } catch (error) {
-            expect(hasCode(error, 'UNAVAILABLE', 'TIMEOUT'), String(error)).toBe(true);
+            if (!hasCode(error, 'UNAVAILABLE', 'TIMEOUT')) unexpected.push(error);
             failed.add(n);
+            // Pacing only (a failing broker answers at once): nothing is ordered by this pause.
             await new Promise((resolve) => setTimeout(resolve, 50));
           }
         }
       };
       const writers = Array.from({ length: 4 }, writer);
-
-      await waitFor(() => acked.size >= 40, 30_000, '40 appends before the restart');
-      const before = acked.size;
-      await kafka.restart();
-      await waitFor(() => acked.size >= before + 40, 60_000, '40 appends after the restart');
-      running = false;
-      await Promise.all(writers);
+      try {
+        await waitFor(() => acked.size >= 40, 30_000, '40 appends before the restart');
+        const before = acked.size;
+        await kafka.restart();
+        await waitFor(() => acked.size >= before + 40, 60_000, '40 appends after the restart');
+      } finally {
+        // The writers stop with the test, whether it passed or not.
+        running = false;
+        await Promise.allSettled(writers);
+      }
+      expect(unexpected.map(String)).toEqual([]);
 
       // The end marker goes through once the writer re-established itself.
       await wal.append(message(0, { seq: 'end' }));
-      await Promise.race([
-        reading,
-        waitFor(() => false, 60_000, 'the tailing scanner to reach the end marker').catch((e: unknown) => {
-          throw e;
-        }),
-      ]);
+      await within(reading, 60_000, 'the tailing scanner to reach the end marker');
       await scanner.close();
 
       const seqs = delivered.map((m) => m.properties.seq!).filter((s) => s !== 'end');
@@ -97,20 +99,21 @@ describe.each(DRIVERS)('kafka broker restart (%s)', (driver) => {
     }
   }, 240_000);
 
-  test('broker down at open: UNAVAILABLE or TIMEOUT within connectTimeoutMs', async () => {
+  test("broker down at open: UNAVAILABLE, or TIMEOUT from connectTimeoutMs (not a later step's bound)", async () => {
     const opener = await adapter(driver).build();
     try {
       await kafka.restart({
         whileDown: async () => {
-          const started = Date.now();
           const error = await opener.open({ channel: pchannel(uniqueChannel('down'), 1n) }).then(
             () => undefined,
             (e: unknown) => e,
           );
-          expect(WalError.is(error) && ['UNAVAILABLE', 'TIMEOUT'].includes(error.code), String(error)).toBe(
-            true,
-          );
-          expect(Date.now() - started).toBeLessThan(3_000 + 3_000);
+          expect(WalError.is(error), String(error)).toBe(true);
+          const { code, details } = error as WalError;
+          expect(['UNAVAILABLE', 'TIMEOUT'], String(error)).toContain(code);
+          // The reachability check answers: a TIMEOUT carries its bound, connectTimeoutMs (3 s), and not
+          // operationTimeoutMs (8 s) of the topic and producer steps after it.
+          if (code === 'TIMEOUT') expect(details.timeoutMs, String(error)).toBe(3_000);
         },
       });
       // And once it is back, the same opener opens fine.

@@ -47,6 +47,25 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
 }
 
 /**
+ * `promise`, or a rejection naming `what` once `timeoutMs` passed; the timer is cleared either way, so
+ * nothing keeps running after the test.
+ */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * A producer of the pchannel's transactional id that bumps the producer epoch (InitProducerId), as a
  * stale node past its stamp check would: the owner's producer is fenced until it takes the epoch back.
  * Disconnect it when done.
