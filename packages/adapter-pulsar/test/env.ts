@@ -23,3 +23,16 @@ export async function brokerLog(lines = 60): Promise<string> {
   const response = await fetch(`${broker().controlUrl}/log?lines=${lines}`);
   return response.text();
 }
+
+/** Resolves once `condition()` holds, polling every 20 ms; throws naming `what` after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

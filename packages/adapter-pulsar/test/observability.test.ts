@@ -1,8 +1,15 @@
-import { type BackgroundErrorEvent, DeliverPolicy, hasCode, MutableMessage, pchannel } from '@walstream/core';
+import {
+  type BackgroundErrorEvent,
+  DeliverPolicy,
+  hasCode,
+  type ImmutableMessage,
+  MutableMessage,
+  pchannel,
+} from '@walstream/core';
 import { createObservability, type WalImplsOpener } from '@walstream/core/spi';
 import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { afterEach, describe, expect, test } from 'vitest';
-import { adapter, broker, uniqueName } from './env.js';
+import { adapter, broker, uniqueName, waitFor } from './env.js';
 
 const openers: WalImplsOpener[] = [];
 afterEach(async () => {
@@ -11,15 +18,6 @@ afterEach(async () => {
 
 function message(seq: number): MutableMessage {
   return new MutableMessage(new TextEncoder().encode(`m-${seq}`), { seq: String(seq) });
-}
-
-/** Resolves once `condition()` holds, polling every 20 ms; throws after `timeoutMs`. */
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function observed() {
@@ -54,10 +52,13 @@ describe('pulsar observability', () => {
     );
     // Still working: what is appended after the unload reaches the tailing scanner.
     await wal.append(message(2));
+    let next: ImmutableMessage | undefined;
     for await (const delivered of scanner) {
-      expect(delivered.properties.seq).toBe('2');
+      next = delivered;
       break;
     }
+    // Checked after the loop: a scanner that ended without a message fails here.
+    expect(next?.properties.seq).toBe('2');
     const warned = lines.find((l) => l.level === 'warn' && l.fields.component === 'pulsar.reader');
     expect(warned?.fields).toMatchObject({ adapter: 'pulsar', pchannel: name, term: '1' });
     await wal.close();
