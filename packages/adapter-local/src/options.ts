@@ -22,7 +22,10 @@ export interface LocalAdapterOptions {
   readonly indexIntervalBytes?: number;
   /** The largest record (payload, properties and 20 bytes of framing). 64 B..256 MiB; default 16 MiB. */
   readonly maxRecordBytes?: number;
-  /** The most bytes one group-commit write carries. 1 KiB..1 GiB; default 4 MiB. */
+  /**
+   * The most bytes one write call carries. 1 KiB..1 GiB; default 256 KiB. Smaller writes let the next
+   * batch be written while the last one is being fdatasync'ed; a single record larger than this goes alone.
+   */
   readonly maxBatchBytes?: number;
 }
 
@@ -95,7 +98,7 @@ export function resolveOptions(options: LocalAdapterOptions): ResolvedOptions {
     min: 64,
     max: 256 * MIB,
   });
-  const maxBatchBytes = integerOption(WHERE, 'maxBatchBytes', options.maxBatchBytes, 4 * MIB, {
+  const maxBatchBytes = integerOption(WHERE, 'maxBatchBytes', options.maxBatchBytes, 256 * KIB, {
     min: KIB,
     max: GIB,
   });

@@ -43,11 +43,24 @@ interface Cursor {
   offset: number;
 }
 
+/** The next chunk, already on its way while the current one is parsed. */
+interface Prefetch {
+  readonly cursor: Cursor;
+  readonly position: number;
+  readonly length: number;
+  readonly buffer: Buffer;
+  /** Bytes read, or -1 when the read failed (the chunk is then read again, and fails in the open). */
+  readonly read: Promise<number>;
+}
+
 class Fetcher {
   readonly #log: ChannelLog;
   #offset: number;
   #cursor: Cursor | undefined;
-  #buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  #buffer: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** The second buffer, which the prefetch reads into. */
+  #spare: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  #prefetch: Prefetch | undefined;
 
   constructor(log: ChannelLog, start: number) {
     this.#log = log;
@@ -71,6 +84,8 @@ class Fetcher {
         if (!(await this.#readChunk(cursor, sink, signal))) return;
       }
     } finally {
+      await this.#prefetch?.read;
+      this.#prefetch = undefined;
       this.#drop();
     }
   }
@@ -111,9 +126,12 @@ class Fetcher {
     const segment = cursor.segment;
     const limit = segment.size; // published bytes: whole records only
     const chunkStart = cursor.position;
-    const want = Math.min(this.#buffer.length, limit - chunkStart);
+    let want = Math.min(this.#buffer.length, limit - chunkStart);
+    let bytesRead: number;
+    const prefetched = await this.#prefetched(cursor, chunkStart);
+    if (prefetched) ({ want, bytesRead } = prefetched);
+    else bytesRead = (await cursor.handle.read(this.#buffer, 0, want, chunkStart)).bytesRead;
     const buffer = this.#buffer;
-    const { bytesRead } = await cursor.handle.read(buffer, 0, want, chunkStart);
     if (bytesRead < want) {
       throw errors.corrupt(
         segment.path,
@@ -122,6 +140,7 @@ class Fetcher {
         log.name,
       );
     }
+    this.#prefetchAfter(cursor, buffer, bytesRead, limit);
     const maxBody = log.options.maxRecordBytes - RECORD_HEADER_BYTES;
     let at = 0;
     while (at < bytesRead) {
@@ -169,6 +188,51 @@ class Fetcher {
       if (signal.aborted) return false;
     }
     return true;
+  }
+
+  /**
+   * The prefetched chunk if it starts where the reader is now (its buffer becomes the current one). A
+   * prefetch for another place (the reader jumped: a truncation, a new segment) is waited for and dropped.
+   */
+  async #prefetched(
+    cursor: Cursor,
+    position: number,
+  ): Promise<{ want: number; bytesRead: number } | undefined> {
+    const prefetch = this.#prefetch;
+    if (!prefetch) return undefined;
+    this.#prefetch = undefined;
+    const bytesRead = await prefetch.read;
+    if (prefetch.cursor !== cursor || prefetch.position !== position || bytesRead < 0) return undefined;
+    this.#spare = this.#buffer;
+    this.#buffer = prefetch.buffer;
+    return { want: prefetch.length, bytesRead };
+  }
+
+  /**
+   * Starts reading the chunk after the last whole record of `buffer` (found by its length fields alone),
+   * so the disk works while this chunk's records are checked and decoded.
+   */
+  #prefetchAfter(cursor: Cursor, buffer: Buffer, bytesRead: number, limit: number): void {
+    let at = 0;
+    while (at + RECORD_HEADER_BYTES <= bytesRead) {
+      const end = at + RECORD_HEADER_BYTES + buffer.readUInt32LE(at);
+      if (end > bytesRead) break;
+      at = end;
+    }
+    const position = cursor.position + at;
+    if (at === 0 || position >= limit) return;
+    const spare = this.#spare;
+    const length = Math.min(spare.length, limit - position);
+    this.#prefetch = {
+      cursor,
+      position,
+      length,
+      buffer: spare,
+      read: cursor.handle.read(spare, 0, length, position).then(
+        (result) => result.bytesRead,
+        () => -1,
+      ),
+    };
   }
 
   #drop(): void {

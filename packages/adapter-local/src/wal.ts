@@ -18,7 +18,7 @@ import { errors } from './errors.js';
 import { encodeRecord } from './format/record.js';
 import { asLocalMessageId, LOCAL_WAL_NAME, LocalMessageId } from './message-id.js';
 import { createLocalScanner } from './scanner.js';
-import type { ChannelLog } from './store/channel-log.js';
+import type { ChannelLog, Pending } from './store/channel-log.js';
 
 /**
  * One pchannel opened at one term: a view on the process's log of that pchannel. Closing it closes its
@@ -57,7 +57,7 @@ export class LocalWal implements WalImpls {
     if (typeof (message as Partial<MutableMessage> | null)?.intoImmutable !== 'function') {
       return Promise.reject(errors.invalid('append needs a MutableMessage', this.channel.name));
     }
-    const record = encodeRecord(message);
+    const record = encodeRecord(message, this.#log.arena.allocate);
     if (!Buffer.isBuffer(record)) {
       return Promise.reject(
         errors.invalid(
@@ -73,20 +73,14 @@ export class LocalWal implements WalImpls {
     }
     this.#inFlight++;
     return new Promise<MessageID>((resolve, reject) => {
-      this.#log.append(
-        record,
-        this.channel.term,
-        signal,
-        (offset) => {
-          this.#settled();
-          resolve(new LocalMessageId(offset));
-        },
-        (error) => {
-          this.#settled();
-          reject(error);
-        },
-      );
+      this.#log.append(new AppendRequest(record, this.channel.term, this, resolve, reject), signal);
     });
+  }
+
+  /** An append of this WAL settled (see {@link close}, which waits for them). */
+  settled(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0) this.#idle?.();
   }
 
   async truncate(id: MessageID, options?: AppendOptions): Promise<void> {
@@ -154,11 +148,6 @@ export class LocalWal implements WalImpls {
     this.#logger.debug({}, 'local WAL closed');
   }
 
-  #settled(): void {
-    this.#inFlight--;
-    if (this.#inFlight === 0) this.#idle?.();
-  }
-
   /** Why a write may not proceed now, or undefined. Ordered from the most permanent reason. */
   #refuseWrite(what: string, signal: AbortSignal | undefined): WalError | undefined {
     const name = this.channel.name;
@@ -188,5 +177,47 @@ export class LocalWal implements WalImpls {
           this.channel.name,
         );
     }
+  }
+}
+
+/** One append on its way through the log: settles the caller's promise and tells its WAL. */
+class AppendRequest implements Pending {
+  taken = false;
+  onSettled: (() => void) | undefined = undefined;
+  readonly bytes: Buffer;
+  readonly term: bigint;
+  readonly #wal: LocalWal;
+  readonly #resolve: (id: MessageID) => void;
+  readonly #reject: (error: WalError) => void;
+  #done = false;
+
+  constructor(
+    bytes: Buffer,
+    term: bigint,
+    wal: LocalWal,
+    resolve: (id: MessageID) => void,
+    reject: (error: WalError) => void,
+  ) {
+    this.bytes = bytes;
+    this.term = term;
+    this.#wal = wal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  resolve(offset: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.onSettled?.();
+    this.#wal.settled();
+    this.#resolve(new LocalMessageId(offset));
+  }
+
+  reject(error: WalError): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.onSettled?.();
+    this.#wal.settled();
+    this.#reject(error);
   }
 }

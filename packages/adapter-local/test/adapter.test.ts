@@ -37,62 +37,122 @@ describe('group commit', () => {
     await opener.close();
   });
 
-  it('a batch never carries more than maxBatchBytes (unless one record alone is larger)', async () => {
+  it('a write never carries more than maxBatchBytes (unless one record alone is larger)', async () => {
+    const events = await recordDisk();
     const adapter = localAdapter(fresh({ maxBatchBytes: 1024 }));
     const opener = await adapter.build();
     const wal = await opener.open({ channel: pchannel('small-batches', 1n) });
-    // Records of ~300 bytes: at most three fit in a 1 KiB batch, so 30 of them take at least 10 commits.
+    // Records of ~300 bytes: at most three fit in 1 KiB, so 30 of them take at least 10 writes.
     await Promise.all(Array.from({ length: 30 }, (_, i) => wal.append(message(i, 260))));
-    expect((await adapter.stats('small-batches'))?.commits).toBeGreaterThanOrEqual(10);
+    await wal.append(message(30, 3000)); // alone larger than a batch
+    const writes = events.filter(
+      (event) => event.kind === 'write' && event.offsets.length > 0,
+    ) as DiskWrite[];
+    expect(writes.length).toBeGreaterThanOrEqual(11);
+    for (const write of writes) if (write.offsets.length > 1) expect(write.bytes).toBeLessThanOrEqual(1024);
+    expect(writes.flatMap((write) => write.offsets)).toEqual(Array.from({ length: 31 }, (_, i) => i));
     await opener.close();
   });
 });
 
-describe('durability', () => {
-  /** What happened, in order: writes and fdatasyncs that finished, and appends that resolved. */
-  async function recordEvents(): Promise<string[]> {
-    const events: string[] = [];
-    const proto = await fileHandlePrototype();
-    const writev = proto.writev;
-    const datasync = proto.datasync;
-    vi.spyOn(proto, 'writev').mockImplementation(async function (this: FileHandle, ...args) {
-      const result = await writev.apply(this, args);
-      events.push('write');
-      return result;
-    });
-    vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
-      await datasync.apply(this);
-      events.push('sync');
-    });
-    return events;
-  }
+interface DiskWrite {
+  readonly kind: 'write';
+  readonly handle: FileHandle;
+  /** The offsets of the records in the written bytes (none for a segment header). */
+  readonly offsets: number[];
+  readonly bytes: number;
+}
+type DiskEvent =
+  | DiskWrite
+  | { readonly kind: 'sync-start' | 'sync-end'; readonly handle: FileHandle }
+  | { readonly kind: 'resolved'; readonly offset: number };
 
-  it('fsync: every append resolves after an fdatasync that finished after its write', async () => {
-    const events = await recordEvents();
-    const opener = await localAdapter(fresh()).build();
-    const wal = await opener.open({ channel: pchannel('fsynced', 1n) });
-    await Promise.all(
-      Array.from({ length: 50 }, (_, i) => wal.append(message(i)).then(() => events.push(`resolved ${i}`))),
-    );
-    for (const [at, event] of events.entries()) {
-      if (!event.startsWith('resolved')) continue;
-      const lastWrite = events.lastIndexOf('write', at);
-      expect(lastWrite, `${event} before any write`).toBeGreaterThanOrEqual(0);
-      expect(events.slice(lastWrite, at), `${event} without an fdatasync after its write`).toContain('sync');
+/** The record offsets in bytes that are whole records back to back (a segment header has none). */
+function recordOffsets(pieces: readonly Uint8Array[]): number[] {
+  const bytes = Buffer.concat(pieces);
+  if (bytes.subarray(0, 8).toString('latin1') === 'WSLOGSEG') return [];
+  const offsets: number[] = [];
+  for (let at = 0; at + 16 <= bytes.length; at += 8 + bytes.readUInt32LE(at)) {
+    offsets.push(bytes.readUInt32LE(at + 8) + bytes.readUInt32LE(at + 12) * 2 ** 32);
+  }
+  return offsets;
+}
+
+/** Records, in order, every write (with the records it carried) and fdatasync the adapter makes. */
+async function recordDisk(): Promise<DiskEvent[]> {
+  const events: DiskEvent[] = [];
+  const proto = await fileHandlePrototype();
+  const { write, writev, datasync } = proto;
+  vi.spyOn(proto, 'write').mockImplementation(async function (this: FileHandle, ...args: unknown[]) {
+    const [buffer, offset, length] = args as [Uint8Array, number | undefined, number | undefined];
+    const result = await (write as (...a: unknown[]) => Promise<{ bytesWritten: number }>).apply(this, args);
+    if (buffer instanceof Uint8Array) {
+      const piece = buffer.subarray(offset ?? 0, (offset ?? 0) + (length ?? buffer.length));
+      events.push({ kind: 'write', handle: this, offsets: recordOffsets([piece]), bytes: piece.length });
     }
+    return result as never;
+  });
+  vi.spyOn(proto, 'writev').mockImplementation(async function (this: FileHandle, buffers, position) {
+    const result = await writev.call(this, buffers, position);
+    const bytes = buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0);
+    events.push({ kind: 'write', handle: this, offsets: recordOffsets(buffers as Uint8Array[]), bytes });
+    return result;
+  });
+  vi.spyOn(proto, 'datasync').mockImplementation(async function (this: FileHandle) {
+    events.push({ kind: 'sync-start', handle: this });
+    await datasync.call(this);
+    events.push({ kind: 'sync-end', handle: this });
+  });
+  return events;
+}
+
+describe('durability', () => {
+  it('fsync: every append resolves after an fdatasync that started after its write finished', async () => {
+    const events = await recordDisk();
+    const opener = await localAdapter(fresh({ maxBatchBytes: 4096 })).build();
+    const wal = await opener.open({ channel: pchannel('fsynced', 1n) });
+    const ids = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const id = await wal.append(message(i));
+        events.push({ kind: 'resolved', offset: Number(id.marshal()) });
+        return id;
+      }),
+    );
+    expect(ids).toHaveLength(200);
+    let writesSeen = 0;
+    for (const [at, event] of events.entries()) {
+      if (event.kind !== 'resolved') continue;
+      const written = events.findIndex((e) => e.kind === 'write' && e.offsets.includes(event.offset));
+      expect(written, `record ${event.offset} resolved before it was written`).toBeGreaterThanOrEqual(0);
+      expect(written).toBeLessThan(at);
+      const { handle } = events[written] as DiskWrite;
+      const start = events.findIndex((e, i) => i > written && e.kind === 'sync-start' && e.handle === handle);
+      const end = events.findIndex((e, i) => i > start && e.kind === 'sync-end' && e.handle === handle);
+      expect(start, `no fdatasync started after record ${event.offset} was written`).toBeGreaterThan(written);
+      expect(end, `record ${event.offset} resolved before the fdatasync after its write ended`).toBeLessThan(
+        at,
+      );
+      writesSeen++;
+    }
+    expect(writesSeen).toBe(200);
+    // Group commit with a pipeline: fewer fdatasyncs than writes, and fewer writes than appends.
+    const writes = events.filter((e) => e.kind === 'write' && e.offsets.length > 0).length;
+    expect(writes).toBeLessThan(200);
     await opener.close();
   });
 
   it('interval: an append resolves once written, and an fdatasync follows without another append', async () => {
-    const events = await recordEvents();
+    const events = await recordDisk();
     const opener = await localAdapter(fresh({ durability: 'interval', syncIntervalMs: 20 })).build();
     const wal = await opener.open({ channel: pchannel('interval', 1n) });
-    await wal.append(message(0)).then(() => events.push('resolved'));
+    const id = await wal.append(message(0));
+    events.push({ kind: 'resolved', offset: Number(id.marshal()) });
     // Resolved right after its write, before any fdatasync.
-    expect(events.slice(-2)).toEqual(['write', 'resolved']);
+    expect(events.slice(-2).map((event) => event.kind)).toEqual(['write', 'resolved']);
+    const resolvedAt = events.length - 1;
     await within(
       (async () => {
-        while (!events.slice(events.indexOf('resolved')).includes('sync')) {
+        while (!events.slice(resolvedAt).some((event) => event.kind === 'sync-end')) {
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
       })(),
@@ -103,15 +163,16 @@ describe('durability', () => {
   });
 
   it('none: appends run no fdatasync; closing syncs what was written', async () => {
-    const events = await recordEvents();
+    const events = await recordDisk();
+    const syncs = () => events.filter((event) => event.kind === 'sync-end').length;
     const opener = await localAdapter(fresh({ durability: 'none' })).build();
     const wal = await opener.open({ channel: pchannel('none', 1n) });
     await wal.append(message(0)); // creates the segment (its header is synced)
-    const syncs = events.filter((event) => event === 'sync').length;
+    const before = syncs();
     await Promise.all(Array.from({ length: 20 }, (_, i) => wal.append(message(i + 1))));
-    expect(events.filter((event) => event === 'sync').length).toBe(syncs);
+    expect(syncs()).toBe(before);
     await opener.close();
-    expect(events.filter((event) => event === 'sync').length).toBe(syncs + 1);
+    expect(syncs()).toBe(before + 1);
   });
 });
 
@@ -141,17 +202,17 @@ describe('terms on disk', () => {
     const opener = await adapter.build();
     const old = await opener.open({ channel: pchannel('queued', 1n) });
     await old.append(message(0)); // the segment exists, its writer is open
-    // Hold the next fdatasync (the commit of the append below) until term 2 is open.
+    // Hold the next write (of the append below) until term 2 is open: the append after it waits in the queue.
     const proto = await fileHandlePrototype();
-    const datasync = proto.datasync;
+    const write = proto.write as (...args: unknown[]) => Promise<unknown>;
     let entered!: () => void;
     const inCommit = new Promise<void>((resolve) => (entered = resolve));
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    vi.spyOn(proto, 'datasync').mockImplementationOnce(async function (this: FileHandle) {
+    vi.spyOn(proto, 'write').mockImplementationOnce(async function (this: FileHandle, ...args: unknown[]) {
       entered();
       await gate;
-      await datasync.apply(this);
+      return (await write.apply(this, args)) as never;
     });
     const committing = old.append(message(1));
     await inCommit;
@@ -207,7 +268,7 @@ describe('a failed write', () => {
     const wal = await opener.open({ channel: pchannel('eio', 1n) });
     await wal.append(message(0));
     const proto = await fileHandlePrototype();
-    vi.spyOn(proto, 'writev').mockRejectedValueOnce(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+    vi.spyOn(proto, 'write').mockRejectedValueOnce(Object.assign(new Error('i/o error'), { code: 'EIO' }));
     const failed = await rejectsWith(wal.append(message(1)), 'UNAVAILABLE');
     expect(failed.retriable).toBe(false);
     expect(failed.message).toContain('i/o error');
@@ -222,6 +283,30 @@ describe('a failed write', () => {
     expect((await wal2.append(message(3))).marshal()).toBe('1');
     expect((await readAll(wal2, again)).map(seqOf)).toEqual([0, 3]);
     await reopened.close();
+  });
+});
+
+describe('a failed fdatasync', () => {
+  it('fails the appends it was to make durable, not retriable and of unknown outcome; later appends fail as not written', async () => {
+    const options = fresh();
+    const adapter = localAdapter(options);
+    const opener = await adapter.build();
+    const wal = await opener.open({ channel: pchannel('fsyncgate', 1n) });
+    await wal.append(message(0));
+    const proto = await fileHandlePrototype();
+    vi.spyOn(proto, 'datasync').mockRejectedValueOnce(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => wal.append(message(i + 1))),
+    );
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      const error = (outcome as PromiseRejectedResult).reason as { code: string; retriable: boolean };
+      expect(error).toMatchObject({ code: 'UNAVAILABLE', retriable: false });
+    }
+    // Nothing it did not make durable became visible.
+    expect((await adapter.stats('fsyncgate'))?.nextOffset).toBe(1);
+    expect((await rejectsWith(wal.append(message(99)), 'UNAVAILABLE')).details.written).toBe(false);
+    await opener.close();
   });
 });
 

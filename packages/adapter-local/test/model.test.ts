@@ -167,7 +167,22 @@ describe('segment roll, index lookup and truncation against a model', () => {
           }
         },
       ),
-      { numRuns: 40 },
+      {
+        numRuns: 40,
+        // One run that surely rolls, reads into a sealed segment, truncates whole segments and reopens after.
+        examples: [
+          [
+            [
+              { kind: 'append', sizes: [600, 600, 600, 600, 600, 600, 600, 600] },
+              { kind: 'read', policy: 'startFrom', at: 0.5 },
+              { kind: 'truncate', at: 0.9 },
+              { kind: 'reopen' },
+              { kind: 'read', policy: 'all', at: 0 },
+            ],
+            100,
+          ],
+        ],
+      },
     );
     for (const [what, count] of Object.entries(seen)) expect(count, what).toBeGreaterThan(0);
   }, 120_000);

@@ -66,7 +66,7 @@ describe('localAdapter options: unknown keys and bad values throw INVALID_ARGUME
       segmentBytes: 64 * 1024 * 1024,
       indexIntervalBytes: 4096,
       maxRecordBytes: 16 * 1024 * 1024,
-      maxBatchBytes: 4 * 1024 * 1024,
+      maxBatchBytes: 256 * 1024,
     });
     expect(localAdapter({ directory, segmentBytes: 2048 }).options.indexIntervalBytes).toBe(2048);
   });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger, WalError } from '@walstream/core';
 import { abortError } from '@walstream/core/spi';
 import { errors } from '../errors.js';
-import { RECORD_HEADER_BYTES, sealRecord } from '../format/record.js';
+import { contiguousRuns, RECORD_HEADER_BYTES, RecordArena, sealRecord } from '../format/record.js';
 import {
   decodeIndex,
   decodeSegmentHeader,
@@ -20,14 +20,26 @@ import type { LocalMetrics } from './metrics.js';
 import { findRecordAfter, scanRecords } from './scan.js';
 import { Segment } from './segment.js';
 
-/** One append waiting for the writer. */
-interface Pending {
+/** One append waiting for the writer; `resolve` and `reject` are called once, whichever comes first. */
+export interface Pending {
   readonly bytes: Buffer;
   readonly term: bigint;
-  readonly resolve: (offset: number) => void;
-  readonly reject: (error: WalError) => void;
   /** In a batch being written: an abort can no longer take it back. */
   taken: boolean;
+  /** Set by the log when it added a listener to the append's signal: removes it. */
+  onSettled: (() => void) | undefined;
+  resolve(offset: number): void;
+  reject(error: WalError): void;
+}
+
+/** A batch written to its segment, waiting to be published. */
+interface WrittenBatch {
+  readonly segment: Segment;
+  readonly batch: readonly Pending[];
+  readonly buffers: readonly Buffer[];
+  readonly first: number;
+  readonly position: number;
+  readonly bytes: number;
 }
 
 /** What opening a pchannel found on disk and repaired. */
@@ -58,11 +70,12 @@ export interface ChannelLogDeps {
  * One pchannel's log in this process, shared by every WAL opened on it: the segment list, the writer with
  * its group commit, the wake-up list of tailing readers, the term and the truncation point.
  *
- * Appends queue; one writer loop at a time takes everything queued (up to `maxBatchBytes`, and never past
- * a segment roll), gives the records their offsets, writes them with one `writev` and — with durability
- * `fsync` — one `fdatasync`, then publishes them to readers and resolves every append of the batch. While
- * a batch is on its way to the disk the next one gathers, so a thousand appends in flight share a handful
- * of fdatasyncs.
+ * Appends queue; one writer loop takes everything queued (up to `maxBatchBytes`, and never past a segment
+ * roll), gives the records their offsets and writes them with one `writev`. With durability `fsync` a
+ * syncer beside it runs one `fdatasync` after another, each covering every batch written before it
+ * started, and then publishes those batches to readers and resolves their appends; the writer goes on
+ * writing meanwhile. So a thousand appends in flight share a handful of fdatasyncs, and the disk and the
+ * CPU work at the same time. Without `fsync` a batch is published as soon as it is written.
  */
 export class ChannelLog {
   readonly name: string;
@@ -75,6 +88,8 @@ export class ChannelLog {
   highestTerm: bigint;
   /** Records readers took from this log (for the conformance suite's store probe). */
   fetched = 0;
+  /** Where appends encode their records: side by side, so a batch is written in one piece. */
+  readonly arena = new RecordArena();
   readonly recovery: RecoveryReport;
   readonly options: ResolvedOptions;
   readonly #logger: Logger;
@@ -84,12 +99,21 @@ export class ChannelLog {
   #writer: FileHandle | undefined;
   readonly #queue: Pending[] = [];
   #loop: Promise<void> | undefined;
+  /** Written with durability `fsync` and waiting for the fdatasync that publishes them, oldest first. */
+  readonly #unsynced: WrittenBatch[] = [];
+  #syncer: Promise<void> | undefined;
+  /** The offset the next written record gets (ahead of `nextOffset` while batches wait for their sync). */
+  #nextToWrite: number;
+  /** Bytes and records written to the active segment, published or not. */
+  #writePosition = 0;
+  #writtenRecords = 0;
   /** Bytes written since the last fdatasync (durability `interval` and `none`). */
   #dirty = false;
   #syncDue = false;
   #syncTimer: NodeJS.Timeout | undefined;
   #waiters = new Set<() => void>();
   #failure: unknown;
+  #failureError: WalError | undefined;
   #closed = false;
   #metaChain: Promise<unknown> = Promise.resolve();
   #commits = 0;
@@ -108,6 +132,7 @@ export class ChannelLog {
     this.directory = parts.directory;
     this.segments = parts.segments;
     this.nextOffset = parts.nextOffset;
+    this.#nextToWrite = parts.nextOffset;
     this.#truncatedBefore = parts.meta.truncatedBefore;
     this.firstOffset = Math.max(parts.meta.truncatedBefore, parts.segments[0]?.base ?? parts.nextOffset);
     this.highestTerm = parts.meta.term;
@@ -196,51 +221,32 @@ export class ChannelLog {
   }
 
   /**
-   * Queues `bytes` (a record from `encodeRecord`) for the writer. `resolve` gets the record's offset once
-   * it is published (durable, with durability `fsync`). Aborting `signal` before the writer took the
-   * record rejects ABORTED and writes nothing; after that, the append runs to its outcome.
+   * Queues an append for the writer. `append.resolve` gets the record's offset once it is published
+   * (durable, with durability `fsync`). Aborting `signal` before the writer took the record rejects ABORTED
+   * and writes nothing; after that, the append runs to its outcome.
    */
-  append(
-    bytes: Buffer,
-    term: bigint,
-    signal: AbortSignal | undefined,
-    resolve: (offset: number) => void,
-    reject: (error: WalError) => void,
-  ): void {
-    if (this.#failure !== undefined) {
-      reject(errors.failed('append', this.name, this.#failure));
+  append(append: Pending, signal: AbortSignal | undefined): void {
+    const refused =
+      this.#failure !== undefined
+        ? errors.failed('append', this.name, this.#failure)
+        : this.#closed
+          ? errors.closed('append', this.name)
+          : undefined;
+    if (refused) {
+      append.reject(refused);
       return;
     }
-    if (this.#closed) {
-      reject(errors.closed('append', this.name));
-      return;
-    }
-    let pending: Pending;
     if (signal) {
       const onAbort = () => {
-        if (pending.taken) return;
-        const at = this.#queue.indexOf(pending);
+        if (append.taken) return;
+        const at = this.#queue.indexOf(append);
         if (at >= 0) this.#queue.splice(at, 1);
-        pending.reject(abortError(signal, `append to pchannel ${this.name}`));
+        append.reject(abortError(signal, `append to pchannel ${this.name}`));
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      pending = {
-        bytes,
-        term,
-        taken: false,
-        resolve: (offset) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(offset);
-        },
-        reject: (error) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      };
-    } else {
-      pending = { bytes, term, taken: false, resolve, reject };
+      append.onSettled = () => signal.removeEventListener('abort', onAbort);
     }
-    this.#queue.push(pending);
+    this.#queue.push(append);
     this.#kick();
   }
 
@@ -319,7 +325,7 @@ export class ChannelLog {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#syncTimer) clearInterval(this.#syncTimer);
-    while (this.#loop) await this.#loop;
+    while (this.#loop || this.#syncer) await (this.#loop ?? this.#syncer);
     try {
       if (this.#dirty && this.#failure === undefined) await this.#writer?.datasync();
     } finally {
@@ -339,6 +345,12 @@ export class ChannelLog {
     });
   }
 
+  /**
+   * The writer: forms batches from the queue and writes them, one write call at a time. With durability
+   * `fsync` it does not wait for a batch's fdatasync: the syncer (below) runs beside it, so while one
+   * fdatasync is under way the next batch is written, and the appends a completed sync resolves are
+   * issued again while the disk works on the next.
+   */
   async #run(): Promise<void> {
     while (this.#failure === undefined) {
       if (this.#queue.length > 0) {
@@ -350,9 +362,7 @@ export class ChannelLog {
         return;
       }
     }
-    // Failed: nothing queued will be written.
-    for (const pending of this.#queue.splice(0))
-      pending.reject(errors.failed('append', this.name, this.#failure));
+    this.#rejectQueued();
   }
 
   async #writeBatch(): Promise<void> {
@@ -366,6 +376,7 @@ export class ChannelLog {
     const batch: Pending[] = [];
     let bytes = 0;
     let roll = false;
+    const written = this.#writtenRecords;
     while (this.#queue.length > 0) {
       const pending = this.#queue[0]!;
       if (pending.term < this.highestTerm) {
@@ -374,7 +385,7 @@ export class ChannelLog {
         continue;
       }
       const length = pending.bytes.length;
-      if (segment.size + bytes + length > segmentBytes && segment.records + batch.length > 0) {
+      if (this.#writePosition + bytes + length > segmentBytes && written + batch.length > 0) {
         roll = true;
         break;
       }
@@ -385,58 +396,116 @@ export class ChannelLog {
       bytes += length;
     }
     if (batch.length > 0) {
-      const first = this.nextOffset;
+      const first = this.#nextToWrite;
       const buffers = new Array<Buffer>(batch.length);
       for (let i = 0; i < batch.length; i++) {
         const record = batch[i]!.bytes;
         sealRecord(record, first + i);
         buffers[i] = record;
       }
-      const position = segment.size;
-      const written = await this.#guard('write', batch, async () => {
-        await writeAll(writer, buffers, position, bytes);
-        if (durability === 'fsync') await this.#sync();
-        else this.#dirty = true;
-      });
-      if (!written) return;
-      // Published: readers may see the batch now, and every append of it resolves.
+      const position = this.#writePosition;
+      const ok = await this.#guard('write', batch, () => writeAll(writer, buffers, position, bytes));
+      if (!ok) return;
+      this.#writePosition = position + bytes;
+      this.#nextToWrite = first + batch.length;
+      this.#writtenRecords = written + batch.length;
+      const done: WrittenBatch = { segment, batch, buffers, first, position, bytes };
+      if (durability === 'fsync') {
+        this.#unsynced.push(done);
+        this.#startSyncer();
+      } else {
+        this.#dirty = true;
+        this.#publish([done]);
+      }
+    }
+    if (roll) {
+      // A segment is sealed only once everything written to it is durable and published.
+      await this.#syncer;
+      if (this.#failure === undefined) await this.#guard('roll a segment', [], () => this.#roll());
+    }
+  }
+
+  /** Starts the syncer unless it runs: it fdatasyncs until every written batch is durable, publishing each. */
+  #startSyncer(): void {
+    if (this.#syncer) return;
+    this.#syncer = (async () => {
+      while (this.#unsynced.length > 0 && this.#failure === undefined) {
+        // One fdatasync covers every batch whose write finished before it started.
+        const covered = this.#unsynced.splice(0);
+        const ok = await this.#guard(
+          'fdatasync',
+          covered.flatMap((written) => written.batch),
+          () => this.#sync(),
+        );
+        if (!ok) break;
+        this.#publish(covered);
+      }
+      this.#syncer = undefined;
+    })();
+  }
+
+  /** Batches are durable (or, without `fsync`, written): readers may see them, and their appends resolve. */
+  #publish(batches: readonly WrittenBatch[]): void {
+    let count = 0;
+    let bytes = 0;
+    for (const { segment, batch, buffers, first, position, bytes: size } of batches) {
       let at = position;
       for (let i = 0; i < batch.length; i++) {
         segment.noteRecord(first + i, at);
         at += buffers[i]!.length;
       }
-      segment.size = position + bytes;
+      segment.size = position + size;
       segment.records += batch.length;
       this.nextOffset = first + batch.length;
-      this.#commits++;
-      this.#appends += batch.length;
-      this.#metrics.commits.add(1, this.#metricAttributes);
-      this.#metrics.commitSize.record(batch.length, this.#metricAttributes);
-      this.#metrics.appends.add(batch.length, this.#metricAttributes);
-      this.#metrics.bytes.add(bytes, this.#metricAttributes);
-      this.#wake();
+      count += batch.length;
+      bytes += size;
+    }
+    this.#commits++;
+    this.#appends += count;
+    this.#metrics.commits.add(1, this.#metricAttributes);
+    this.#metrics.commitSize.record(count, this.#metricAttributes);
+    this.#metrics.appends.add(count, this.#metricAttributes);
+    this.#metrics.bytes.add(bytes, this.#metricAttributes);
+    this.#wake();
+    for (const { batch, first } of batches) {
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
     }
-    if (roll) await this.#guard('roll a segment', [], () => this.#roll());
   }
 
   /**
-   * Runs an I/O step of the writer. On failure the log stops taking appends: `taken` (written or not,
-   * nobody can tell) reject UNAVAILABLE without `written`, everything queued rejects with written false.
+   * Runs an I/O step of the writer or the syncer. On a failure (of this step or, meanwhile, of the other
+   * stage) the log stops taking appends: `taken` — and every batch written but not yet durable — reject
+   * UNAVAILABLE without `written` (nobody can tell), everything queued rejects with written false.
    */
   async #guard(what: string, taken: readonly Pending[], step: () => Promise<void>): Promise<boolean> {
     try {
       await step();
-      return true;
     } catch (error) {
-      const file = this.segments[this.segments.length - 1]?.path ?? this.directory;
-      this.#failure = error;
-      const failed = errors.ioFailed(what, this.name, file, error);
-      this.#logger.error({ err: failed, file }, failed.message);
-      for (const pending of taken) pending.reject(failed);
-      this.#wake();
-      return false;
+      this.#fail(what, error);
     }
+    if (this.#failure === undefined) return true;
+    // Failed here, or in the other stage meanwhile: what this step carried may or may not be on disk.
+    for (const pending of taken) pending.reject(this.#failureError!);
+    return false;
+  }
+
+  /** The first I/O failure stops the log; what was written and not yet durable rejects without `written`. */
+  #fail(what: string, error: unknown): void {
+    if (this.#failure !== undefined) return;
+    const file = this.segments[this.segments.length - 1]?.path ?? this.directory;
+    this.#failure = error;
+    this.#failureError = errors.ioFailed(what, this.name, file, error);
+    this.#logger.error({ err: this.#failureError, file }, this.#failureError.message);
+    for (const written of this.#unsynced.splice(0)) {
+      for (const pending of written.batch) pending.reject(this.#failureError);
+    }
+    this.#rejectQueued();
+    this.#wake();
+  }
+
+  #rejectQueued(): void {
+    for (const pending of this.#queue.splice(0))
+      pending.reject(errors.failed('append', this.name, this.#failure));
   }
 
   async #sync(): Promise<void> {
@@ -470,11 +539,13 @@ export class ChannelLog {
     const last = this.segments[this.segments.length - 1];
     if (last === undefined || last.sealed) return this.#startSegment();
     this.#writer = await open(last.path, 'r+');
+    this.#writePosition = last.size;
+    this.#writtenRecords = last.records;
   }
 
-  /** Creates the segment starting at `nextOffset`, its header and name durable before any record. */
+  /** Creates the segment of the next record, its header and name durable before any record. */
   async #startSegment(): Promise<void> {
-    const base = this.nextOffset;
+    const base = this.#nextToWrite;
     const path = join(this.directory, segmentFileName(base));
     const header = encodeSegmentHeader(base, this.name);
     const handle = await open(path, 'wx');
@@ -499,6 +570,8 @@ export class ChannelLog {
       }),
     );
     this.#writer = handle;
+    this.#writePosition = header.length;
+    this.#writtenRecords = 0;
   }
 
   #wake(): void {
@@ -525,14 +598,19 @@ export class ChannelLog {
 
 async function writeAll(
   handle: FileHandle,
-  buffers: Buffer[],
+  records: Buffer[],
   position: number,
   total: number,
 ): Promise<void> {
-  let { bytesWritten } = await handle.writev(buffers, position);
-  // Regular files take a whole writev almost always; if not, write the rest.
+  // Records encoded one after another sit side by side in the arena: most batches are one piece.
+  const pieces = contiguousRuns(records);
+  let { bytesWritten } =
+    pieces.length === 1
+      ? await handle.write(pieces[0]!, 0, total, position)
+      : await handle.writev(pieces, position);
+  // Regular files take a whole write almost always; if not, write the rest.
   while (bytesWritten < total) {
-    const rest = Buffer.concat(buffers).subarray(bytesWritten);
+    const rest = Buffer.concat(pieces).subarray(bytesWritten);
     const more = await handle.write(rest, 0, rest.length, position + bytesWritten);
     if (more.bytesWritten === 0) throw new Error('write made no progress');
     bytesWritten += more.bytesWritten;
