@@ -1,5 +1,14 @@
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WalError } from '@walstream/core';
+
+/** Where the embedded service keeps its log. */
+export type StoreChoice =
+  /** The local durable store in `directory` (`defaulted`: no --data-dir was given). */
+  | { readonly kind: 'local'; readonly directory: string; readonly defaulted: boolean }
+  /** The memory store (--memory): nothing is kept after the process exits. */
+  | { readonly kind: 'memory' };
 
 /** What `walstream up` was asked to do. */
 export interface UpOptions {
@@ -13,16 +22,21 @@ export interface UpOptions {
   readonly rate: number;
   /** Seconds between progress lines. */
   readonly progressMs: number;
+  readonly store: StoreChoice;
 }
 
 export const DEFAULT_DEMO_MS = 5_000;
 
 export const UP_USAGE = `Usage: walstream up [options]
 
-Starts walstream in embedded mode: the in-memory log store with the full semantics chain
-(timetick, txn, lock, shard, redo, write-ahead buffer, recovery), in this process.
+Starts walstream in embedded mode: the local durable log store with the full semantics chain
+(timetick, txn, lock, shard, redo, write-ahead buffer, recovery), in this process. A restart on the
+same data directory continues the same log.
 
 Options:
+  --data-dir <dir>     where the log and the catalog live (default: $XDG_DATA_HOME/walstream,
+                       else ~/.local/share/walstream); one process at a time
+  --memory             keep the log in memory instead: nothing is kept after exit
   --demo               drive demo traffic (appends and txns on every pchannel, tailing readers),
                        print progress, check that readers saw exactly what was acknowledged, exit
   --for <duration>     demo length (default 5s), or how long to stay up without --demo
@@ -44,6 +58,18 @@ export function parseUpArgs(argv: readonly string[]): UpOptions | 'help' {
   }
   const { values } = parsed;
   if (values.help) return 'help';
+  if (values.memory && values['data-dir'] !== undefined) {
+    throw new WalError(
+      'INVALID_ARGUMENT',
+      '--memory and --data-dir exclude each other: the memory store keeps no files',
+      {
+        retriable: false,
+      },
+    );
+  }
+  if (values['data-dir'] === '') {
+    throw new WalError('INVALID_ARGUMENT', '--data-dir must name a directory, got ""', { retriable: false });
+  }
   return {
     demo: values.demo ?? false,
     pchannels: integer('--pchannels', values.pchannels, 2, 1, 64),
@@ -51,7 +77,27 @@ export function parseUpArgs(argv: readonly string[]): UpOptions | 'help' {
     forMs:
       values.for !== undefined ? duration('--for', values.for) : values.demo ? DEFAULT_DEMO_MS : undefined,
     progressMs: values.progress !== undefined ? duration('--progress', values.progress) : 1_000,
+    store: values.memory
+      ? { kind: 'memory' }
+      : values['data-dir'] !== undefined
+        ? { kind: 'local', directory: resolve(values['data-dir']), defaulted: false }
+        : { kind: 'local', directory: defaultDataDir(), defaulted: true },
   };
+}
+
+/**
+ * The default data directory: `$XDG_DATA_HOME/walstream` when that is an absolute path, else
+ * `~/.local/share/walstream` (on Windows `%LOCALAPPDATA%\walstream`).
+ */
+export function defaultDataDir(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  home: string = homedir(),
+  platform: NodeJS.Platform = process.platform,
+): string {
+  const xdg = env.XDG_DATA_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'walstream');
+  if (platform === 'win32' && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, 'walstream');
+  return join(home, '.local', 'share', 'walstream');
 }
 
 function parse(argv: readonly string[]) {
@@ -65,6 +111,8 @@ function parse(argv: readonly string[]) {
       pchannels: { type: 'string' },
       rate: { type: 'string' },
       progress: { type: 'string' },
+      'data-dir': { type: 'string' },
+      memory: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -1,7 +1,7 @@
 import { hasCode, WalError } from '@walstream/core';
 import { parseUpArgs, UP_USAGE, type UpOptions } from './args.js';
 import { runDemo } from './demo.js';
-import { startEmbedded } from './embedded.js';
+import { type EmbeddedService, startEmbedded } from './embedded.js';
 import { formatMs } from './latency.js';
 
 /** Where the CLI writes, and what stops a long-running command (Ctrl-C in the executable). */
@@ -53,12 +53,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 async function up(options: UpOptions, io: CliIo): Promise<number> {
-  const service = await startEmbedded({ pchannels: options.pchannels });
-  io.out(
-    `walstream up: embedded mode, ${options.pchannels} pchannel(s) at term 1 on the memory store\n` +
-      `  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through an in-process catalog\n` +
-      `  pchannels: ${service.wals.map((wal) => wal.channel.name).join(', ')}`,
-  );
+  const { store } = options;
+  const service = await startEmbedded({
+    pchannels: options.pchannels,
+    ...(store.kind === 'local' ? { dataDir: store.directory } : {}),
+  });
+  io.out(banner(options, service));
   let code = 0;
   try {
     if (options.demo) {
@@ -104,6 +104,32 @@ async function demo(wals: Parameters<typeof runDemo>[0], options: UpOptions, io:
     'check passed: every acknowledged message was delivered exactly once, in timetick order; no rolled-back txn body was seen',
   );
   return 0;
+}
+
+function banner(options: UpOptions, service: EmbeddedService): string {
+  const { store } = options;
+  const count = `${options.pchannels} pchannel(s)`;
+  const lines =
+    store.kind === 'local'
+      ? [
+          `walstream up: embedded mode, ${count} on the local store (durability fsync)`,
+          `  data: ${store.directory}${store.defaulted ? ' (the default; --data-dir DIR for another, --memory to keep nothing)' : ''}`,
+          '  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through the catalog in the data directory',
+        ]
+      : [
+          `walstream up: embedded mode, ${count} on the memory store (--memory: nothing is kept after exit)`,
+          '  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through an in-process catalog',
+        ];
+  const channels = service.pchannels.map((pchannel) => {
+    if (pchannel.records === undefined) return `${pchannel.name} at term ${pchannel.term}`;
+    const found =
+      pchannel.records === 0 && pchannel.term === 1n
+        ? 'a new log'
+        : `continues a log of ${pchannel.records.toLocaleString('en-US')} records in ${pchannel.segments} segment(s)` +
+          (pchannel.cutBytes ? `, a torn tail of ${pchannel.cutBytes} bytes cut` : '');
+    return `${pchannel.name} at term ${pchannel.term} (${found})`;
+  });
+  return [...lines, `  pchannels: ${channels.join(', ')}`].join('\n');
 }
 
 function stayUp(forMs: number | undefined, stop: AbortSignal | undefined): Promise<void> {

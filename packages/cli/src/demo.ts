@@ -43,6 +43,12 @@ export interface DemoOptions {
   readonly out: (line: string) => void;
   /** Stops the traffic early (Ctrl-C); what was acknowledged is still checked. */
   readonly signal?: AbortSignal;
+  /**
+   * Names this run's vchannels (`<pchannel>_demo<tag>v0`): every run writes and checks vchannels of its
+   * own, so a log that holds earlier runs (a restarted service) does not take part in the check.
+   * Default: the start time in base 36.
+   */
+  readonly vchannelTag?: string;
 }
 
 export interface DemoReport {
@@ -55,12 +61,14 @@ export interface DemoReport {
   readonly delivered: number;
   /** What the check found wrong; empty when every reader saw exactly what was acknowledged, in order. */
   readonly problems: readonly string[];
+  /** The vchannels this run created, one per WAL, with the application messages its reader delivered. */
+  readonly vchannels: readonly { readonly name: string; readonly delivered: number }[];
   readonly appendLatency: { readonly p50: number; readonly p99: number } | undefined;
   readonly visibleLatency: { readonly p50: number; readonly p99: number } | undefined;
 }
 
 /**
- * Demo traffic on every WAL: one vchannel each (created first, as the shard interceptor requires), a writer
+ * Demo traffic on every WAL: one new vchannel each (created first, as the shard interceptor requires), a writer
  * that paces plain appends and txns (some rolled back), and a tailing reader from the start of the
  * vchannel. Prints progress, then checks that each reader delivered every acknowledged message exactly
  * once, in timetick order, and no body of a rolled-back txn.
@@ -68,7 +76,8 @@ export interface DemoReport {
 export async function runDemo(wals: readonly Wal[], options: DemoOptions): Promise<DemoReport> {
   const appendLatency = new Latencies();
   const visibleLatency = new Latencies();
-  const lanes = await Promise.all(wals.map((wal) => Lane.open(wal, appendLatency, visibleLatency)));
+  const tag = options.vchannelTag ?? Date.now().toString(36);
+  const lanes = await Promise.all(wals.map((wal) => Lane.open(wal, tag, appendLatency, visibleLatency)));
   const started = performance.now();
   const deadline = started + options.durationMs;
   const perLaneRate = options.rate / lanes.length;
@@ -103,6 +112,7 @@ export async function runDemo(wals: readonly Wal[], options: DemoOptions): Promi
     failedAppends: sum(lanes, (lane) => lane.failed),
     delivered: sum(lanes, (lane) => lane.delivered),
     problems: lanes.flatMap((lane) => lane.check()),
+    vchannels: lanes.map((lane) => ({ name: lane.vchannel, delivered: lane.delivered })),
     appendLatency: appendLatency.all(),
     visibleLatency: visibleLatency.all(),
   };
@@ -146,8 +156,13 @@ class Lane {
     this.#reading = this.#read();
   }
 
-  static async open(wal: Wal, appendLatency: Latencies, visibleLatency: Latencies): Promise<Lane> {
-    const vchannel = vchannelName(wal.channel.name, 'demo');
+  static async open(
+    wal: Wal,
+    tag: string,
+    appendLatency: Latencies,
+    visibleLatency: Latencies,
+  ): Promise<Lane> {
+    const vchannel = vchannelName(wal.channel.name, `demo${tag}`);
     await wal.append(createVChannel(vchannel));
     const scanner = await wal.read({ vchannel, deliverPolicy: DeliverPolicy.all() });
     return new Lane(wal, vchannel, scanner, appendLatency, visibleLatency);
@@ -186,6 +201,10 @@ class Lane {
       if ([...this.#acknowledged].every((key) => this.#deliveries.has(key))) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+  }
+
+  get vchannel(): string {
+    return this.#vchannel;
   }
 
   async stopReading(): Promise<void> {

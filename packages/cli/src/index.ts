@@ -8,4 +8,11 @@ export { type CliIo, runCli, USAGE } from './cli.js';
 // The demo of `walstream up --demo`: paced traffic and the exactly-once check.
 export { DemoEvent, type DemoOptions, type DemoReport, runDemo } from './demo.js';
 // The embedded service of `walstream up`: pchannels on one stack, in this process.
-export { type EmbeddedOptions, type EmbeddedService, startEmbedded } from './embedded.js';
+export {
+  type EmbeddedOptions,
+  type EmbeddedPChannel,
+  type EmbeddedService,
+  startEmbedded,
+} from './embedded.js';
+// Its catalog on the local store: checkpoints, terms and the timestamp high-water mark in one JSON file.
+export { FileCatalog } from './file-catalog.js';

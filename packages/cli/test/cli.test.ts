@@ -1,9 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { memoryAdapter } from '@walstream/adapter-memory';
 import type { Scanner, Wal } from '@walstream/core';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { duration, parseUpArgs } from '../src/args.js';
 import { runCli, runDemo, startEmbedded } from '../src/index.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'walstream-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let directories = 0;
+/** A data directory of its own for one test. */
+const dataDir = () => join(scratch, `data-${++directories}`);
 
 function capture(stop?: AbortSignal) {
   const out: string[] = [];
@@ -18,11 +27,17 @@ function capture(stop?: AbortSignal) {
 describe('walstream up --demo', () => {
   it('runs traffic through the embedded stack, prints progress, checks what readers saw, and shuts down', async () => {
     const { out, err, io } = capture();
-    const code = await runCli(['up', '--demo', '--for', '1s', '--rate', '800', '--progress', '200ms'], io);
+    const directory = dataDir();
+    const code = await runCli(
+      ['up', '--demo', '--for', '1s', '--rate', '800', '--progress', '200ms', '--data-dir', directory],
+      io,
+    );
     expect(err).toEqual([]);
     expect(code).toBe(0);
     const text = out.join('\n');
-    expect(text).toContain('embedded mode, 2 pchannel(s)');
+    expect(text).toContain('embedded mode, 2 pchannel(s) on the local store');
+    expect(text).toContain(`data: ${directory}\n`);
+    expect(text).toContain('embedded-0 at term 1 (a new log)');
     expect(out.filter((line) => /^\s+\d+\.\ds {2}appended/.test(line)).length).toBeGreaterThanOrEqual(3);
     expect(text).toContain('check passed');
     expect(text).toMatch(/closed: embedded-0 closed, embedded-1 closed/);
@@ -79,7 +94,7 @@ describe('walstream up --demo', () => {
   it('a stop signal ends a service that was to stay up, and it closes cleanly', async () => {
     const stop = new AbortController();
     const { out, io } = capture(stop.signal);
-    const running = runCli(['up', '--pchannels', '1'], {
+    const running = runCli(['up', '--pchannels', '1', '--memory'], {
       ...io,
       out: (line) => {
         io.out(line);
@@ -98,6 +113,8 @@ describe('walstream arguments', () => {
       [['up', '--rate', 'fast'], /--rate must be an integer/],
       [['up', '--for', '10'], /--for must be a duration/],
       [['up', '--bogus'], /Unknown option '--bogus'/],
+      [['up', '--memory', '--data-dir', 'x'], /--memory and --data-dir exclude each other/],
+      [['up', '--data-dir', ''], /--data-dir must name a directory/],
       [['launch'], /unknown command "launch"/],
     ] as const) {
       const { out, err, io } = capture();
