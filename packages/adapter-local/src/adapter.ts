@@ -140,7 +140,10 @@ class LocalOpener implements WalImplsOpener {
     );
     try {
       // Opening read-write at a higher term fences every older writer, and is on disk before it resolves.
-      if (channel.accessMode === 'rw') await log.raiseTerm(channel.term);
+      if (channel.accessMode === 'rw') {
+        await log.raiseTerm(channel.term);
+        await log.prepareWriter(); // the first appends need not wait for a segment file
+      }
       if (this.#closed) throw errors.openerClosed();
     } catch (error) {
       await this.#directory.release(log);

@@ -102,6 +102,10 @@ export class ChannelLog {
   /** Written with durability `fsync` and waiting for the fdatasync that publishes them, oldest first. */
   readonly #unsynced: WrittenBatch[] = [];
   #syncer: Promise<void> | undefined;
+  /** The active segment was created by a roll and its header and name are not yet durable. */
+  #pendingCreation = false;
+  /** Old segments being sealed beside the writer (see #roll). */
+  readonly #sealing = new Set<Promise<void>>();
   /** The offset the next written record gets (ahead of `nextOffset` while batches wait for their sync). */
   #nextToWrite: number;
   /** Bytes and records written to the active segment, published or not. */
@@ -325,7 +329,9 @@ export class ChannelLog {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#syncTimer) clearInterval(this.#syncTimer);
-    while (this.#loop || this.#syncer) await (this.#loop ?? this.#syncer);
+    while (this.#loop || this.#syncer || this.#sealing.size > 0) {
+      await (this.#loop ?? this.#syncer ?? Promise.all(this.#sealing));
+    }
     try {
       if (this.#dirty && this.#failure === undefined) await this.#writer?.datasync();
     } finally {
@@ -435,7 +441,14 @@ export class ChannelLog {
         const ok = await this.#guard(
           'fdatasync',
           covered.flatMap((written) => written.batch),
-          () => this.#sync(),
+          async () => {
+            await this.#sync();
+            // The first records of a rolled segment: its name is durable before they are acknowledged.
+            if (this.#pendingCreation) {
+              this.#pendingCreation = false;
+              await syncDirectory(this.directory);
+            }
+          },
         );
         if (!ok) break;
         this.#publish(covered);
@@ -515,44 +528,100 @@ export class ChannelLog {
     this.#metrics.syncMs.record(performance.now() - started, this.#metricAttributes);
   }
 
-  /** Seals the active segment (synced, indexed, its writer closed) and starts the next one. */
+  /**
+   * Starts the next segment and seals the old one. Everything written to the old segment is durable (the
+   * caller drained the syncer) before the new one takes a record, so only the last segment can ever hold
+   * a torn tail. What is left of sealing — an fdatasync without `fsync`, the index, closing the handle —
+   * runs beside the writer; so do the new segment's syncs (the syncer makes its header and its name
+   * durable with the first batch it publishes there).
+   */
   async #roll(): Promise<void> {
     const old = this.segments[this.segments.length - 1]!;
-    if (this.#dirty) await this.#sync();
+    const oldWriter = this.#writer!;
+    const dirty = this.#dirty;
+    this.#dirty = false;
+    this.#writer = undefined;
+    await this.#startSegment(false);
+    // Not synced: an index is a hint, checked by its CRC and size on open and rebuilt when it is off.
     const index = encodeIndex({
       base: old.base,
       records: old.records,
       size: old.size,
       entries: [...old.entries],
     });
-    // Not synced: an index is a hint, checked by its CRC and size on open and rebuilt when it is off.
-    await writeFile(old.indexPath, index);
-    await this.#writer!.close();
-    this.#writer = undefined;
+    await writeFile(old.indexPath, index).catch((error: unknown) =>
+      this.#logger.warn(
+        { err: error, file: old.indexPath },
+        'could not write a segment index (it is rebuilt on open)',
+      ),
+    );
     old.seal();
     this.#metrics.rolls.add(1, this.#metricAttributes);
-    await this.#startSegment();
+    const sealing: Promise<void> = this.#seal(oldWriter, dirty).finally(() => this.#sealing.delete(sealing));
+    this.#sealing.add(sealing);
+  }
+
+  /** The rest of sealing a segment: its last fdatasync (without `fsync`), then its handle closes. */
+  async #seal(handle: FileHandle, dirty: boolean): Promise<void> {
+    try {
+      if (dirty) await handle.datasync();
+      // Without the syncer the new segment's header and name are made durable here.
+      if (this.options.durability !== 'fsync') await this.#writerDurable();
+    } catch (error) {
+      this.#fail('seal a segment', error);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  /** The new segment's header and directory entry, durable (once per segment). */
+  async #writerDurable(): Promise<void> {
+    if (!this.#pendingCreation) return;
+    this.#pendingCreation = false;
+    await this.#writer?.datasync();
+    await syncDirectory(this.directory);
+  }
+
+  /**
+   * Opens the writer before the first append needs it (a read-write open calls this), so the first
+   * appends do not wait for a segment to be created.
+   */
+  prepareWriter(): Promise<void> {
+    // A running writer loop opens the writer itself when it needs one: nothing to wait for here.
+    if (this.#writer !== undefined || this.#loop || this.#failure !== undefined) return Promise.resolve();
+    this.#loop = this.#guard('open the segment', [], () => this.#openWriter())
+      .then(() => undefined)
+      .finally(() => {
+        this.#loop = undefined;
+        if (this.#queue.length > 0) this.#kick();
+      });
+    return this.#loop;
   }
 
   /** The writer of the last segment, or of a new one when there is none or the last one is sealed. */
   async #openWriter(): Promise<void> {
     const last = this.segments[this.segments.length - 1];
-    if (last === undefined || last.sealed) return this.#startSegment();
+    if (last === undefined || last.sealed) return this.#startSegment(true);
     this.#writer = await open(last.path, 'r+');
     this.#writePosition = last.size;
     this.#writtenRecords = last.records;
   }
 
-  /** Creates the segment of the next record, its header and name durable before any record. */
-  async #startSegment(): Promise<void> {
+  /**
+   * Creates the segment of the next record. `durableNow`: its header and name are synced before it takes
+   * a record; else the first sync that publishes records of it does that (see {@link #roll}).
+   */
+  async #startSegment(durableNow: boolean): Promise<void> {
     const base = this.#nextToWrite;
     const path = join(this.directory, segmentFileName(base));
     const header = encodeSegmentHeader(base, this.name);
     const handle = await open(path, 'wx');
     try {
       await handle.write(header, 0, header.length, 0);
-      await handle.datasync();
-      await syncDirectory(this.directory);
+      if (durableNow) {
+        await handle.datasync();
+        await syncDirectory(this.directory);
+      }
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
@@ -570,6 +639,7 @@ export class ChannelLog {
       }),
     );
     this.#writer = handle;
+    this.#pendingCreation = !durableNow;
     this.#writePosition = header.length;
     this.#writtenRecords = 0;
   }
