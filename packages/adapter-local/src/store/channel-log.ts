@@ -538,8 +538,9 @@ export class ChannelLog {
   async #roll(): Promise<void> {
     const old = this.segments[this.segments.length - 1]!;
     const oldWriter = this.#writer!;
-    const dirty = this.#dirty;
-    this.#dirty = false;
+    // Without `fsync` the old segment's last records are synced here, before the next segment takes any:
+    // a crash must never leave a torn tail anywhere but in the last segment.
+    if (this.#dirty) await this.#sync();
     this.#writer = undefined;
     await this.#startSegment(false);
     // Not synced: an index is a hint, checked by its CRC and size on open and rebuilt when it is off.
@@ -557,18 +558,16 @@ export class ChannelLog {
     );
     old.seal();
     this.#metrics.rolls.add(1, this.#metricAttributes);
-    const sealing: Promise<void> = this.#seal(oldWriter, dirty).finally(() => this.#sealing.delete(sealing));
+    const sealing: Promise<void> = this.#closeSealed(oldWriter).finally(() => this.#sealing.delete(sealing));
     this.#sealing.add(sealing);
   }
 
-  /** The rest of sealing a segment: its last fdatasync (without `fsync`), then its handle closes. */
-  async #seal(handle: FileHandle, dirty: boolean): Promise<void> {
+  /** Closes a sealed segment's writer; without `fsync`, also makes the next segment's header and name durable. */
+  async #closeSealed(handle: FileHandle): Promise<void> {
     try {
-      if (dirty) await handle.datasync();
-      // Without the syncer the new segment's header and name are made durable here.
       if (this.options.durability !== 'fsync') await this.#writerDurable();
     } catch (error) {
-      this.#fail('seal a segment', error);
+      this.#fail('sync a new segment', error);
     } finally {
       await handle.close().catch(() => undefined);
     }
