@@ -194,7 +194,8 @@ async function checkLayout(adapter: LocalAdapter, directory: string, model: Mode
   expect(stats.nextOffset).toBe(model.sizes.length);
   expect(stats.firstOffset).toBe(model.truncatedBefore);
   const files = (await readdir(join(directory, CHANNEL))).sort();
-  const logs = files.filter((name) => name.endsWith('.log')).map((name) => Number(name.slice(0, -4)));
+  // Segments are <base>.log; next.log, made ahead of the next roll, is not one yet.
+  const logs = files.filter((name) => /^\d{20}\.log$/.test(name)).map((name) => Number(name.slice(0, -4)));
   const indexes = files.filter((name) => name.endsWith('.idx')).map((name) => Number(name.slice(0, -4)));
   expect(logs).toEqual(stats.segments.map((segment) => segment.base));
   // A sparse index beside every sealed segment (the active one gets its index when it is sealed).

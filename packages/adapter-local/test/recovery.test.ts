@@ -1,4 +1,4 @@
-import { cp, readdir, readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LocalAdapter, type LocalAdapterOptions, localAdapter } from '@walstream/adapter-local';
 import { DeliverPolicy, pchannel, type WalError } from '@walstream/core';
@@ -281,6 +281,37 @@ describe('what a crash between steps leaves', () => {
       expect((await readAll(opened.wal, opened.adapter)).map(seqOf)).toEqual([0, 1, 2, 3, 4, 5]);
     } finally {
       await opened.close();
+    }
+  });
+
+  it('a next segment whose rename was lost is adopted by its first record; an unused one is removed', async () => {
+    const directory = await copyOf(await prepare('renamed', 40, { segmentBytes: 2048 }));
+    const files = await segmentFiles(directory);
+    const last = files.at(-1)!;
+    await rename(last, join(directory, CHANNEL, 'next.log'));
+    const opened = await reopen(directory, { segmentBytes: 2048 });
+    try {
+      expect((await segmentFiles(directory)).at(-1)).toBe(last);
+      expect((await readAll(opened.wal, opened.adapter)).map(seqOf)).toEqual(
+        Array.from({ length: 40 }, (_, i) => i),
+      );
+      expect((await opened.wal.append(message(40))).marshal()).toBe('40');
+    } finally {
+      await opened.close();
+    }
+    // Made ahead and never used: a header and no record.
+    await writeFile(
+      join(directory, CHANNEL, 'next.log'),
+      (await readFile(last)).subarray(0, (await readFile(last)).readUInt16LE(10)),
+    );
+    const again = await reopen(directory, { segmentBytes: 2048 });
+    try {
+      expect((await again.adapter.stats(CHANNEL))?.recovery.removedFiles).toContain('next.log');
+      expect((await readAll(again.wal, again.adapter)).map(seqOf)).toEqual(
+        Array.from({ length: 41 }, (_, i) => i),
+      );
+    } finally {
+      await again.close();
     }
   });
 

@@ -13,15 +13,21 @@ import { readU64, writeU64 } from './record.js';
  *   u16      format version (1)
  *   u16      header length, this field to the CRC included
  *   u32      flags (0)
- *   u64      base offset
  *   u16      pchannel name length, then the name (UTF-8)
  *   u32      CRC-32C of everything before it
  * ```
+ *
+ * The base offset is in the file name and in every record, not in the header: so the next segment can be
+ * made — header written and synced, name durable — before anyone knows where it will start (see
+ * `NEXT_SEGMENT_FILE`).
  */
 export const FORMAT_VERSION = 1;
 const SEGMENT_MAGIC = Buffer.from('WSLOGSEG', 'latin1');
 const INDEX_MAGIC = Buffer.from('WSLOGIDX', 'latin1');
-const SEGMENT_FIXED = 26;
+const SEGMENT_FIXED = 18;
+
+/** The segment made ahead of the roll that will need it; renamed to `<base>.log` when it takes its first batch. */
+export const NEXT_SEGMENT_FILE = 'next.log';
 
 export const SEGMENT_SUFFIX = '.log';
 export const INDEX_SUFFIX = '.idx';
@@ -45,7 +51,7 @@ export function parseFileName(name: string): { base: number; kind: 'log' | 'idx'
   return { base, kind: match[2] as 'log' | 'idx' };
 }
 
-export function encodeSegmentHeader(base: number, pchannel: string): Buffer {
+export function encodeSegmentHeader(pchannel: string): Buffer {
   const nameBytes = Buffer.byteLength(pchannel, 'utf8');
   const length = SEGMENT_FIXED + nameBytes + 4;
   const header = Buffer.alloc(length);
@@ -53,54 +59,35 @@ export function encodeSegmentHeader(base: number, pchannel: string): Buffer {
   header.writeUInt16LE(FORMAT_VERSION, 8);
   header.writeUInt16LE(length, 10);
   header.writeUInt32LE(0, 12);
-  writeU64(header, 16, base);
-  header.writeUInt16LE(nameBytes, 24);
+  header.writeUInt16LE(nameBytes, 16);
   header.write(pchannel, SEGMENT_FIXED, 'utf8');
   header.writeUInt32LE(crc32c(header, 0, length - 4), length - 4);
   return header;
 }
 
-/** The header length a segment of `pchannel` has. */
-export function segmentHeaderLength(pchannel: string): number {
-  return SEGMENT_FIXED + Buffer.byteLength(pchannel, 'utf8') + 4;
-}
-
 export type HeaderCheck =
-  | { readonly ok: true; readonly length: number; readonly base: number; readonly pchannel: string }
-  | { readonly ok: false; readonly reason: string; readonly short: boolean };
+  | { readonly ok: true; readonly length: number; readonly pchannel: string }
+  | { readonly ok: false; readonly reason: string };
 
 /** Checks the header at the start of `bytes` (which holds the first `size` bytes of the file). */
 export function decodeSegmentHeader(bytes: Buffer, size: number): HeaderCheck {
-  if (size < SEGMENT_FIXED) return { ok: false, reason: `file of ${size} bytes has no header`, short: true };
-  if (!bytes.subarray(0, 8).equals(SEGMENT_MAGIC)) {
-    return { ok: false, reason: 'not a walstream segment (bad magic)', short: false };
-  }
+  if (size < SEGMENT_FIXED) return { ok: false, reason: `file of ${size} bytes has no header` };
+  if (!bytes.subarray(0, 8).equals(SEGMENT_MAGIC))
+    return { ok: false, reason: 'not a walstream segment (bad magic)' };
   const version = bytes.readUInt16LE(8);
   if (version !== FORMAT_VERSION) {
-    return {
-      ok: false,
-      reason: `segment format version ${version}; this adapter reads ${FORMAT_VERSION}`,
-      short: false,
-    };
+    return { ok: false, reason: `segment format version ${version}; this adapter reads ${FORMAT_VERSION}` };
   }
   const length = bytes.readUInt16LE(10);
-  if (length < SEGMENT_FIXED + 4)
-    return { ok: false, reason: `header length ${length} is impossible`, short: false };
-  if (size < length)
-    return { ok: false, reason: `file of ${size} bytes ends inside its header`, short: true };
+  if (length < SEGMENT_FIXED + 4) return { ok: false, reason: `header length ${length} is impossible` };
+  if (size < length) return { ok: false, reason: `file of ${size} bytes ends inside its header` };
   const stored = bytes.readUInt32LE(length - 4);
-  if (stored !== crc32c(bytes, 0, length - 4))
-    return { ok: false, reason: 'header CRC-32C mismatch', short: false };
-  const nameBytes = bytes.readUInt16LE(24);
+  if (stored !== crc32c(bytes, 0, length - 4)) return { ok: false, reason: 'header CRC-32C mismatch' };
+  const nameBytes = bytes.readUInt16LE(16);
   if (SEGMENT_FIXED + nameBytes + 4 !== length) {
-    return { ok: false, reason: 'header name length disagrees with header length', short: false };
+    return { ok: false, reason: 'header name length disagrees with header length' };
   }
-  return {
-    ok: true,
-    length,
-    base: readU64(bytes, 16),
-    pchannel: bytes.toString('utf8', SEGMENT_FIXED, SEGMENT_FIXED + nameBytes),
-  };
+  return { ok: true, length, pchannel: bytes.toString('utf8', SEGMENT_FIXED, SEGMENT_FIXED + nameBytes) };
 }
 
 /**

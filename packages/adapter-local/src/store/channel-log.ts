@@ -1,15 +1,26 @@
-import { type FileHandle, mkdir, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger, WalError } from '@walstream/core';
 import { abortError } from '@walstream/core/spi';
 import { errors } from '../errors.js';
-import { contiguousRuns, RECORD_HEADER_BYTES, RecordArena, sealRecord } from '../format/record.js';
+import { contiguousRuns, RECORD_HEADER_BYTES, RecordArena, readFrame, sealRecord } from '../format/record.js';
 import {
   decodeIndex,
   decodeSegmentHeader,
   encodeIndex,
   encodeSegmentHeader,
   indexFileName,
+  NEXT_SEGMENT_FILE,
   parseFileName,
   segmentFileName,
 } from '../format/segment.js';
@@ -102,9 +113,10 @@ export class ChannelLog {
   /** Written with durability `fsync` and waiting for the fdatasync that publishes them, oldest first. */
   readonly #unsynced: WrittenBatch[] = [];
   #syncer: Promise<void> | undefined;
-  /** The active segment was created by a roll and its header and name are not yet durable. */
-  #pendingCreation = false;
-  /** Old segments being sealed beside the writer (see #roll). */
+  /** The next segment, made ahead of the roll that will need it (see #makeNext). */
+  #next: { readonly handle: FileHandle; readonly headerLength: number } | undefined;
+  #makingNext: Promise<void> | undefined;
+  /** Writers of sealed segments, closing beside the writer (see #roll). */
   readonly #sealing = new Set<Promise<void>>();
   /** The offset the next written record gets (ahead of `nextOffset` while batches wait for their sync). */
   #nextToWrite: number;
@@ -329,8 +341,13 @@ export class ChannelLog {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#syncTimer) clearInterval(this.#syncTimer);
-    while (this.#loop || this.#syncer || this.#sealing.size > 0) {
-      await (this.#loop ?? this.#syncer ?? Promise.all(this.#sealing));
+    while (this.#loop || this.#syncer || this.#makingNext || this.#sealing.size > 0) {
+      await (this.#loop ?? this.#syncer ?? this.#makingNext ?? Promise.all(this.#sealing));
+    }
+    if (this.#next) {
+      await this.#next.handle.close().catch(() => undefined);
+      this.#next = undefined;
+      await unlinkIfThere(join(this.directory, NEXT_SEGMENT_FILE)).catch(() => undefined);
     }
     try {
       if (this.#dirty && this.#failure === undefined) await this.#writer?.datasync();
@@ -441,14 +458,7 @@ export class ChannelLog {
         const ok = await this.#guard(
           'fdatasync',
           covered.flatMap((written) => written.batch),
-          async () => {
-            await this.#sync();
-            // The first records of a rolled segment: its name is durable before they are acknowledged.
-            if (this.#pendingCreation) {
-              this.#pendingCreation = false;
-              await syncDirectory(this.directory);
-            }
-          },
+          () => this.#sync(),
         );
         if (!ok) break;
         this.#publish(covered);
@@ -530,19 +540,22 @@ export class ChannelLog {
 
   /**
    * Starts the next segment and seals the old one. Everything written to the old segment is durable (the
-   * caller drained the syncer) before the new one takes a record, so only the last segment can ever hold
-   * a torn tail. What is left of sealing — an fdatasync without `fsync`, the index, closing the handle —
-   * runs beside the writer; so do the new segment's syncs (the syncer makes its header and its name
-   * durable with the first batch it publishes there).
+   * caller drained the syncer, and without `fsync` it is synced here) before the new one takes a record,
+   * so only the last segment can ever hold a torn tail. The new segment is normally the one made ahead
+   * (`next.log`: header written and synced, name durable), renamed to `<base>.log` without waiting for the
+   * rename to be durable — recovery adopts a `next.log` whose first record continues the log — so a roll
+   * costs no fdatasync on the append path. Closing the old writer runs beside the writer.
    */
   async #roll(): Promise<void> {
     const old = this.segments[this.segments.length - 1]!;
     const oldWriter = this.#writer!;
-    // Without `fsync` the old segment's last records are synced here, before the next segment takes any:
-    // a crash must never leave a torn tail anywhere but in the last segment.
     if (this.#dirty) await this.#sync();
     this.#writer = undefined;
-    await this.#startSegment(false);
+    const next = this.#next;
+    this.#next = undefined;
+    if (next) await this.#adoptNext(next);
+    else await this.#startSegment(); // made too slowly, or failed to be made: make one now
+    this.#makeNext();
     // Not synced: an index is a hint, checked by its CRC and size on open and rebuilt when it is off.
     const index = encodeIndex({
       base: old.base,
@@ -558,27 +571,56 @@ export class ChannelLog {
     );
     old.seal();
     this.#metrics.rolls.add(1, this.#metricAttributes);
-    const sealing: Promise<void> = this.#closeSealed(oldWriter).finally(() => this.#sealing.delete(sealing));
-    this.#sealing.add(sealing);
+    const closing: Promise<void> = oldWriter
+      .close()
+      .catch(() => undefined)
+      .finally(() => this.#sealing.delete(closing));
+    this.#sealing.add(closing);
   }
 
-  /** Closes a sealed segment's writer; without `fsync`, also makes the next segment's header and name durable. */
-  async #closeSealed(handle: FileHandle): Promise<void> {
-    try {
-      if (this.options.durability !== 'fsync') await this.#writerDurable();
-    } catch (error) {
-      this.#fail('sync a new segment', error);
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
+  /** The segment made ahead becomes the segment of the next record. */
+  async #adoptNext(next: { readonly handle: FileHandle; readonly headerLength: number }): Promise<void> {
+    const base = this.#nextToWrite;
+    const path = join(this.directory, segmentFileName(base));
+    await rename(join(this.directory, NEXT_SEGMENT_FILE), path);
+    this.#activate(base, path, next.handle, next.headerLength);
   }
 
-  /** The new segment's header and directory entry, durable (once per segment). */
-  async #writerDurable(): Promise<void> {
-    if (!this.#pendingCreation) return;
-    this.#pendingCreation = false;
-    await this.#writer?.datasync();
-    await syncDirectory(this.directory);
+  /**
+   * Makes the next segment ahead of its roll, beside the writer: `next.log` with its header, synced, and
+   * the directory synced so its name is durable. A failure only means the roll makes one itself.
+   */
+  #makeNext(): void {
+    if (this.#next || this.#makingNext || this.#closed || this.#failure !== undefined) return;
+    const path = join(this.directory, NEXT_SEGMENT_FILE);
+    this.#makingNext = (async () => {
+      await unlinkIfThere(path);
+      const header = encodeSegmentHeader(this.name);
+      const handle = await open(path, 'wx');
+      try {
+        await handle.write(header, 0, header.length, 0);
+        await handle.datasync();
+        await syncDirectory(this.directory);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
+      if (this.#closed) {
+        await handle.close();
+        await unlinkIfThere(path);
+        return;
+      }
+      this.#next = { handle, headerLength: header.length };
+    })()
+      .catch((error: unknown) => {
+        this.#logger.warn(
+          { err: error, file: path },
+          'could not make the next segment ahead (a roll makes it then)',
+        );
+      })
+      .finally(() => {
+        this.#makingNext = undefined;
+      });
   }
 
   /**
@@ -600,46 +642,47 @@ export class ChannelLog {
   /** The writer of the last segment, or of a new one when there is none or the last one is sealed. */
   async #openWriter(): Promise<void> {
     const last = this.segments[this.segments.length - 1];
-    if (last === undefined || last.sealed) return this.#startSegment(true);
-    this.#writer = await open(last.path, 'r+');
-    this.#writePosition = last.size;
-    this.#writtenRecords = last.records;
+    if (last === undefined || last.sealed) await this.#startSegment();
+    else {
+      this.#writer = await open(last.path, 'r+');
+      this.#writePosition = last.size;
+      this.#writtenRecords = last.records;
+    }
+    this.#makeNext();
   }
 
-  /**
-   * Creates the segment of the next record. `durableNow`: its header and name are synced before it takes
-   * a record; else the first sync that publishes records of it does that (see {@link #roll}).
-   */
-  async #startSegment(durableNow: boolean): Promise<void> {
+  /** Creates the segment of the next record, its header and name durable before it takes a record. */
+  async #startSegment(): Promise<void> {
     const base = this.#nextToWrite;
     const path = join(this.directory, segmentFileName(base));
-    const header = encodeSegmentHeader(base, this.name);
+    const header = encodeSegmentHeader(this.name);
     const handle = await open(path, 'wx');
     try {
       await handle.write(header, 0, header.length, 0);
-      if (durableNow) {
-        await handle.datasync();
-        await syncDirectory(this.directory);
-      }
+      await handle.datasync();
+      await syncDirectory(this.directory);
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
     }
+    this.#activate(base, path, handle, header.length);
+  }
+
+  #activate(base: number, path: string, handle: FileHandle, headerLength: number): void {
     this.segments.push(
       new Segment({
         base,
         path,
         indexPath: join(this.directory, indexFileName(base)),
-        headerLength: header.length,
-        size: header.length,
+        headerLength,
+        size: headerLength,
         records: 0,
         entries: [],
         indexIntervalBytes: this.options.indexIntervalBytes,
       }),
     );
     this.#writer = handle;
-    this.#pendingCreation = !durableNow;
-    this.#writePosition = header.length;
+    this.#writePosition = headerLength;
     this.#writtenRecords = 0;
   }
 
@@ -686,11 +729,65 @@ async function writeAll(
   }
 }
 
-async function unlinkIfThere(path: string): Promise<void> {
+/** Removes `path`; false when it was not there. */
+async function unlinkIfThere(path: string): Promise<boolean> {
   try {
     await unlink(path);
+    return true;
   } catch (error) {
     if (!isErrnoCode(error, 'ENOENT')) throw error;
+    return false;
+  }
+}
+
+/**
+ * `next.log` renamed to the segment its first record says it is, and that base offset; undefined when
+ * there is no `next.log` or it holds no whole record (made ahead and never used, or its first batch was
+ * torn: nothing in it was acknowledged, since its first fdatasync would have come first). Whether the
+ * adopted segment really continues the log, the checks of the segments afterwards say.
+ */
+async function adoptNextSegment(
+  directory: string,
+  name: string,
+  maxBodyBytes: number,
+): Promise<number | undefined> {
+  const path = join(directory, NEXT_SEGMENT_FILE);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+  let base: number | undefined;
+  try {
+    const size = (await handle.stat()).size;
+    const head = Buffer.alloc(Math.min(size, 64 * 1024));
+    await handle.read(head, 0, head.length, 0);
+    const header = decodeSegmentHeader(head, size);
+    if (!header.ok || header.pchannel !== name) return undefined;
+    const first = Buffer.alloc(Math.min(size - header.length, maxBodyBytes + RECORD_HEADER_BYTES));
+    await handle.read(first, 0, first.length, header.length);
+    const frame = readFrame(first, 0, first.length, maxBodyBytes);
+    if (frame.kind !== 'record') return undefined;
+    base = frame.offset;
+  } finally {
+    await handle.close();
+  }
+  const target = join(directory, segmentFileName(base));
+  if (await exists(target)) return undefined; // the rename happened; this one is unused
+  await rename(path, target);
+  await syncDirectory(directory);
+  return base;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return false;
+    throw error;
   }
 }
 
@@ -716,10 +813,18 @@ async function recover(
     if (parsed?.kind === 'log') bases.push(parsed.base);
     else if (parsed?.kind === 'idx') indexes.add(parsed.base);
   }
-  bases.sort((a, b) => a - b);
   const removedFiles: string[] = [];
   let rebuiltIndexes = 0;
   let cut: RecoveryReport['cut'];
+  // The segment made ahead of a roll: it is the newest segment if its first record continues the log (the
+  // roll renamed it, and the rename was lost in a crash), else unused and removed.
+  const adopted = await adoptNextSegment(directory, name, maxBodyBytes);
+  if (adopted === undefined) {
+    if (await unlinkIfThere(join(directory, NEXT_SEGMENT_FILE))) removedFiles.push(NEXT_SEGMENT_FILE);
+  } else if (!bases.includes(adopted)) {
+    bases.push(adopted);
+  }
+  bases.sort((a, b) => a - b);
   const segmentAt = (base: number, headerLength: number, size: number, records: number, entries: number[]) =>
     new Segment({
       base,
@@ -751,12 +856,10 @@ async function recover(
       const head = Buffer.alloc(Math.min(size, 64 * 1024));
       await handle.read(head, 0, head.length, 0);
       const header = decodeSegmentHeader(head, size);
-      if (!header.ok || header.base !== base || header.pchannel !== name) {
+      if (!header.ok || header.pchannel !== name) {
         const reason = !header.ok
           ? header.reason
-          : header.base !== base
-            ? `header says base offset ${header.base}, the file name ${base}`
-            : `header names pchannel ${JSON.stringify(header.pchannel)}`;
+          : `header names pchannel ${JSON.stringify(header.pchannel)}`;
         // A segment created at a crash may lack its header; it can hold no record (records are written only
         // after the header is durable). Anything else, or records behind the broken header, is damage.
         const orphan =
