@@ -356,6 +356,18 @@ describe('what a crash between steps leaves', () => {
     }
   });
 
+  it('a segment of another format version is UNRECOVERABLE naming it, and left as it is', async () => {
+    const directory = await copyOf(await prepare('version', 3));
+    const [file] = await segmentFiles(directory);
+    const bytes = await readFile(file!);
+    bytes.writeUInt16LE(1, 8); // the format before the base offset left the header
+    await writeFile(file!, bytes);
+    const error = await openFails(directory);
+    expect(error.message).toContain('segment format version 1; this adapter reads 2');
+    expect(error.details.file).toBe(file);
+    expect((await readFile(file!)).equals(bytes)).toBe(true);
+  });
+
   it('a damaged meta.json is UNRECOVERABLE naming it', async () => {
     const directory = await copyOf(await prepare('meta', 1));
     await writeFile(join(directory, CHANNEL, 'meta.json'), '{"format":1,');

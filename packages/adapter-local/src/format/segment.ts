@@ -10,7 +10,7 @@ import { readU64, writeU64 } from './record.js';
  *
  * ```text
  *   8 bytes  magic "WSLOGSEG"
- *   u16      format version (1)
+ *   u16      format version (2)
  *   u16      header length, this field to the CRC included
  *   u32      flags (0)
  *   u16      pchannel name length, then the name (UTF-8)
@@ -21,7 +21,10 @@ import { readU64, writeU64 } from './record.js';
  * made — header written and synced, name durable — before anyone knows where it will start (see
  * `NEXT_SEGMENT_FILE`).
  */
+/** Of `meta.json` and the sparse indexes. */
 export const FORMAT_VERSION = 1;
+/** Of segment headers (2: the base offset left the header). */
+export const SEGMENT_FORMAT_VERSION = 2;
 const SEGMENT_MAGIC = Buffer.from('WSLOGSEG', 'latin1');
 const INDEX_MAGIC = Buffer.from('WSLOGIDX', 'latin1');
 const SEGMENT_FIXED = 18;
@@ -56,7 +59,7 @@ export function encodeSegmentHeader(pchannel: string): Buffer {
   const length = SEGMENT_FIXED + nameBytes + 4;
   const header = Buffer.alloc(length);
   SEGMENT_MAGIC.copy(header, 0);
-  header.writeUInt16LE(FORMAT_VERSION, 8);
+  header.writeUInt16LE(SEGMENT_FORMAT_VERSION, 8);
   header.writeUInt16LE(length, 10);
   header.writeUInt32LE(0, 12);
   header.writeUInt16LE(nameBytes, 16);
@@ -67,7 +70,8 @@ export function encodeSegmentHeader(pchannel: string): Buffer {
 
 export type HeaderCheck =
   | { readonly ok: true; readonly length: number; readonly pchannel: string }
-  | { readonly ok: false; readonly reason: string };
+  /** `otherVersion`: a walstream segment of a format this adapter does not read — never to be cut. */
+  | { readonly ok: false; readonly reason: string; readonly otherVersion?: boolean };
 
 /** Checks the header at the start of `bytes` (which holds the first `size` bytes of the file). */
 export function decodeSegmentHeader(bytes: Buffer, size: number): HeaderCheck {
@@ -75,8 +79,12 @@ export function decodeSegmentHeader(bytes: Buffer, size: number): HeaderCheck {
   if (!bytes.subarray(0, 8).equals(SEGMENT_MAGIC))
     return { ok: false, reason: 'not a walstream segment (bad magic)' };
   const version = bytes.readUInt16LE(8);
-  if (version !== FORMAT_VERSION) {
-    return { ok: false, reason: `segment format version ${version}; this adapter reads ${FORMAT_VERSION}` };
+  if (version !== SEGMENT_FORMAT_VERSION) {
+    return {
+      ok: false,
+      reason: `segment format version ${version}; this adapter reads ${SEGMENT_FORMAT_VERSION}`,
+      otherVersion: true,
+    };
   }
   const length = bytes.readUInt16LE(10);
   if (length < SEGMENT_FIXED + 4) return { ok: false, reason: `header length ${length} is impossible` };

@@ -82,7 +82,7 @@ export interface ChannelLogDeps {
  * its group commit, the wake-up list of tailing readers, the term and the truncation point.
  *
  * Appends queue; one writer loop takes everything queued (up to `maxBatchBytes`, and never past a segment
- * roll), gives the records their offsets and writes them with one `writev`. With durability `fsync` a
+ * roll), gives the records their offsets and writes them with one write call. With durability `fsync` a
  * syncer beside it runs one `fdatasync` after another, each covering every batch written before it
  * started, and then publishes those batches to readers and resolves their appends; the writer goes on
  * writing meanwhile. So a thousand appends in flight share a handful of fdatasyncs, and the disk and the
@@ -167,7 +167,7 @@ export class ChannelLog {
     }
   }
 
-  /** Group commits so far (batches written; with durability `fsync`, fdatasyncs of batches). */
+  /** Group commits so far: publications of written batches (with durability `fsync`, one per fdatasync). */
   get commits(): number {
     return this.#commits;
   }
@@ -865,6 +865,7 @@ async function recover(
         const orphan =
           last &&
           !header.ok &&
+          !header.otherVersion &&
           (await findRecordAfter(handle, { from: 0, size, expected: base, maxBodyBytes })) === undefined;
         if (!orphan) throw errors.corrupt(path, 0, reason, name);
         await handle.close();
