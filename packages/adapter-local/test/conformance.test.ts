@@ -7,7 +7,8 @@ import {
   LocalMessageId,
   localAdapter,
 } from '@walstream/adapter-local';
-import { registerWalImplsConformance, type StoreProbe } from '@walstream/testkit';
+import type { WalImplsBuilder, WalImplsOpener } from '@walstream/core/spi';
+import { registerWalImplsConformance, type StoreProbe, withAppendFaults } from '@walstream/testkit';
 import { afterAll, describe, test } from 'vitest';
 
 /**
@@ -21,9 +22,9 @@ const root = mkdtempSync(join(tmpdir(), 'walstream-local-conformance-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** After each case the directory is unlocked: every opener the case made (with its WALs and scanners) closed. */
-function unlocked(adapter: LocalAdapter): void {
-  if (existsSync(join(adapter.options.directory, 'LOCK'))) {
-    throw new Error(`${adapter.options.directory} is still locked after the case: an opener was left open`);
+function unlocked(directory: string): void {
+  if (existsSync(join(directory, 'LOCK'))) {
+    throw new Error(`${directory} is still locked after the case: an opener was left open`);
   }
 }
 
@@ -41,7 +42,7 @@ function run(label: string, options: LocalAdapterOptions): void {
         latest = localAdapter(options);
         return latest;
       },
-      afterCase: unlocked,
+      afterCase: (adapter) => unlocked(adapter.options.directory),
       storeProbe,
       messageIds: {
         max: BigInt(Number.MAX_SAFE_INTEGER),
@@ -58,3 +59,47 @@ run('durability none, 2 KiB segments, an index entry per record', {
   segmentBytes: 2048,
   indexIntervalBytes: 1,
 });
+
+/**
+ * The local adapter behind the testkit's `withAppendFaults`, with one append in five failing UNAVAILABLE
+ * before it reaches the adapter (so it is not written) on every pchannel as it is opened: the suite
+ * retries retriable appends, so every case keeps its meaning while appends and their retries interleave
+ * with group commits.
+ */
+function faultyLocalAdapter(options: LocalAdapterOptions): WalImplsBuilder {
+  const adapter = withAppendFaults(localAdapter(options));
+  return {
+    name: adapter.name,
+    capabilities: adapter.capabilities,
+    async build(buildOptions) {
+      const opener = await adapter.build(buildOptions);
+      const faulty: WalImplsOpener = {
+        open(openOptions) {
+          const name = openOptions.channel?.name;
+          // Bad names go through untouched: rejecting them is the adapter's job under test.
+          if (typeof name === 'string' && name.length > 0)
+            adapter.switchOf(name).set({ appendErrorRate: 0.2 });
+          return opener.open(openOptions);
+        },
+        close: () => opener.close(),
+        [Symbol.asyncDispose]: () => opener.close(),
+      };
+      return faulty;
+    },
+  };
+}
+
+registerWalImplsConformance(
+  { describe, test },
+  {
+    suiteName:
+      'local adapter (durability fsync) with injected append faults (withAppendFaults): walimpls conformance',
+    builder: () => faultyLocalAdapter({ directory: join(root, 'faulty') }),
+    afterCase: () => unlocked(join(root, 'faulty')),
+    messageCount: 50,
+    messageIds: {
+      max: BigInt(Number.MAX_SAFE_INTEGER),
+      at: (position) => new LocalMessageId(Number(position)),
+    },
+  },
+);
