@@ -56,7 +56,7 @@ describe('one process at a time on a directory', () => {
     expect(existsSync(join(directory, 'LOCK'))).toBe(false);
   });
 
-  it('a holder that closes removes the lock file, and what it wrote is there for the next process', async () => {
+  it('a holder that closes removes the lock file, and the next process opens the directory', async () => {
     const directory = freshDirectory();
     const holder = spawnFixture('hold-lock.ts', [directory]);
     const lines: string[] = [];
