@@ -12,7 +12,12 @@ import {
   splitBroadcast,
   WalError,
 } from '@walstream/core';
-import { assertUserProperties, decodeBroadcastHeader, encodeBroadcastHeader } from '@walstream/core/internal';
+import {
+  assertUserProperties,
+  decodeBroadcastHeader,
+  decodeTxnContext,
+  encodeBroadcastHeader,
+} from '@walstream/core/internal';
 import { decodeBase36, encodeBase36, registerMessageIdCodec } from '@walstream/core/spi';
 import { describe, expect, it } from 'vitest';
 
@@ -63,6 +68,14 @@ describe('base-36 properties (strconv.FormatInt(v, 36) / ParseInt)', () => {
   it('user properties may not start with "_"', () => {
     expect(() => assertUserProperties({ a_b: '1', x: '' })).not.toThrow();
     expect(thrown(() => assertUserProperties({ ok: '1', _tt: '1' })).message).toContain('"_tt" is reserved');
+  });
+});
+
+describe('txn context (_tx: base64 proto {int64 txn_id = 1; int64 keepalive_milliseconds = 2})', () => {
+  it('a context with only its id (08 07) has keepalive 0; one without an id is refused', () => {
+    expect(decodeTxnContext('CAc=')).toEqual({ txnId: 7n, keepaliveMs: 0 });
+    // 10 05: a keepalive and no id.
+    expect(thrown(() => decodeTxnContext('EAU=')).code).toBe('INVALID_ARGUMENT');
   });
 });
 

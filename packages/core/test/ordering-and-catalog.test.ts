@@ -1,5 +1,10 @@
 import { composeTimeTick, ImmutableMessage, MemoryCatalog, type MessageID, Registry } from '@walstream/core';
-import { encodeTxnContext, ReorderBuffer, TxnBuffer } from '@walstream/core/internal';
+import {
+  encodeTxnContext,
+  ImmutableTxnMessageBuilder,
+  ReorderBuffer,
+  TxnBuffer,
+} from '@walstream/core/internal';
 import { encodeBase36 } from '@walstream/core/spi';
 import { describe, expect, it } from 'vitest';
 
@@ -109,6 +114,25 @@ describe('TxnBuffer', () => {
     const expired = new TxnBuffer();
     expired.handle(batch, composeTimeTick(1_600));
     expect(expired.handle([read(4, composeTimeTick(1_601), { type: COMMIT, txn: 8n })], 0n)).toEqual([]);
+  });
+});
+
+describe('ImmutableTxnMessageBuilder', () => {
+  it('starts only from a BeginTxn with a txn context, and builds only from a CommitTxn', () => {
+    expect(() => new ImmutableTxnMessageBuilder(read(1, 10n, { txn: 9n }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() => new ImmutableTxnMessageBuilder(read(1, 10n, { type: 900 }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    const builder = new ImmutableTxnMessageBuilder(read(1, 10n, { type: 900, txn: 9n }));
+    expect(() => builder.build(read(2, 11n, { type: 902, txn: 9n }))).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: 'a txn is built from its CommitTxn message',
+      }),
+    );
+    expect(builder.build(read(3, 12n, { type: 901, txn: 9n })).commit.id.compare(new Seq(3))).toBe(0);
   });
 });
 

@@ -64,6 +64,14 @@ describe('LocalTimestampAllocator', () => {
       caught = error;
     }
     expect(WalError.is(caught) && caught.code).toBe('UNAVAILABLE');
+    // Ahead, but with room in the counter: handed out.
+    const ahead = new LocalTimestampAllocator({ now: () => 0 });
+    await ahead.barrierUntil(composeTimeTick(120_000, 5));
+    expect(ahead.next()).toBe(composeTimeTick(120_000, 5));
+    // A full counter exactly a minute ahead is still within bounds.
+    const edge = new LocalTimestampAllocator({ now: () => 0 });
+    await edge.barrierUntil(composeTimeTick(60_000, 262_143));
+    expect(edge.next()).toBe(composeTimeTick(60_000, 262_143));
     // Within the minute a full counter simply rolls over into the next millisecond.
     const near = new LocalTimestampAllocator({ now: () => 0 });
     await near.barrierUntil(composeTimeTick(30_000, 262_143));
