@@ -284,7 +284,9 @@ const MUTANTS: readonly Mutant[] = [
     options: { interceptors: () => [...walSemantics(OPTIONS), confirmsTooEarly()] },
     groups: ['timeTick', 'ordering'],
     fails: [TICK_CONTRACT, EXACTLY_ONCE],
-    says: /broke the TimeTick contract[\s\S]*replay with \{ seed: -?\d+, path: "[\d:]+" \}/,
+    // An early TimeTick misleads recovery too: some runs (seed -8001745) find a vchannel gone after a
+    // reopen before they find the contract broken. Both are this defect, caught.
+    says: /(broke the TimeTick contract|vchannel \S+ does not exist)[\s\S]*replay with \{ seed: -?\d+, path: "[\d:]+" \}/,
   },
   {
     title: 'a txn buffer that hands out a rolled-back txn',
