@@ -11,6 +11,7 @@ const SUBPATHS: Record<string, string> = {
   '@walstream/testkit/kafka': 'testkit/src/harness/kafka.ts',
   '@walstream/testkit/pulsar': 'testkit/src/harness/pulsar.ts',
   '@walstream/testkit/reference': 'testkit/src/reference/index.ts',
+  '@walstream/testkit/etcd': 'testkit/src/harness/etcd.ts',
 };
 
 /** Tests run against the sources of every workspace package, so no build is needed before `vitest`. */
