@@ -43,7 +43,11 @@ export type WalstreamErrorCode =
   /** An append named a vchannel that was never created on its pchannel: create it first. */
   | 'VCHANNEL_NOT_FOUND'
   /** An append named a vchannel that was dropped; a dropped vchannel takes no more messages. */
-  | 'VCHANNEL_DROPPED';
+  | 'VCHANNEL_DROPPED'
+  /** A call over the wire lacked the credentials the service requires (token or client certificate). */
+  | 'UNAUTHENTICATED'
+  /** A node refused an append because its producer or the node is over its flow-control limit. */
+  | 'RATE_LIMIT_REJECTED';
 
 export type ErrorCode = MilvusErrorCode | WalstreamErrorCode;
 
@@ -56,6 +60,7 @@ const RETRIABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'UNAVAILABLE',
   'TIMEOUT',
   'INNER',
+  'RATE_LIMIT_REJECTED',
 ]);
 
 export function isRetriableByDefault(code: ErrorCode): boolean {
