@@ -10,6 +10,7 @@ import {
   newMessage,
   pchannel,
   type Scanner,
+  SystemMessageType,
   WalError,
   type WalState,
 } from '@walstream/core';
@@ -342,6 +343,24 @@ describe('WAL runtime: scanner', () => {
     await opener.close();
   });
 
+  it('deliveries$ counts a delivery acknowledged twice once', async () => {
+    const { wal, opener } = await openWal();
+    for (let i = 0; i < 10; i++) await wal.append(note('rt_av0', i));
+    const scanner = await wal.read();
+    const held: { ack(): void }[] = [];
+    const subscription = scanner.deliveries$({ window: 2 }).subscribe((delivery) => held.push(delivery));
+    await expect.poll(() => held.length, { timeout: 2_000 }).toBe(2);
+    held[0]!.ack();
+    held[0]!.ack();
+    await expect.poll(() => held.length, { timeout: 2_000 }).toBe(3);
+    // Give the pull loop every chance to use a second credit it must not have.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(held).toHaveLength(3);
+    subscription.unsubscribe();
+    await scanner.done;
+    await opener.close();
+  });
+
   it('deliveries$ with concatMap-style acking delivers everything in order', async () => {
     const { wal, opener } = await openWal();
     for (let i = 0; i < 100; i++) await wal.append(note('rt_av0', i));
@@ -375,6 +394,40 @@ describe('WAL runtime: scanner', () => {
     expect(adapter.store.stats('rt').openScanners).toBe(0);
     await expect(wal.read()).rejects.toMatchObject({ code: 'CLOSED', retriable: false });
     await opener.close();
+  });
+
+  it('orders reads by timetick up to the last TimeTick only when an interceptor declares it writes TimeTicks', async () => {
+    // The interceptor hands out timeticks out of append order: 20, 10, then a TimeTick at 30.
+    function scripted(writesTimeTicks: boolean): InterceptorBuilder {
+      const ticks = [20n, 10n, 30n];
+      return {
+        name: 'scripted-ticks',
+        build: (): Interceptor => ({
+          name: 'scripted-ticks',
+          writesTimeTicks,
+          doAppend(message, context, next) {
+            const tick = ticks.shift()!;
+            message.withTimeTick(tick);
+            context.result.timeTick = tick;
+            return next(message, context);
+          },
+        }),
+      };
+    }
+    async function readSeqs(writesTimeTicks: boolean): Promise<string[]> {
+      const { wal, opener } = await openWal(memoryAdapter(), [scripted(writesTimeTicks)]);
+      await wal.append(note('rt_av0', 1));
+      await wal.append(note('rt_av0', 2));
+      await wal.append(newMessage(SystemMessageType.TimeTick).allVChannels().build());
+      await using scanner = await wal.read({ vchannel: 'rt_av0' });
+      const seen = (await take$(scanner, 3)).map(
+        (message) => message.properties.seq ?? `tt${message.timeTick}`,
+      );
+      await opener.close();
+      return seen;
+    }
+    expect(await readSeqs(true)).toEqual(['2', '1', 'tt30']);
+    expect(await readSeqs(false)).toEqual(['1', '2', 'tt30']);
   });
 
   it('an AbortSignal closes the scanner', async () => {
