@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `buf breaking` of the protos in the working tree against those on a git ref: `main` (or `origin/main` in
+# a clone on another branch) unless PROTO_BREAKING_AGAINST names another ref, e.g. a release tag.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+git_dir=$(git rev-parse --path-format=absolute --git-common-dir)
+ref=${PROTO_BREAKING_AGAINST:-}
+if [ -z "$ref" ]; then
+  if git rev-parse --verify --quiet main >/dev/null; then ref=main
+  elif git rev-parse --verify --quiet origin/main >/dev/null; then ref=origin/main
+  else
+    echo "proto:breaking: neither main nor origin/main exists here; set PROTO_BREAKING_AGAINST to a ref" >&2
+    exit 1
+  fi
+fi
+buf breaking --against "${git_dir}#ref=${ref},subdir=packages/rpc/proto"
+echo "proto:breaking: no wire-breaking change against ${ref}"
