@@ -26,6 +26,13 @@ export type {
   WabOptions,
   WorkerRetryOptions,
 } from './options.js';
+// For the node that owns a WAL: its checkpoints, and the flushed position its sinks hold truncation to.
+export {
+  type LogPosition,
+  type SavedCheckpoint,
+  type WalCheckpoints,
+  walCheckpoints,
+} from './recovery/checkpoints.js';
 // For catalog authors: the checkpoint record the stack saves (core's WalCheckpoint and one string field).
 export type { SemanticsCheckpoint } from './recovery/storage.js';
 export { ShardMessageType, type ShardMessageTypeName, shardMessageTypes } from './shard/message-types.js';

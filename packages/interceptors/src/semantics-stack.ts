@@ -11,6 +11,7 @@ import {
 import { type InterceptorBuildParams, sharedKey } from '@walstream/core/spi';
 import type { ResolvedOptions, SemanticsOptions } from './options.js';
 import { OwnMessages } from './own-messages.js';
+import { registerStack } from './recovery/checkpoints.js';
 import { type ReplayResult, replayToFence } from './recovery/replay.js';
 import { type Checkpoint, loadCheckpoint, RecoveryStorage } from './recovery/storage.js';
 import { RecoveryTxnBuffer } from './recovery/txn-buffer.js';
@@ -200,6 +201,7 @@ export class SemanticsStack {
       state: loaded.state,
       txns: txnBuffer,
       checkpoint: { lastConfirmed: initialLastConfirmed, timeTick: fence.timeTick },
+      ...(loaded.flushed ? { flushed: loaded.flushed } : {}),
       persistIntervalMs: options.persistIntervalMs,
       maxDirtyMessages: options.maxDirtyMessages,
       observability,
@@ -254,6 +256,7 @@ export class SemanticsStack {
   /** The WAL is open: background work starts, and stops for good if a newer term fences the WAL. */
   #started(wal: Wal): void {
     if (this.#close) return;
+    registerStack(wal, this);
     this.sync.start();
     this.shard.start();
     this.recovery.start();

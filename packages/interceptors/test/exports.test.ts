@@ -22,6 +22,7 @@ describe('@walstream/interceptors exports', () => {
       'shardMessageTypes',
       'shardMessages',
       'timeTick',
+      'walCheckpoints',
       'walSemantics',
     ]);
   });

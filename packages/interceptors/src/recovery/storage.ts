@@ -6,6 +6,7 @@ import {
   type WalCheckpoint,
 } from '@walstream/core';
 import type { Observability } from '@walstream/core/spi';
+import { type Observable, Subject } from 'rxjs';
 import { ShardState, type ShardStateJson } from '../shard/state.js';
 import type { RecoveryTxnBuffer } from './txn-buffer.js';
 
@@ -17,6 +18,12 @@ import type { RecoveryTxnBuffer } from './txn-buffer.js';
 export interface SemanticsCheckpoint extends WalCheckpoint {
   /** JSON of the shard state at `timeTick` ({@link ShardStateJson}). */
   readonly semanticsState?: string;
+  /**
+   * JSON `{"messageId": <marshalled>, "timeTick": "<decimal>"}`: the position up to which the node's flush
+   * sinks made every message durable (set through {@link WalCheckpoints.advanceFlushed}); absent when no
+   * flusher ever reported one. Carried over unchanged by every save until the flusher moves it.
+   */
+  readonly flushed?: string;
 }
 
 export interface Checkpoint {
@@ -27,12 +34,19 @@ export interface Checkpoint {
 export interface LoadedCheckpoint {
   readonly checkpoint: Checkpoint | undefined;
   readonly state: ShardState;
+  readonly flushed: Checkpoint | undefined;
+}
+
+/** A checkpoint record as saved: the recovery checkpoint and the flushed position it carried. */
+export interface SavedRecord {
+  readonly checkpoint: Checkpoint;
+  readonly flushed: Checkpoint | undefined;
 }
 
 /** The checkpoint record of `pchannel`, if any, with the shard state saved beside it. */
 export async function loadCheckpoint(catalog: Catalog, pchannel: string): Promise<LoadedCheckpoint> {
   const record = (await catalog.getCheckpoint(pchannel)) as SemanticsCheckpoint | undefined;
-  if (!record) return { checkpoint: undefined, state: new ShardState() };
+  if (!record) return { checkpoint: undefined, state: new ShardState(), flushed: undefined };
   const state = record.semanticsState
     ? ShardState.fromJSON(JSON.parse(record.semanticsState) as ShardStateJson)
     : new ShardState();
@@ -42,7 +56,20 @@ export async function loadCheckpoint(catalog: Catalog, pchannel: string): Promis
       timeTick: record.timeTick,
     },
     state,
+    flushed: record.flushed ? decodeFlushed(record.walName, record.flushed) : undefined,
   };
+}
+
+function decodeFlushed(walName: string, json: string): Checkpoint {
+  const raw = JSON.parse(json) as { messageId: string; timeTick: string };
+  return { lastConfirmed: unmarshalMessageId(walName, raw.messageId), timeTick: BigInt(raw.timeTick) };
+}
+
+function encodeFlushed(flushed: Checkpoint): string {
+  return JSON.stringify({
+    messageId: flushed.lastConfirmed.marshal(),
+    timeTick: flushed.timeTick.toString(),
+  });
 }
 
 export interface RecoveryStorageOptions {
@@ -52,6 +79,8 @@ export interface RecoveryStorageOptions {
   readonly state: ShardState;
   readonly txns: RecoveryTxnBuffer;
   readonly checkpoint: Checkpoint;
+  /** The flushed position loaded with the checkpoint; the saves carry it until it is advanced. */
+  readonly flushed?: Checkpoint;
   readonly persistIntervalMs: number;
   readonly maxDirtyMessages: number;
   readonly observability: Observability;
@@ -69,6 +98,11 @@ export class RecoveryStorage {
   readonly #txns: RecoveryTxnBuffer;
   #checkpoint: Checkpoint;
   #persisted: Checkpoint | undefined;
+  #flushed: Checkpoint | undefined;
+  #persistedFlushed: Checkpoint | undefined;
+  #lastSyncedTimeTick: bigint | undefined;
+  #saved: SavedRecord | undefined;
+  readonly #saved$ = new Subject<SavedRecord>();
   #dirty = 0;
   #timer: NodeJS.Timeout | undefined;
   #persisting: Promise<void> | undefined;
@@ -86,6 +120,8 @@ export class RecoveryStorage {
     this.#state = options.state;
     this.#txns = options.txns;
     this.#checkpoint = options.checkpoint;
+    this.#flushed = options.flushed;
+    this.#persistedFlushed = options.flushed;
     this.#saves = options.observability.meter.createCounter('walstream.checkpoint.saves', {
       description: 'Checkpoints (with the shard state) saved to the catalog',
     });
@@ -93,6 +129,35 @@ export class RecoveryStorage {
 
   get checkpoint(): Checkpoint {
     return this.#checkpoint;
+  }
+
+  /** The flushed position the next save carries. */
+  get flushed(): Checkpoint | undefined {
+    return this.#flushed;
+  }
+
+  /** The timetick of the last TimeTick sync observed. */
+  get lastSyncedTimeTick(): bigint | undefined {
+    return this.#lastSyncedTimeTick;
+  }
+
+  /** The record as last saved by this term (undefined before the first save). */
+  get saved(): SavedRecord | undefined {
+    return this.#saved;
+  }
+
+  /** Hot: each record saved; completes when the storage stops. */
+  get saved$(): Observable<SavedRecord> {
+    return this.#saved$.asObservable();
+  }
+
+  /**
+   * Moves the flushed position forward (a position at or below the current one is ignored); the next
+   * save carries it. The caller vouches that every message below it is durable where it flushes to.
+   */
+  advanceFlushed(position: Checkpoint): void {
+    if (this.#flushed && position.timeTick <= this.#flushed.timeTick) return;
+    this.#flushed = position;
   }
 
   get state(): ShardState {
@@ -112,14 +177,16 @@ export class RecoveryStorage {
   start(): void {
     if (this.#timer || this.#stopped) return;
     this.#timer = setInterval(() => {
-      if (this.#dirty > 0 || this.#persisted !== this.#checkpoint) void this.persist();
+      if (this.#needsSave()) void this.persist();
     }, this.#options.persistIntervalMs);
     this.#timer.unref?.();
   }
 
   /** What one TimeTick sync covered, in timetick order, and the tick. */
   observe(messages: readonly ImmutableMessage[], tick: ImmutableMessage): void {
-    if (this.#stopped || this.#heldBack) return;
+    if (this.#stopped) return;
+    this.#lastSyncedTimeTick = tick.timeTick;
+    if (this.#heldBack) return;
     const apply = (message: ImmutableMessage): void => this.#state.apply(message);
     for (const message of messages) this.#txns.push(message, apply);
     this.#txns.expire(tick.timeTick);
@@ -165,6 +232,13 @@ export class RecoveryStorage {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#saved$.complete();
+  }
+
+  #needsSave(): boolean {
+    return (
+      this.#dirty > 0 || this.#persisted !== this.#checkpoint || this.#persistedFlushed !== this.#flushed
+    );
   }
 
   /** Final persist, then stop. */
@@ -173,13 +247,14 @@ export class RecoveryStorage {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#persisting;
-    if (!this.#stopped && (this.#dirty > 0 || this.#persisted !== this.#checkpoint)) await this.persist();
+    if (!this.#stopped && this.#needsSave()) await this.persist();
     this.stop();
   }
 
   async #persistOnce(): Promise<void> {
     // State and checkpoint are captured together, before any await lets another sync apply more.
     const checkpoint = this.#checkpoint;
+    const flushed = this.#flushed;
     const dirty = this.#dirty;
     const { catalog, pchannel, term } = this.#options;
     const record: SemanticsCheckpoint = {
@@ -188,6 +263,7 @@ export class RecoveryStorage {
       timeTick: checkpoint.timeTick,
       term,
       semanticsState: JSON.stringify(this.#state.toJSON()),
+      ...(flushed ? { flushed: encodeFlushed(flushed) } : {}),
     };
     try {
       if (!(await catalog.saveCheckpoint(pchannel, record))) {
@@ -196,9 +272,12 @@ export class RecoveryStorage {
         return;
       }
       this.#persisted = checkpoint;
+      this.#persistedFlushed = flushed;
       this.#dirty -= dirty;
       this.#persists++;
       this.#saves.add(1, { pchannel });
+      this.#saved = { checkpoint, flushed };
+      this.#saved$.next(this.#saved);
     } catch (error) {
       // The state stays dirty: the next interval or dirty threshold tries again (unless this was the last).
       this.#options.observability.reportError({
