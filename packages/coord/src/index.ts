@@ -2,4 +2,9 @@
  * @walstream/coord — the StreamingCoord: decides which node owns each pchannel, moves channels when
  * nodes come and go, hands out timeticks, and broadcasts a message to many vchannels.
  */
-export {};
+
+// Balance policies: pure functions from the current layout to the expected one, registered by name.
+export { compareNodeIds } from './policy/order.js';
+export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';
+export { PolicyRegistry } from './policy/registry.js';
+export { VCHANNEL_FAIR, type VChannelFairOptions, vchannelFairPolicy } from './policy/vchannel-fair.js';

@@ -22,6 +22,7 @@ export {
 } from './channel/channel.js';
 // Contracts a deployment plugs in: the catalog, balance policies.
 export type {
+  BalanceBound,
   BalancePolicy,
   CurrentLayout,
   ExpectedLayout,

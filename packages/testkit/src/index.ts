@@ -5,5 +5,6 @@
 
 // Test helpers for extension authors.
 export { type LogLine, recordingLogger } from './logging.js';
+export * from './policy/index.js';
 export * from './semantics/index.js';
 export * from './walimpls/index.js';
