@@ -13,6 +13,7 @@ import {
   type WalImplsCapabilities,
   type WalImplsOpener,
 } from '@walstream/core/spi';
+import { prepareCompression } from './codecs/index.js';
 import { PULSAR_WAL_NAME, PulsarMessageId } from './message-id.js';
 import { type PulsarAdapterOptions, type ResolvedPulsarOptions, resolvePulsarOptions } from './options.js';
 import { PulsarAdmin } from './protocol/admin.js';
@@ -137,6 +138,7 @@ class PulsarOpener implements WalImplsOpener {
           // keeps everything after the last truncation point.
           await this.#admin.createSubscription(topic, truncateSubscription);
         }
+        await prepareCompression(this.#options.compression);
         producer = await Producer.create(this.#client, {
           topic,
           producerName: `walstream-${channel.name}-t${channel.term}-${randomBytes(4).toString('hex')}`,
@@ -148,6 +150,7 @@ class PulsarOpener implements WalImplsOpener {
           },
           attachedProducers: () => this.#admin.publishers(topic),
           maxPendingMessages: this.#options.maxPendingMessages,
+          compression: this.#options.compression,
           events: reportTo(observability, 'pulsar.producer', channel.name),
         });
       }
@@ -166,6 +169,7 @@ class PulsarOpener implements WalImplsOpener {
         admin: this.#admin,
         topic,
         truncateSubscription,
+        maxChunkedMessageBytes: this.#options.maxChunkedMessageBytes,
         observability,
         onClosed: (closed) => this.#wals.delete(closed),
       },

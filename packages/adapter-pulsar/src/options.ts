@@ -1,5 +1,12 @@
 import { WalError } from '@walstream/core';
-import { booleanOption, checkKnownKeys, integerOption, stringOption } from '@walstream/core/internal';
+import {
+  booleanOption,
+  checkKnownKeys,
+  integerOption,
+  oneOfOption,
+  stringOption,
+} from '@walstream/core/internal';
+import type { PulsarCompression } from './codecs/index.js';
 import type { BackoffOptions } from './protocol/client.js';
 import {
   type ConnectionOptions,
@@ -48,6 +55,17 @@ export interface PulsarAdapterOptions {
   readonly maxPendingMessages?: number;
   /** How long reconnects may take before operations fail UNAVAILABLE. Default 30 s. */
   readonly operationTimeoutMs?: number;
+  /**
+   * Codec of what this adapter appends: `none` (default), `lz4`, `zlib`, `zstd` or `snappy`, all pure
+   * JavaScript or WebAssembly. A message that does not get smaller is sent uncompressed. Readers need no
+   * setting: every entry names its codec, and all five are read.
+   */
+  readonly compression?: PulsarCompression;
+  /**
+   * Bound on the chunks of incomplete chunked messages (written by producers with chunking on) one
+   * reader holds; a chunked message larger than this cannot be read (UNRECOVERABLE). Default 64 MiB.
+   */
+  readonly maxChunkedMessageBytes?: number;
   readonly connection?: PulsarConnectionOptions;
   readonly backoff?: PulsarBackoffOptions;
 }
@@ -63,6 +81,8 @@ export interface ResolvedPulsarOptions {
   readonly truncateSubscription: string;
   readonly maxPendingMessages: number;
   readonly operationTimeoutMs: number;
+  readonly compression: PulsarCompression;
+  readonly maxChunkedMessageBytes: number;
   readonly connection: ConnectionOptions;
   readonly backoff: BackoffOptions;
 }
@@ -79,6 +99,8 @@ const KNOWN: readonly (keyof PulsarAdapterOptions)[] = [
   'truncateSubscription',
   'maxPendingMessages',
   'operationTimeoutMs',
+  'compression',
+  'maxChunkedMessageBytes',
   'connection',
   'backoff',
 ];
@@ -142,6 +164,19 @@ export function resolvePulsarOptions(options: PulsarAdapterOptions): ResolvedPul
     ),
     maxPendingMessages: integerOption(WHERE, 'maxPendingMessages', options.maxPendingMessages, 1000),
     operationTimeoutMs: integerOption(WHERE, 'operationTimeoutMs', options.operationTimeoutMs, 30_000),
+    compression: oneOfOption(
+      WHERE,
+      'compression',
+      options.compression,
+      ['none', 'lz4', 'zlib', 'zstd', 'snappy'],
+      'none',
+    ),
+    maxChunkedMessageBytes: integerOption(
+      WHERE,
+      'maxChunkedMessageBytes',
+      options.maxChunkedMessageBytes,
+      64 * 1024 * 1024,
+    ),
     connection: {
       connectTimeoutMs: integerOption(
         WHERE,

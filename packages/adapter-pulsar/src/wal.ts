@@ -30,6 +30,8 @@ export interface PulsarWalContext {
   readonly admin: PulsarAdmin;
   readonly topic: string;
   readonly truncateSubscription: string;
+  /** Readers' bound on incomplete chunked messages. */
+  readonly maxChunkedMessageBytes?: number;
   /** The stack's observability, with the pchannel bound. */
   readonly observability: Observability;
   readonly onClosed: (wal: PulsarWal) => void;
@@ -155,6 +157,9 @@ export class PulsarWal implements WalImpls {
         subscription: `walstream-reader-${options.name}`.replace(/[^A-Za-z0-9_.=-]/g, '_'),
         start: startOf(options.deliverPolicy),
         receiverQueueSize: size,
+        ...(this.#context.maxChunkedMessageBytes === undefined
+          ? {}
+          : { maxChunkedMessageBytes: this.#context.maxChunkedMessageBytes }),
         events: reportTo(this.#context.observability, 'pulsar.reader', this.channel.name),
       });
     } catch (error) {

@@ -124,6 +124,8 @@ export function encodeSendFrame(
   publishTime: number,
   properties: Readonly<Record<string, string>>,
   payload: Uint8Array,
+  /** Set when `payload` is compressed: its `CompressionType` and the bytes it inflates to. */
+  compression?: { readonly type: number; readonly uncompressedSize: number },
 ): Buffer {
   // SEND body: 0x08 producer_id, 0x10 sequence_id.
   const sendSize = 2 + varintSize(producerId) + varintSize(sequenceId);
@@ -145,6 +147,9 @@ export function encodeSendFrame(
     propertyLengths[count++] = keySize;
     propertyLengths[count++] = valueSize;
     metadataSize += 1 + varintSize(kvSize) + kvSize;
+  }
+  if (compression) {
+    metadataSize += 2 + varintSize(compression.type) + varintSize(compression.uncompressedSize);
   }
   const checked = 4 + metadataSize + payload.length;
   const total = 4 + commandSize + 2 + 4 + checked;
@@ -186,6 +191,13 @@ export function encodeSendFrame(
     frame[at++] = 0x12;
     at = writeVarint(frame, at, valueSize);
     at += frame.write(value, at, valueSize, 'utf8');
+  }
+  if (compression) {
+    // 0x40 compression (field 8), 0x48 uncompressed_size (field 9).
+    frame[at++] = 0x40;
+    at = writeVarint(frame, at, compression.type);
+    frame[at++] = 0x48;
+    at = writeVarint(frame, at, compression.uncompressedSize);
   }
   frame.set(payload, at);
   frame.writeUInt32BE(crc32c(frame, 0, checkedFrom, frame.length), crcAt);

@@ -3,10 +3,9 @@
  * the split of a batch entry into its members, so entries written by batching clients (Java, Go, C++)
  * read like single messages.
  */
-import { inflateSync } from 'node:zlib';
 import { WalError } from '@walstream/core';
-import { CompressionType, type KeyValue } from './commands.js';
-import { malformed } from './errors.js';
+import { decompressPayload } from '../codecs/index.js';
+import type { KeyValue } from './commands.js';
 import { ProtoReader, ProtoWriter } from './proto.js';
 
 export interface OutgoingMetadata {
@@ -14,6 +13,7 @@ export interface OutgoingMetadata {
   readonly sequenceId: number;
   readonly publishTime: number;
   readonly properties: Readonly<Record<string, string>>;
+  readonly compression?: { readonly type: number; readonly uncompressedSize: number };
 }
 
 export function encodeMessageMetadata(m: OutgoingMetadata): Uint8Array {
@@ -25,6 +25,7 @@ export function encodeMessageMetadata(m: OutgoingMetadata): Uint8Array {
       kv.string(1, key).string(2, value);
     });
   }
+  if (m.compression) w.uint(8, m.compression.type).uint(9, m.compression.uncompressedSize);
   return w.finish();
 }
 
@@ -38,9 +39,19 @@ export interface IncomingMetadata {
   /** Present (≥ 1) when the entry is a batch; absent for a single message. */
   readonly numMessagesInBatch: number | undefined;
   readonly encrypted: boolean;
-  readonly chunked: boolean;
+  /** Set on each chunk of a message a producer split into several entries (see chunks.ts). */
+  readonly chunk: ChunkInfo | undefined;
   /** Pulsar's marker entries (replication, transactions) are internal and never delivered. */
   readonly markerType: number | undefined;
+}
+
+/** Where one entry sits in a chunked message. */
+export interface ChunkInfo {
+  readonly uuid: string;
+  readonly chunkId: number;
+  readonly numChunks: number;
+  /** Bytes of the whole (still compressed) payload, every chunk together. */
+  readonly totalSize: number;
 }
 
 function decodeKeyValue(bytes: Uint8Array): KeyValue {
@@ -61,11 +72,14 @@ export function decodeMessageMetadata(bytes: Uint8Array): IncomingMetadata {
   let sequenceId = 0n;
   let publishTime = 0;
   const properties: Record<string, string> = {};
-  let compression: number = CompressionType.NONE;
+  let compression = 0;
   let uncompressedSize = 0;
   let numMessagesInBatch: number | undefined;
   let encrypted = false;
-  let chunked = false;
+  let uuid: string | undefined;
+  let numChunks = 0;
+  let totalSize = 0;
+  let chunkId = 0;
   let markerType: number | undefined;
   while (r.next()) {
     switch (r.field) {
@@ -99,8 +113,17 @@ export function decodeMessageMetadata(bytes: Uint8Array): IncomingMetadata {
       case 20:
         markerType = r.int32();
         break;
+      case 26:
+        uuid = r.string();
+        break;
       case 27:
-        chunked = r.int32() > 1;
+        numChunks = r.int32();
+        break;
+      case 28:
+        totalSize = r.int32();
+        break;
+      case 29:
+        chunkId = r.int32();
         break;
       default:
         r.skip();
@@ -115,7 +138,8 @@ export function decodeMessageMetadata(bytes: Uint8Array): IncomingMetadata {
     uncompressedSize,
     numMessagesInBatch,
     encrypted,
-    chunked,
+    // A producer with chunking on marks messages that fit in one entry as one chunk of one: not chunked.
+    chunk: uuid !== undefined && numChunks > 1 ? { uuid, chunkId, numChunks, totalSize } : undefined,
     markerType,
   };
 }
@@ -140,7 +164,7 @@ function decodeSingleMessageMetadata(bytes: Uint8Array): SingleMessageMetadata {
     else r.skip();
   }
   if (payloadSize === undefined || payloadSize < 0)
-    throw malformed('SingleMessageMetadata without payload_size');
+    throw malformedEntry('a batch member has no payload_size');
   return { properties, payloadSize, compactedOut };
 }
 
@@ -154,58 +178,50 @@ export interface EntryMessage {
 }
 
 function unsupported(what: string): WalError {
-  return new WalError('UNRECOVERABLE', `cannot read a Pulsar entry: ${what}`, { retriable: false });
-}
-
-function decompress(metadata: IncomingMetadata, payload: Uint8Array): Uint8Array {
-  switch (metadata.compression) {
-    case CompressionType.NONE:
-      return payload;
-    case CompressionType.ZLIB: {
-      let out: Buffer;
-      try {
-        out = inflateSync(payload);
-      } catch (error) {
-        throw malformed(`ZLIB payload does not inflate: ${(error as Error).message}`);
-      }
-      if (metadata.uncompressedSize && out.length !== metadata.uncompressedSize) {
-        throw malformed(
-          `ZLIB payload inflated to ${out.length} bytes, metadata says ${metadata.uncompressedSize}`,
-        );
-      }
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    }
-    default:
-      // LZ4, ZSTD and SNAPPY need codecs Node 20 does not ship; writers of walstream logs use NONE.
-      throw unsupported(`compression type ${metadata.compression} is not supported (NONE and ZLIB are)`);
-  }
+  return new WalError('UNRECOVERABLE', `cannot read a Pulsar entry: ${what}`, {
+    retriable: false,
+    details: { reason: 'unsupported-feature' },
+  });
 }
 
 /**
- * The messages of one entry. A batch entry's payload is `[u32 size][SingleMessageMetadata][payload]`
+ * An entry whose stored bytes do not parse. Not retriable, unlike a malformed frame (which the
+ * connection may have garbled): reading the entry again gives the same bytes.
+ */
+function malformedEntry(why: string): WalError {
+  return new WalError('UNRECOVERABLE', `cannot read a Pulsar entry: ${why}`, {
+    retriable: false,
+    details: { reason: 'malformed-payload' },
+  });
+}
+
+/**
+ * The messages of one entry (or of one chunked message, its chunks put together). A batch entry's payload is `[u32 size][SingleMessageMetadata][payload]`
  * per member; members a compaction dropped are skipped.
  */
 export function splitEntry(metadata: IncomingMetadata, rawPayload: Uint8Array): EntryMessage[] {
-  if (metadata.encrypted) throw unsupported('encrypted entries are not supported');
-  if (metadata.chunked) throw unsupported('chunked messages are not supported');
-  const payload = decompress(metadata, rawPayload);
+  if (metadata.encrypted)
+    throw unsupported('it is encrypted (walstream does not decrypt: write the topic without encryption)');
+  if (metadata.chunk) throw unsupported('a chunk of a message reaches splitEntry unassembled');
+  const payload = decompressPayload(metadata.compression, rawPayload, metadata.uncompressedSize);
   if (metadata.numMessagesInBatch === undefined) {
     return [{ batchIndex: -1, batchSize: 0, properties: metadata.properties, payload }];
   }
   const count = metadata.numMessagesInBatch;
   if (count < 1 || count > payload.length)
-    throw malformed(`batch of ${count} messages in ${payload.length} bytes`);
+    throw malformedEntry(`batch of ${count} messages in ${payload.length} bytes`);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const messages: EntryMessage[] = [];
   let offset = 0;
   for (let index = 0; index < count; index++) {
-    if (offset + 4 > payload.length) throw malformed('batch member header past the end');
+    if (offset + 4 > payload.length) throw malformedEntry('batch member header past the end');
     const size = view.getUint32(offset);
     offset += 4;
-    if (size > payload.length - offset) throw malformed('batch member metadata past the end');
+    if (size > payload.length - offset) throw malformedEntry('batch member metadata past the end');
     const single = decodeSingleMessageMetadata(payload.subarray(offset, offset + size));
     offset += size;
-    if (single.payloadSize > payload.length - offset) throw malformed('batch member payload past the end');
+    if (single.payloadSize > payload.length - offset)
+      throw malformedEntry('batch member payload past the end');
     const body = payload.subarray(offset, offset + single.payloadSize);
     offset += single.payloadSize;
     if (single.compactedOut) continue;

@@ -20,6 +20,7 @@
 import { WalError } from '@walstream/core';
 import { delay } from '@walstream/core/internal';
 import { abortError } from '@walstream/core/spi';
+import { compressPayload, type PulsarCompression } from '../codecs/index.js';
 import type { PulsarClient } from './client.js';
 import {
   CommandType,
@@ -58,6 +59,8 @@ export interface ProducerOptions {
   readonly attachedProducers?: () => Promise<readonly string[]>;
   /** Told when the producer loses its connection, re-attaches, or learns in the background it was fenced. */
   readonly events?: BackgroundEvents;
+  /** Codec of the payloads (prepared by the caller: `prepareCompression`). Default none. */
+  readonly compression?: PulsarCompression;
 }
 
 interface PendingSend {
@@ -241,13 +244,16 @@ export class Producer {
     const maxMessageSize = this.maxMessageSize;
     if (payload.length > maxMessageSize) throw tooLarge(payload.length, maxMessageSize);
     const sequenceId = this.#sequenceId;
+    const codec = this.#options.compression ?? 'none';
+    const sent = codec === 'none' ? undefined : compressPayload(codec, payload);
     const frame = encodeSendFrame(
       this.#producerId,
       sequenceId,
       this.#producerNameBytes,
       Date.now(),
       properties,
-      payload,
+      sent?.payload ?? payload,
+      sent && sent.type !== 0 ? { type: sent.type, uncompressedSize: payload.length } : undefined,
     );
     if (frame.length - 4 > maxMessageSize + 64 * 1024) throw tooLarge(payload.length, maxMessageSize);
     this.#sequenceId++;

@@ -11,6 +11,7 @@
  */
 import { WalError } from '@walstream/core';
 import { delay } from '@walstream/core/internal';
+import { ChunkAssembler } from './chunks.js';
 import type { PulsarClient } from './client.js';
 import {
   type CommandMessageBody,
@@ -46,6 +47,8 @@ export interface ReaderOptions {
   readonly createTopic?: boolean;
   /** Told when the reader loses its subscription, re-subscribes, or gives up. */
   readonly events?: BackgroundEvents;
+  /** Bound on the chunks of incomplete chunked messages held at once. Default 64 MiB. */
+  readonly maxChunkedMessageBytes?: number;
 }
 
 export interface ReceivedMessage {
@@ -98,6 +101,7 @@ export class Reader {
   #failure: WalError | undefined;
   #closed = false;
   #resubscribing: Promise<void> | undefined;
+  readonly #chunks: ChunkAssembler;
 
   private constructor(client: PulsarClient, options: ReaderOptions) {
     this.#client = client;
@@ -106,6 +110,12 @@ export class Reader {
     this.#capacity = Math.max(1, options.receiverQueueSize ?? 1000);
     this.#subscription = `${options.subscription}-${process.pid}-${++readerSequence}`;
     this.#resume = options.start;
+    this.#chunks = new ChunkAssembler(options.maxChunkedMessageBytes ?? 64 * 1024 * 1024);
+  }
+
+  /** Chunked messages given up on (incomplete, out of sequence, or evicted by the memory bound). */
+  get droppedChunkedMessages(): number {
+    return this.#chunks.dropped;
   }
 
   static async create(client: PulsarClient, options: ReaderOptions): Promise<Reader> {
@@ -197,6 +207,7 @@ export class Reader {
       this.#queue = [];
       this.#head = 0;
       this.#permitsToReturn = 0;
+      this.#chunks.restart();
     } finally {
       await this.#detach(connection, consumerId);
       await this.#resubscribe();
@@ -262,15 +273,27 @@ export class Reader {
 
   #handler(connection: Connection, consumerId: number): ConsumerHandler {
     return {
-      onMessage: (message: CommandMessageBody, metadataBytes: Uint8Array, payload: Uint8Array) => {
+      onMessage: (message: CommandMessageBody, metadataBytes: Uint8Array, entryPayload: Uint8Array) => {
         if (this.#connection !== connection || this.#consumerId !== consumerId || this.#closed) return;
-        const metadata = decodeMessageMetadata(metadataBytes);
+        let payload = entryPayload;
+        let metadata = decodeMessageMetadata(metadataBytes);
         if (metadata.markerType !== undefined) {
           this.#returnPermits(1);
           return;
         }
+        let entryId: MessageIdData = message.messageId;
         let members: ReturnType<typeof splitEntry>;
         try {
+          if (metadata.chunk) {
+            const whole = this.#chunks.add(metadata, payload, message.messageId);
+            if (!whole) {
+              this.#returnPermits(1);
+              return;
+            }
+            metadata = { ...whole.metadata, chunk: undefined };
+            payload = whole.payload;
+            entryId = whole.id;
+          }
           members = splitEntry(metadata, payload);
         } catch (error) {
           this.#fail(WalError.is(error) ? error : unavailable('cannot decode an entry', error));
@@ -280,7 +303,7 @@ export class Reader {
         let kept = 0;
         for (const member of members) {
           const id: MessageIdData = {
-            ...message.messageId,
+            ...entryId,
             batchIndex: member.batchIndex,
             batchSize: member.batchSize,
           };
@@ -366,8 +389,10 @@ export class Reader {
     const consumerId = connection.nextResourceId();
     const requestId = connection.nextRequestId();
     const resume = this.#resume;
+    // Incomplete chunked messages need their first chunks again; what was delivered since is filtered.
+    const chunkStart = this.#chunks.restart();
     const startMessageId =
-      resume.kind === 'earliest' ? EARLIEST : resume.kind === 'latest' ? LATEST : resume.id;
+      chunkStart ?? (resume.kind === 'earliest' ? EARLIEST : resume.kind === 'latest' ? LATEST : resume.id);
     this.#connection = connection;
     this.#consumerId = consumerId;
     connection.registerConsumer(consumerId, this.#handler(connection, consumerId));

@@ -28,7 +28,7 @@ function rejected(options: unknown, option: string): WalError {
 
 describe('pulsarAdapter options', () => {
   test('an unknown key is rejected, naming it and listing the known ones', () => {
-    const error = rejected({ ...base, compression: 'lz4' }, 'compression');
+    const error = rejected({ ...base, compresion: 'lz4' }, 'compresion');
     expect(error.message).toContain('maxPendingMessages');
   });
 
@@ -48,6 +48,8 @@ describe('pulsarAdapter options', () => {
     rejected({ ...base, operationTimeoutMs: 1.5 }, 'operationTimeoutMs');
     rejected({ ...base, connection: { keepAliveMs: -1 } }, 'connection.keepAliveMs');
     rejected({ ...base, backoff: { initialMs: 500, maxMs: 100 } }, 'backoff.maxMs');
+    rejected({ ...base, compression: 'gzip' }, 'compression');
+    rejected({ ...base, maxChunkedMessageBytes: 0 }, 'maxChunkedMessageBytes');
   });
 
   test('good values are accepted', () => {
@@ -55,6 +57,8 @@ describe('pulsarAdapter options', () => {
       ...base,
       tenant: 'public',
       createTopics: false,
+      compression: 'zstd',
+      maxChunkedMessageBytes: 1 << 20,
       connection: { connectTimeoutMs: 2_000 },
       backoff: { initialMs: 50, maxMs: 1_000 },
     });

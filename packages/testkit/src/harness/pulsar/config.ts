@@ -9,6 +9,9 @@ export interface PulsarPorts {
 
 export type ConfigValue = string | number | boolean;
 
+/** The broker's `maxMessageSize` (its default, spelled out: the bookie's frame limit is derived from it). */
+export const MAX_MESSAGE_SIZE = 5 * 1024 * 1024;
+
 /**
  * A minimal `standalone.conf`. Keys missing from the file take `ServiceConfiguration`'s defaults, which
  * differ from the shipped standalone.conf (ensemble size 2, the modular load manager, ...), so a
@@ -44,6 +47,11 @@ export function standaloneConfig(
     // 0.0.0.0 and may differ after a restart (the bookie's cookie records its address).
     allowEphemeralPorts: true,
     listeningInterface: 'lo',
+    maxMessageSize: MAX_MESSAGE_SIZE,
+    // The broker accepts an entry of maxMessageSize plus 10 KiB of metadata, and the bookie's frame
+    // carries that entry plus its own headers: at the bookie's default (5 MiB, the broker's default
+    // maxMessageSize) one maximum-size message is refused frame by frame and wedges the bookie.
+    nettyMaxFrameSizeBytes: MAX_MESSAGE_SIZE + 1024 * 1024,
     dbStorage_writeCacheMaxSizeMb: 32,
     dbStorage_readAheadCacheMaxSizeMb: 32,
     managedLedgerCacheSizeMB: 64,
