@@ -3,6 +3,15 @@
  * nodes come and go, hands out timeticks, and broadcasts a message to many vchannels.
  */
 
+// Channel manager: pchannel metas, saved before acted on.
+export {
+  ChannelManager,
+  type ChannelManagerOptions,
+  compareVersions,
+  type LayoutVersion,
+  type MetaSnapshot,
+  UNASSIGNED_TERM,
+} from './channel/channel-manager.js';
 // Balance policies: pure functions from the current layout to the expected one, registered by name.
 export { compareNodeIds } from './policy/order.js';
 export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';
