@@ -1,8 +1,10 @@
 /**
  * @walstream/testkit: the conformance suites adapter, interceptor and policy authors run in their own
- * test runner. The real-broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`).
+ * test runner. The real-broker harnesses are separate entries (`@walstream/testkit/kafka`, `/pulsar`, `/etcd`).
  */
 
+// The catalog suite: any Catalog (memory, file, etcd) against the contract, races included.
+export * from './catalog/index.js';
 // Test helpers for extension authors.
 export { type LogLine, recordingLogger } from './logging.js';
 export * from './policy/index.js';
