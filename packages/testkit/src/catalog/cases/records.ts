@@ -3,10 +3,16 @@ import { check } from '../../runner/assert.js';
 import type { CatalogCaseDefinition } from '../types.js';
 import { HUGE, meta, task } from './fixtures.js';
 
+/** JSON with bigints and bytes spelled out and object keys sorted: equal records print the same. */
 const json = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? `bytes[${[...v].join(',')}]` : v,
-  );
+  JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (v instanceof Uint8Array) return `bytes[${[...v].join(',')}]`;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return v;
+  });
 
 export function same(what: string, actual: unknown, expected: unknown): void {
   check(json(actual) === json(expected), () => `${what}: got ${json(actual)}, expected ${json(expected)}`);
