@@ -10,3 +10,5 @@ export type { KafkaJsKafka } from './driver/kafkajs-types.js';
 // MessageIDs: the record's offset in partition 0, marshalled base-36 as Milvus does.
 export { asKafkaMessageId, KAFKA_WAL_NAME, KafkaMessageId } from './message-id.js';
 export type { KafkaAdapterOptions, KafkaDriverName, KafkaFencingMode } from './options.js';
+// Tracing: where each transaction of a writer is (diagnostics_channel), e.g. to stop a test process there.
+export { KAFKA_WRITER_CHANNEL, type KafkaWriterStage } from './writer.js';

@@ -6,7 +6,7 @@ import { bounded } from './util.js';
 const MAX_LOOKBACK = 1n << 16n;
 
 /** The committed records in [from, until). */
-async function readRange(
+export async function readRange(
   driver: KafkaDriver,
   topic: string,
   from: bigint,

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { type PChannelInfo, WalError } from '@walstream/core';
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
+import { hasCode, type PChannelInfo, WalError } from '@walstream/core';
 import { delay } from '@walstream/core/internal';
 import { abortError, type Observability, toWalError } from '@walstream/core/spi';
-import type { DriverWriter, KafkaDriver, OutRecord } from './driver/types.js';
+import type { DriverWriter, InRecord, KafkaDriver, OutRecord, WriteStage } from './driver/types.js';
 import type { ResolvedOptions } from './options.js';
 import {
   BATCH_OVERHEAD,
@@ -12,8 +13,9 @@ import {
   STAMP_HEADER,
   type Stamp,
   stampBytes,
+  stampOf,
 } from './records.js';
-import { readLastStamp } from './tail.js';
+import { readLastStamp, readRange } from './tail.js';
 import { bounded, errorMessage } from './util.js';
 
 interface Pending {
@@ -36,6 +38,21 @@ export interface WriterContext {
   /** The stack's observability, with the pchannel bound. */
   readonly observability: Observability;
 }
+
+/**
+ * `node:diagnostics_channel` name on which a transactional writer publishes {@link KafkaWriterStage}
+ * events: where each transaction is, for tracing, and for tests that stop the process at a chosen point.
+ */
+export const KAFKA_WRITER_CHANNEL = 'walstream:kafka:writer';
+
+/** One step of a transaction: `sent` (produce answered), `committing` (EndTxn started), `committed` (answered). */
+export interface KafkaWriterStage {
+  readonly topic: string;
+  readonly term: bigint;
+  readonly stage: WriteStage | 'committed';
+}
+
+const stageChannel = diagnosticsChannel(KAFKA_WRITER_CHANNEL);
 
 /** How often a writer re-takes the producer epoch when its own term is still current. */
 const MAX_TAKEOVERS = 5;
@@ -153,6 +170,8 @@ export class WalWriter {
       if (this.#closed) break;
       const groups = this.#takeBatches(this.#transactional ? this.#ctx.options.maxTransactionBatches : 1);
       if (groups.length === 0) continue;
+      // Set once the driver got these records: from then on a failure may leave them in the log.
+      const attempt = { sent: false };
       try {
         const records = groups.map((batch) => batch.map((p) => p.record));
         if (this.#stamp) {
@@ -166,7 +185,7 @@ export class WalWriter {
             headers: [...record.headers, [STAMP_HEADER, this.#stamp]],
           };
         }
-        const bases = await this.#write(records);
+        const bases = await this.#write(records, attempt);
         const lastGroup = groups[groups.length - 1]!;
         this.#lastOffset = bases[bases.length - 1]! + BigInt(lastGroup.length - 1);
         for (const [g, batch] of groups.entries()) {
@@ -175,8 +194,7 @@ export class WalWriter {
             settle(pending, () => pending.resolve(base + BigInt(i)));
         }
       } catch (error) {
-        const coded = this.#toWalError(error);
-        for (const batch of groups) for (const pending of batch) settle(pending, () => pending.reject(coded));
+        await this.#failed(groups, error, attempt.sent);
       }
     }
   }
@@ -207,11 +225,12 @@ export class WalWriter {
     return groups;
   }
 
-  async #write(batches: OutRecord[][]): Promise<bigint[]> {
+  async #write(batches: OutRecord[][], attempt: { sent: boolean }): Promise<bigint[]> {
     if (this.#fenced) throw this.#fenced;
     if (!this.#healthy) await this.#establish();
     const timeout = this.#ctx.options.operationTimeoutMs;
     try {
+      attempt.sent = true;
       return await bounded(this.#commit(batches), timeout, `append to ${this.#ctx.topic}`);
     } catch (error) {
       // Whatever happened, the producer's transaction state is unknown now: re-establish before reuse.
@@ -243,8 +262,9 @@ export class WalWriter {
    * transaction would wait for those markers anyway (CONCURRENT_TRANSACTIONS), so this costs no throughput.
    */
   async #commit(batches: OutRecord[][]): Promise<bigint[]> {
-    const bases = await this.#writer!.write(batches);
+    const bases = await this.#writer!.write(batches, stageChannel.hasSubscribers ? this.#publish : undefined);
     if (this.#transactional) {
+      if (stageChannel.hasSubscribers) this.#publish('committed');
       const last = batches.length - 1;
       await this.#waitStable(bases[last]! + BigInt(batches[last]!.length - 1));
     }
@@ -258,6 +278,11 @@ export class WalWriter {
       await delay(Math.min(1 + attempt, 10));
     }
   }
+
+  readonly #publish = (stage: KafkaWriterStage['stage']): void => {
+    const event: KafkaWriterStage = { topic: this.#ctx.topic, term: this.#ctx.channel.term, stage };
+    stageChannel.publish(event);
+  };
 
   /** True when `stamp` proves a newer owner wrote. */
   #staleAgainst(stamp: Stamp | undefined): boolean {
@@ -341,7 +366,7 @@ export class WalWriter {
     this.#fenced = new WalError(
       'CHANNEL_FENCED',
       `pchannel ${this.#ctx.channel.name} at term ${this.#ctx.channel.term} is fenced: term ${stamp!.term} took it over`,
-      { retriable: false, details: { term: this.#ctx.channel.term, newerTerm: stamp!.term } },
+      { retriable: false, details: { term: this.#ctx.channel.term, newerTerm: stamp!.term, written: false } },
     );
     void this.#writer?.close();
     this.#writer = undefined;
@@ -359,6 +384,80 @@ export class WalWriter {
     });
   }
 
+  /**
+   * Settles a transaction that failed. Fenced after its records reached the driver, the writer looks in
+   * the log for what the transaction did rather than answering CHANNEL_FENCED for all of it: frozen past
+   * its timeouts after the EndTxn was answered, a writer's transaction is committed, yet the writer only
+   * learns it is fenced. Once a newer term's stamp is in the log every transaction of this writer is
+   * final (the newer InitProducerId completed it), so the log answers for good.
+   */
+  async #failed(groups: Pending[][], error: unknown, sent: boolean): Promise<void> {
+    const coded = this.#toWalError(error);
+    const fenced = this.#fenced;
+    if (!fenced || !hasCode(coded, 'CHANNEL_FENCED')) {
+      for (const batch of groups) for (const pending of batch) settle(pending, () => pending.reject(coded));
+      return;
+    }
+    const outcome: Landing = sent ? await this.#landing(groups) : { kind: 'absent' };
+    if (outcome.kind === 'landed') {
+      this.#ctx.observability.logger.info(
+        { topic: this.#ctx.topic, records: outcome.offsets.length },
+        'kafka writer fenced after its last transaction committed: its appends are acknowledged',
+      );
+      let next = 0;
+      for (const batch of groups)
+        for (const pending of batch) {
+          const offset = outcome.offsets[next++]!;
+          settle(pending, () => pending.resolve(offset));
+        }
+      return;
+    }
+    const rejection =
+      outcome.kind === 'absent'
+        ? fenced
+        : new WalError(
+            'CHANNEL_FENCED',
+            `${fenced.message}; whether the last transaction landed is unknown (${outcome.why})`,
+            { retriable: false, cause: error, details: { ...fenced.details, written: 'unknown' } },
+          );
+    for (const batch of groups) for (const pending of batch) settle(pending, () => pending.reject(rejection));
+  }
+
+  /**
+   * Where the records of `groups` are in the log, if there: the committed records after this writer's
+   * last known record, up to the newer term's first stamp, cut into this writer's transactions (each
+   * ends with its stamp); the last one holding exactly these records is the failed transaction.
+   */
+  async #landing(groups: Pending[][]): Promise<Landing> {
+    const { driver, topic, options } = this.#ctx;
+    const expected = groups.flat().map((pending) => pending.record);
+    try {
+      const { end } = await bounded(driver.bounds(topic), options.operationTimeoutMs, `bounds of ${topic}`);
+      const from = this.#lastOffset === undefined ? 0n : this.#lastOffset + 1n;
+      if (from >= end) return { kind: 'absent' };
+      const records = await readRange(driver, topic, from, end, options.operationTimeoutMs);
+      let found: InRecord[] | undefined;
+      let transaction: InRecord[] = [];
+      let sawNewer = false;
+      for (const record of records) {
+        const stamp = stampOf(record);
+        transaction.push(record);
+        if (!stamp) continue;
+        if (stamp.writer !== this.#id) {
+          sawNewer = true;
+          break;
+        }
+        if (sameRecords(transaction, expected)) found = transaction;
+        transaction = [];
+      }
+      if (found) return { kind: 'landed', offsets: found.map((record) => record.offset) };
+      if (sawNewer) return { kind: 'absent' };
+      return { kind: 'unknown', why: 'the newer term is not in the log yet' };
+    } catch (error) {
+      return { kind: 'unknown', why: `the log could not be read: ${errorMessage(error)}` };
+    }
+  }
+
   #toWalError(error: unknown): WalError {
     if (WalError.is(error)) return error;
     const kind = this.#ctx.driver.classify(error);
@@ -370,6 +469,25 @@ export class WalWriter {
     }
     return new WalError('UNKNOWN', `append to ${this.#ctx.topic}: ${errorMessage(error)}`, { cause: error });
   }
+}
+
+type Landing =
+  | { readonly kind: 'landed'; readonly offsets: readonly bigint[] }
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'unknown'; readonly why: string };
+
+/** True when `found` are the records written for `expected` (the stamp header aside). */
+function sameRecords(found: readonly InRecord[], expected: readonly OutRecord[]): boolean {
+  if (found.length !== expected.length) return false;
+  return found.every((record, i) => {
+    const want = expected[i]!;
+    if (!record.value.equals(want.value)) return false;
+    const headers = record.headers.filter(([key]) => key !== STAMP_HEADER);
+    return (
+      headers.length === want.headers.length &&
+      headers.every(([key, value], h) => key === want.headers[h]![0] && value.equals(want.headers[h]![1]))
+    );
+  });
 }
 
 function settle(pending: Pending, action: () => void): void {

@@ -27,6 +27,7 @@ import type {
   RecordHeader,
   TopicSpec,
   WriterSpec,
+  WriteStage,
 } from './types.js';
 
 const TOPIC_RESOURCE = 2;
@@ -395,7 +396,10 @@ class KafkaJsWriter implements DriverWriter {
     if (this.#spec.transactionalId) this.#pending = await producer.transaction();
   }
 
-  async write(batches: readonly (readonly OutRecord[])[]): Promise<bigint[]> {
+  async write(
+    batches: readonly (readonly OutRecord[])[],
+    onStage?: (stage: WriteStage) => void,
+  ): Promise<bigint[]> {
     const producer = this.#producer;
     if (!producer) throw new WalError('UNAVAILABLE', 'kafkajs writer is not initialized');
     const request = (records: readonly OutRecord[]) => ({
@@ -414,7 +418,10 @@ class KafkaJsWriter implements DriverWriter {
     this.#pending = undefined;
     try {
       for (const batch of batches) offsets.push(baseOffset(await txn.send(request(batch)), this.#spec.topic));
-      await txn.commit();
+      onStage?.('sent');
+      const committed = txn.commit();
+      onStage?.('committing');
+      await committed;
       return offsets;
     } catch (error) {
       if (txn.isActive()) await txn.abort().catch(() => undefined);

@@ -24,6 +24,7 @@ import type {
   OutRecord,
   TopicSpec,
   WriterSpec,
+  WriteStage,
 } from './types.js';
 
 const TOPIC_RESOURCE = 2;
@@ -372,7 +373,10 @@ class PlatformaticWriter implements DriverWriter {
     else await producer.initIdempotentProducer(FRESH_PRODUCER);
   }
 
-  async write(batches: readonly (readonly OutRecord[])[]): Promise<bigint[]> {
+  async write(
+    batches: readonly (readonly OutRecord[])[],
+    onStage?: (stage: WriteStage) => void,
+  ): Promise<bigint[]> {
     const producer = this.#producer;
     if (!producer) throw new WalError('UNAVAILABLE', '@platformatic/kafka writer is not initialized');
     const topic = this.#spec.topic;
@@ -408,7 +412,10 @@ class PlatformaticWriter implements DriverWriter {
     try {
       for (const batch of batches)
         offsets.push(firstOffset(await txn.send({ messages: toMessages(batch), acks: ACKS_ALL }), topic));
-      await txn.commit();
+      onStage?.('sent');
+      const committed = txn.commit();
+      onStage?.('committing');
+      await committed;
       return offsets;
     } catch (error) {
       if (!txn.completed) await txn.abort().catch(() => undefined);

@@ -55,11 +55,15 @@ export interface DriverWriter {
    * Writes each batch to partition 0 in one produce request (one record batch, so its offsets are
    * contiguous) with acks=all, in order. Transactional: the produce requests go out one after the other
    * inside one transaction, which `write` then commits (group commit); the batches land all or none.
-   * Idempotent: one produce request per batch. Resolves the first offset of each batch.
+   * Idempotent: one produce request per batch. Resolves the first offset of each batch. `onStage` is told
+   * when every produce request was answered (`sent`) and when the commit starts (`committing`).
    */
-  write(batches: readonly (readonly OutRecord[])[]): Promise<bigint[]>;
+  write(batches: readonly (readonly OutRecord[])[], onStage?: (stage: WriteStage) => void): Promise<bigint[]>;
   close(): Promise<void>;
 }
+
+/** Where a transactional write is: every produce request answered, or the EndTxn (commit) under way. */
+export type WriteStage = 'sent' | 'committing';
 
 export interface WriterSpec {
   readonly topic: string;
