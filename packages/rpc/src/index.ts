@@ -36,3 +36,37 @@ export {
 export * from './gen/walstream/v1/common_pb.js';
 export * from './gen/walstream/v1/coord_pb.js';
 export * from './gen/walstream/v1/node_pb.js';
+
+// Transport on @grpc/grpc-js: a server for the services a process implements, and a channel with a typed
+// client per service. Failed calls carry a WalError both ways (the `walstream-error-bin` trailer).
+export { connectRpc, type RpcChannel } from './transport/client.js';
+export { startRpcServer } from './transport/server.js';
+export type {
+  AssignmentClient,
+  AssignmentImpl,
+  BroadcastClient,
+  BroadcastImpl,
+  NodeHandlerClient,
+  NodeHandlerImpl,
+  NodeManagerClient,
+  NodeManagerImpl,
+  ServiceImplementations,
+  TsoClient,
+  TsoImpl,
+} from './transport/services.js';
+export { ERROR_TRAILER } from './transport/status.js';
+export type {
+  CallContext,
+  ClientCallOptions,
+  ClientDuplex,
+  KeepaliveOptions,
+  RpcClientOptions,
+  RpcServer,
+  RpcServerOptions,
+  ServerDuplex,
+  ServerStream,
+  ServerWriter,
+  TlsClientOptions,
+  TlsMaterial,
+  TlsServerOptions,
+} from './transport/types.js';
