@@ -1,5 +1,6 @@
 import { WalError } from '@walstream/core';
 import { checkKnownKeys, integerOption, oneOfOption, stringOption } from '@walstream/core/internal';
+import type { KafkaCompression } from './codecs/index.js';
 import type { KafkaJsKafka } from './driver/kafkajs-types.js';
 
 export type KafkaDriverName = 'kafkajs' | 'platformatic';
@@ -64,6 +65,13 @@ export interface KafkaAdapterOptions {
   readonly fetchMaxBytes?: number;
   /** kafkajs scanners join a fresh consumer group named prefix + scanner name + random suffix. */
   readonly consumerGroupPrefix?: string;
+  /**
+   * Codec of the record batches this adapter produces: `none` (default), `gzip`, `snappy`, `lz4` or
+   * `zstd`, on both drivers and in pure JavaScript or WebAssembly. Readers need no setting: every batch
+   * names its codec and all of them are read. A topic's `compression.type` other than `producer`
+   * recompresses on the broker whatever is sent.
+   */
+  readonly compression?: KafkaCompression;
 }
 
 export interface ResolvedOptions {
@@ -88,6 +96,7 @@ export interface ResolvedOptions {
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytes: number;
   readonly consumerGroupPrefix: string;
+  readonly compression: KafkaCompression;
 }
 
 const WHERE = 'kafkaAdapter';
@@ -115,6 +124,7 @@ const KNOWN: readonly (keyof KafkaAdapterOptions)[] = [
   'fetchMaxWaitMs',
   'fetchMaxBytes',
   'consumerGroupPrefix',
+  'compression',
 ];
 
 function invalid(option: string, message: string): WalError {
@@ -212,6 +222,13 @@ export function resolveOptions(options: KafkaAdapterOptions): ResolvedOptions {
       'consumerGroupPrefix',
       options.consumerGroupPrefix,
       'walstream-scan-',
+    ),
+    compression: oneOfOption(
+      WHERE,
+      'compression',
+      options.compression,
+      ['none', 'gzip', 'snappy', 'lz4', 'zstd'],
+      'none',
     ),
   };
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { startKafka } from '@walstream/testkit/kafka';
 import type { TestProject } from 'vitest/node';
 
@@ -7,6 +8,10 @@ declare module 'vitest' {
     kafkaBootstrap: string;
     /** Its console log, for failure messages. */
     kafkaLogFile: string;
+    /** Its jars (Kafka's Java client and tools), to run Java helpers next to it. */
+    kafkaClasspath: string;
+    /** Its `log.dirs`, where `DumpLogSegments` finds a topic's segments. */
+    kafkaDataDir: string;
   }
 }
 
@@ -15,6 +20,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const kafka = await startKafka();
   project.provide('kafkaBootstrap', kafka.bootstrap);
   project.provide('kafkaLogFile', kafka.logFile);
+  project.provide('kafkaClasspath', kafka.classpath);
+  project.provide('kafkaDataDir', join(kafka.workDir, 'data'));
   return async () => {
     await kafka.stop();
   };

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type Logger, WalError } from '@walstream/core';
 import { delay } from '@walstream/core/internal';
 import type { Observability } from '@walstream/core/spi';
+import { installKafkaJsCodecs } from '../codecs/drivers.js';
+import { KAFKA_COMPRESSION_BITS, prepareCompression } from '../codecs/index.js';
 import type { ResolvedOptions } from '../options.js';
 import { errorMessage } from '../util.js';
 import { classifyChain } from './classify.js';
@@ -88,8 +90,11 @@ export async function createKafkaJsDriver(
   let kafka: KafkaJsKafka;
   if (options.kafka) {
     kafka = options.kafka;
+    // The codecs live in the kafkajs module, not in the instance: the caller's copy is this one, as a rule.
+    installKafkaJsCodecs(await loadKafkaJs().catch(() => undefined));
   } else {
     const module = await loadKafkaJs();
+    installKafkaJsCodecs(module);
     kafka = new module.Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
@@ -100,6 +105,7 @@ export async function createKafkaJsDriver(
       logCreator: logCreator(observability.logger.child({ component: 'kafkajs' })),
     });
   }
+  await prepareCompression(options.compression);
   return new KafkaJsDriver(kafka, options, observability);
 }
 
@@ -407,6 +413,9 @@ class KafkaJsWriter implements DriverWriter {
       acks: -1,
       timeout: this.#options.operationTimeoutMs,
       messages: toMessages(records),
+      ...(this.#options.compression === 'none'
+        ? {}
+        : { compression: KAFKA_COMPRESSION_BITS[this.#options.compression] }),
     });
     const offsets: bigint[] = [];
     if (!this.#spec.transactionalId) {

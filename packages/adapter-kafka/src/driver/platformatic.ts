@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WalError } from '@walstream/core';
 import { delay, retryWithBackoff } from '@walstream/core/internal';
+import { installPlatformaticCodecs } from '../codecs/drivers.js';
+import { prepareCompression } from '../codecs/index.js';
 import type { ResolvedOptions } from '../options.js';
 import { errorMessage } from '../util.js';
 import { classifyChain, errorChain } from './classify.js';
@@ -51,7 +53,10 @@ async function loadPlatformatic(): Promise<PltModule> {
 }
 
 export async function createPlatformaticDriver(options: ResolvedOptions): Promise<KafkaDriver> {
-  return new PlatformaticDriver(await loadPlatformatic(), options);
+  const module = await loadPlatformatic();
+  installPlatformaticCodecs(module);
+  await prepareCompression(options.compression);
+  return new PlatformaticDriver(module, options);
 }
 
 /** True when the failure is CONCURRENT_TRANSACTIONS (the previous transaction is still completing). */
@@ -239,7 +244,12 @@ class PlatformaticDriver implements KafkaDriver {
 
   writer(spec: WriterSpec): DriverWriter {
     if (this.#closed) throw new WalError('CLOSED', 'kafka driver is closed', { retriable: false });
-    return new PlatformaticWriter(this.#module, this.#base, spec);
+    const { compression } = this.#options;
+    return new PlatformaticWriter(
+      this.#module,
+      compression === 'none' ? this.#base : { ...this.#base, compression },
+      spec,
+    );
   }
 
   async consume(
@@ -355,7 +365,7 @@ class PlatformaticWriter implements DriverWriter {
   #producer: PltProducer | undefined;
   #pending: PltTransaction | undefined;
 
-  constructor(module: PltModule, base: PltBaseOptions, spec: WriterSpec) {
+  constructor(module: PltModule, base: PltBaseOptions & { readonly compression?: string }, spec: WriterSpec) {
     this.#module = module;
     this.#base = base;
     this.#spec = spec;

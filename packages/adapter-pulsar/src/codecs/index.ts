@@ -49,11 +49,14 @@ function malformedPayload(codec: string, why: string, cause?: unknown): WalError
   });
 }
 
+/** lz4js's match table, reused and cleared for each block. */
+const lz4Table = new Uint32Array(1 << 16);
+
 /** LZ4 raw block of `data`: what lz4js finds, or all literals when it finds no match. */
 function lz4Block(data: Uint8Array): Uint8Array {
   const out = new Uint8Array(lz4.compressBound(data.length) + 16);
-  const written =
-    data.length === 0 ? 0 : lz4.compressBlock(data, out, 0, data.length, new Uint32Array(1 << 16));
+  lz4Table.fill(0);
+  const written = data.length === 0 ? 0 : lz4.compressBlock(data, out, 0, data.length, lz4Table);
   if (written > 0) return out.subarray(0, written);
   // One sequence of literals only: token, length continuation bytes, the bytes.
   let at = 0;

@@ -1,0 +1,87 @@
+/**
+ * Hands the pure-JS codecs to the client libraries, which decode fetched batches themselves. Both take
+ * codecs at run time through their module objects; what a library already does right is left alone.
+ *
+ * - kafkajs ships gzip only and throws "not implemented" for the others unless a codec is registered
+ *   in `CompressionCodecs`: snappy, lz4 and zstd are registered here unless the application registered
+ *   its own first (a native codec it prefers stays in place).
+ * - @platformatic/kafka 1.35 decodes snappy as a bare block and so fails on the xerial framing of Java
+ *   producers, and has zstd only where node:zlib has it (Node 22.15+): its snappy codec is replaced, and
+ *   zstd is filled in where node:zlib lacks it. Its gzip and lz4 read Kafka's batches as they are.
+ */
+import { CODECS, type KafkaCodec, type KafkaCodecName } from './index.js';
+
+interface KafkaJsCodecRegistry {
+  readonly CompressionTypes: Readonly<Record<'GZIP' | 'Snappy' | 'LZ4' | 'ZSTD', number>>;
+  readonly CompressionCodecs: Record<number, () => unknown>;
+}
+
+const KAFKAJS_NAMES: readonly [keyof KafkaJsCodecRegistry['CompressionTypes'], KafkaCodecName][] = [
+  ['Snappy', 'snappy'],
+  ['LZ4', 'lz4'],
+  ['ZSTD', 'zstd'],
+];
+
+function kafkaJsCodec(codec: KafkaCodec) {
+  return {
+    async compress(encoder: { buffer: Buffer }): Promise<Buffer> {
+      return codec.compress(encoder.buffer);
+    },
+    async decompress(buffer: Buffer): Promise<Buffer> {
+      return codec.decompress(buffer);
+    },
+  };
+}
+
+/** Registers snappy, lz4 and zstd with a kafkajs module where nothing usable is registered. */
+export function installKafkaJsCodecs(module: unknown): void {
+  const registry = module as Partial<KafkaJsCodecRegistry>;
+  if (!registry.CompressionCodecs || !registry.CompressionTypes) return;
+  for (const [type, name] of KAFKAJS_NAMES) {
+    const number = registry.CompressionTypes[type];
+    const current = registry.CompressionCodecs[number];
+    let usable = false;
+    try {
+      usable = current !== undefined && current() !== undefined;
+    } catch {
+      // kafkajs's placeholder throws KafkaJSNotImplemented: ours goes in its place.
+    }
+    if (!usable) {
+      const codec = kafkaJsCodec(CODECS[name]);
+      registry.CompressionCodecs[number] = () => codec;
+    }
+  }
+}
+
+/** kafkajs's number of a codec, for the `compression` of a send. */
+export function kafkaJsCompressionType(module: unknown, name: KafkaCodecName): number | undefined {
+  const types = (module as Partial<KafkaJsCodecRegistry>).CompressionTypes;
+  if (!types) return undefined;
+  return { gzip: types.GZIP, snappy: types.Snappy, lz4: types.LZ4, zstd: types.ZSTD }[name];
+}
+
+interface PltAlgorithm {
+  compressSync(data: unknown): Buffer;
+  decompressSync(data: unknown): Buffer;
+  available: boolean;
+}
+
+/** Its codecs get a Buffer or its own DynamicBuffer (whose `buffer` is the bytes joined). */
+function bytesOf(data: unknown): Buffer {
+  return Buffer.isBuffer(data) ? data : (data as { buffer: Buffer }).buffer;
+}
+
+function replace(algorithm: PltAlgorithm, codec: KafkaCodec): void {
+  algorithm.compressSync = (data) => codec.compress(bytesOf(data));
+  algorithm.decompressSync = (data) => codec.decompress(bytesOf(data));
+  algorithm.available = true;
+}
+
+/** Gives @platformatic/kafka a snappy codec that reads both framings, and zstd where it has none. */
+export function installPlatformaticCodecs(module: unknown): void {
+  const algorithms = (module as { compressionsAlgorithms?: Partial<Record<KafkaCodecName, PltAlgorithm>> })
+    .compressionsAlgorithms;
+  if (!algorithms) return;
+  if (algorithms.snappy) replace(algorithms.snappy, CODECS.snappy);
+  if (algorithms.zstd && !algorithms.zstd.available) replace(algorithms.zstd, CODECS.zstd);
+}
