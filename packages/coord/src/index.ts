@@ -3,6 +3,17 @@
  * nodes come and go, hands out timeticks, and broadcasts a message to many vchannels.
  */
 
+// Balancer: plans with the policy, moves each pchannel on its own.
+export {
+  type BackoffSettings,
+  Balancer,
+  type BalancerOptions,
+  type Layout,
+  type MoveEvent,
+  type MoveReason,
+  type NodeView,
+} from './balancer/balancer.js';
+export { settle } from './balancer/settle.js';
 // Channel manager: pchannel metas, saved before acted on.
 export {
   ChannelManager,
@@ -12,6 +23,20 @@ export {
   type MetaSnapshot,
   UNASSIGNED_TERM,
 } from './channel/channel-manager.js';
+// Nodes: the calls the coordinator makes on a node, and in-process nodes for the embedded mode.
+export { InProcessNode } from './nodes/in-process-node.js';
+export {
+  type InProcessSessionHandle,
+  InProcessSessions,
+  type SessionDirectory,
+} from './nodes/in-process-sessions.js';
+export type {
+  NodeManagerClient,
+  NodeSession,
+  NodeStatusReport,
+  NodeWalStatus,
+  WalLifetime,
+} from './nodes/node-client.js';
 // Balance policies: pure functions from the current layout to the expected one, registered by name.
 export { compareNodeIds } from './policy/order.js';
 export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';

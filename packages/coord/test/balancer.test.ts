@@ -1,0 +1,290 @@
+import { hasCode, type PChannelInfo, vchannelName } from '@walstream/core';
+import { createVChannel } from '@walstream/interceptors';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { NodeManagerClient, NodeStatusReport } from '../src/index.js';
+import { type InProcessNode, type Layout, vchannelFairPolicy } from '../src/index.js';
+import { names, TestCluster, within } from './support/cluster.js';
+
+let cluster: TestCluster;
+afterEach(async () => {
+  await cluster?.close();
+});
+
+let appends = 0;
+/** One acknowledged append on `pchannel`'s current owner. */
+async function appendOn(pchannel: string): Promise<void> {
+  await cluster.ownerWal(pchannel).append(createVChannel(vchannelName(pchannel, `t${appends++}`)));
+}
+
+function countsByNode(layout: Layout): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const a of layout.assignments) counts[a.nodeId] = (counts[a.nodeId] ?? 0) + 1;
+  return counts;
+}
+
+describe('Balancer with in-process nodes on the WAL stack', () => {
+  test('assigns every pchannel of a new catalog at term 1, spread evenly, each writable on its owner', async () => {
+    cluster = new TestCluster();
+    for (let i = 0; i < 3; i++) await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(8));
+    await balancer.idle(within());
+    expect(balancer.layout.assignments.map((a) => a.pchannel.term)).toEqual(new Array(8).fill(1n));
+    expect(Object.values(countsByNode(balancer.layout)).sort()).toEqual([2, 3, 3]);
+    for (const name of names(8)) await appendOn(name);
+    expect(cluster.moves.filter((m) => m.outcome === 'done').every((m) => m.reason === 'unassigned')).toBe(
+      true,
+    );
+  });
+
+  test("a lost node's pchannels open elsewhere at term + 1, and its WALs, still open, are fenced", async () => {
+    cluster = new TestCluster();
+    for (let i = 0; i < 3; i++) await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(9));
+    await balancer.idle(within());
+    const lost = cluster.nodes[0] as InProcessNode;
+    const held = balancer.layout.assignments
+      .filter((a) => a.nodeId === lost.nodeId)
+      .map((a) => a.pchannel.name);
+    expect(held.length).toBe(3);
+    const zombies = held.map((name) => lost.wal(name));
+    lost.leaveSession();
+    await balancer.idle(within());
+    for (const name of held) {
+      expect(cluster.ownerOf(name)).not.toBe(lost.nodeId);
+      expect(cluster.termOf(name)).toBe(2n);
+      await appendOn(name);
+    }
+    for (const [i, wal] of zombies.entries()) {
+      const error = await wal
+        .append(createVChannel(vchannelName(held[i] as string, 'zombie')))
+        .catch((e: unknown) => e);
+      expect(hasCode(error, 'CHANNEL_FENCED'), String(error)).toBe(true);
+    }
+    const reasons = cluster.moves
+      .filter((m) => held.includes(m.pchannel) && m.outcome === 'done')
+      .map((m) => m.reason);
+    expect(reasons).toEqual([
+      'unassigned',
+      'unassigned',
+      'unassigned',
+      'node-lost',
+      'node-lost',
+      'node-lost',
+    ]);
+  });
+
+  test('64 pchannels over 4 nodes and a fifth that joins: one pass, no pchannel moved twice, only onto the new node', async () => {
+    cluster = new TestCluster();
+    for (let i = 0; i < 4; i++) await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(64), { policy: vchannelFairPolicy() });
+    await balancer.idle(within(20_000));
+    expect(Object.values(countsByNode(balancer.layout))).toEqual([16, 16, 16, 16]);
+    const before = new Map(balancer.layout.assignments.map((a) => [a.pchannel.name, a.nodeId]));
+    const from = cluster.moves.length;
+    const joined = await cluster.addNode();
+    await balancer.idle(within(20_000));
+    const started = cluster.moves.slice(from).filter((m) => m.outcome === 'started');
+    const perChannel = new Map<string, number>();
+    for (const m of started) perChannel.set(m.pchannel, (perChannel.get(m.pchannel) ?? 0) + 1);
+    expect([...perChannel.values()].every((n) => n === 1)).toBe(true);
+    expect(started.every((m) => m.to === joined.nodeId && m.reason === 'rebalance')).toBe(true);
+    expect(started.length).toBe(12);
+    const counts = countsByNode(balancer.layout);
+    expect(counts[joined.nodeId]).toBe(12);
+    const moved = balancer.layout.assignments.filter((a) => before.get(a.pchannel.name) !== a.nodeId);
+    expect(moved.map((a) => a.pchannel.term)).toEqual(new Array(12).fill(2n));
+    for (const a of moved) await appendOn(a.pchannel.name);
+  }, 60_000);
+
+  test('a node whose removes hang holds up only its own pchannels: a lost node’s pchannels move meanwhile', async () => {
+    cluster = new TestCluster();
+    const stuck = new StallingRemoves(await cluster.addNode().then((n) => (n.leaveSession(), n)));
+    const stuckId = cluster.sessions.join(stuck).nodeId;
+    const healthy = await cluster.addNode();
+    const lost = await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(6), { operationTimeoutMs: 300 });
+    await balancer.idle(within());
+    const onStuck = balancer.layout.assignments
+      .filter((a) => a.nodeId === stuckId)
+      .map((a) => a.pchannel.name);
+    const onLost = balancer.layout.assignments
+      .filter((a) => a.nodeId === lost.nodeId)
+      .map((a) => a.pchannel.name);
+    expect(onStuck.length).toBe(2);
+    stuck.stall = true;
+    void balancer.drain(stuckId);
+    await until(() => onStuck.every((name) => cluster.channels.get(name).state === 'assigning'));
+    lost.leaveSession();
+    await until(() =>
+      onLost.every(
+        (name) => cluster.channels.get(name).state === 'assigned' && cluster.ownerOf(name) === healthy.nodeId,
+      ),
+    );
+    // The drained pchannels are still waiting for their old owner to let go.
+    expect(onStuck.map((name) => cluster.channels.get(name).state)).toEqual(['assigning', 'assigning']);
+    // …and retry, each on its own, once the remove times out.
+    await until(() =>
+      onStuck.every((name) =>
+        cluster.moves.some(
+          (m) => m.pchannel === name && m.outcome === 'retrying' && m.error?.code === 'TIMEOUT',
+        ),
+      ),
+    );
+    stuck.stall = false;
+    await balancer.idle(within());
+    for (const name of [...onStuck, ...onLost]) {
+      expect(cluster.ownerOf(name)).toBe(healthy.nodeId);
+      await appendOn(name);
+    }
+  });
+
+  test('drain closes each pchannel on the node before it opens elsewhere, and resolves when the node holds none', async () => {
+    cluster = new TestCluster();
+    const drained = await cluster.addNode();
+    await cluster.addNode();
+    await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(12));
+    await balancer.idle(within());
+    const held = balancer.layout.assignments
+      .filter((a) => a.nodeId === drained.nodeId)
+      .map((a) => a.pchannel.name);
+    expect(held.length).toBe(4);
+    await balancer.drain(drained.nodeId, within());
+    await balancer.idle(within());
+    for (const name of held) {
+      expect(() => drained.wal(name)).toThrow(/does not serve/);
+      expect(cluster.ownerOf(name)).not.toBe(drained.nodeId);
+      await appendOn(name);
+    }
+    expect(cluster.moves.filter((m) => m.outcome === 'done' && m.reason === 'drain').length).toBe(4);
+    expect(Object.values(countsByNode(balancer.layout)).sort()).toEqual([6, 6]);
+  });
+
+  test('a frozen node keeps its pchannels and takes none of a lost node’s', async () => {
+    cluster = new TestCluster();
+    const frozen = await cluster.addNode();
+    const other = await cluster.addNode();
+    const lost = await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(6));
+    await balancer.idle(within());
+    const kept = balancer.layout.assignments
+      .filter((a) => a.nodeId === frozen.nodeId)
+      .map((a) => a.pchannel.name);
+    await balancer.freeze(frozen.nodeId);
+    lost.leaveSession();
+    await balancer.idle(within());
+    expect(countsByNode(balancer.layout)).toEqual({ [frozen.nodeId]: 2, [other.nodeId]: 4 });
+    expect(kept.every((name) => cluster.ownerOf(name) === frozen.nodeId)).toBe(true);
+  });
+
+  test('a reported error reassigns the pchannel at a new term; a report of an old term is ignored', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode();
+    await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(2));
+    await balancer.idle(within());
+    await balancer.reportError('pch00', 0n);
+    expect(cluster.channels.get('pch00').state).toBe('assigned');
+    await balancer.reportError('pch00', 1n);
+    await balancer.idle(within());
+    expect(cluster.termOf('pch00')).toBe(2n);
+    expect(cluster.termOf('pch01')).toBe(1n);
+    await appendOn('pch00');
+    expect(
+      cluster.moves.some(
+        (m) => m.pchannel === 'pch00' && m.reason === 'report-error' && m.outcome === 'done',
+      ),
+    ).toBe(true);
+  });
+
+  test('a restarted coordinator finishes a move it had saved as ASSIGNING and keeps every other term', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode();
+    await cluster.addNode();
+    const first = await cluster.startCoordinator(names(4));
+    await first.idle(within());
+    await first.close();
+    // What a coordinator that died right after saving a move leaves in the catalog.
+    const target =
+      cluster.ownerOf('pch00') === cluster.nodes[0]?.nodeId ? cluster.nodes[1] : cluster.nodes[0];
+    await cluster.channels.assign('pch00', (target as InProcessNode).nodeId);
+    // Balance moves held off: the resumed move is what this test watches.
+    const second = await cluster.startCoordinator(names(4), { minMoveIntervalMs: 3_600_000 });
+    await second.idle(within());
+    expect(cluster.ownerOf('pch00')).toBe(target?.nodeId);
+    expect(names(4).map((n) => cluster.termOf(n))).toEqual([2n, 1n, 1n, 1n]);
+    await appendOn('pch00');
+    expect(cluster.moves.findLast((m) => m.pchannel === 'pch00' && m.outcome === 'done')?.reason).toBe(
+      'resume',
+    );
+  });
+
+  test('within the minimum interval a joined node gets no pchannel, but a lost node’s pchannels still move', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode();
+    const lost = await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(4), { minMoveIntervalMs: 3_600_000 });
+    await balancer.idle(within());
+    const joined = await cluster.addNode();
+    await balancer.trigger();
+    await balancer.idle(within());
+    expect(countsByNode(balancer.layout)[joined.nodeId]).toBeUndefined();
+    lost.leaveSession();
+    await balancer.idle(within());
+    expect(balancer.layout.assignments.every((a) => a.nodeId !== lost.nodeId)).toBe(true);
+  });
+
+  test('layout$ versions rise with every change and nodes$ follows joins and stops', async () => {
+    cluster = new TestCluster();
+    const a = await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(2));
+    const versions: bigint[] = [];
+    balancer.layout$.subscribe((l) => versions.push(l.version.local));
+    const seen: string[][] = [];
+    balancer.nodes$.subscribe((nodes) =>
+      seen.push(nodes.map((n) => `${n.nodeId}${n.stopping ? ' stopping' : ''}`)),
+    );
+    await balancer.idle(within());
+    const b = await cluster.addNode();
+    a.markStopping();
+    await balancer.idle(within());
+    expect(balancer.layout.assignments.every((x) => x.nodeId === b.nodeId)).toBe(true);
+    for (let i = 1; i < versions.length; i++) expect(versions[i]! > versions[i - 1]!).toBe(true);
+    expect(seen).toContainEqual([a.nodeId]);
+    expect(seen).toContainEqual([a.nodeId, b.nodeId]);
+    expect(seen).toContainEqual([`${a.nodeId} stopping`, b.nodeId]);
+  });
+});
+
+/** A node whose remove() does not answer while `stall` is set (as a hung or partitioned node would). */
+class StallingRemoves implements NodeManagerClient {
+  stall = false;
+  readonly #node: InProcessNode;
+  constructor(node: InProcessNode) {
+    this.#node = node;
+  }
+  assign(pchannel: PChannelInfo): Promise<void> {
+    return this.#node.assign(pchannel);
+  }
+  async remove(pchannel: PChannelInfo, signal?: AbortSignal): Promise<void> {
+    while (this.stall) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 20);
+        signal?.addEventListener('abort', () => clearTimeout(t), { once: true });
+      });
+      if (signal?.aborted) throw signal.reason;
+    }
+    return this.#node.remove(pchannel);
+  }
+  collectStatus(): Promise<NodeStatusReport> {
+    return this.#node.collectStatus();
+  }
+}
+
+async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${condition}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
