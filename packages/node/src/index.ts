@@ -1,15 +1,6 @@
 /**
  * @walstream/node — the StreamingNode: owns WALs by (pchannel, term) and serves them over gRPC.
  */
-// The WAL manager: one WAL per pchannel, opened and removed by term, its lifetime as events and status.
-export {
-  createWalManager,
-  type WalLifetimeEvent,
-  type WalLifetimeState,
-  type WalManager,
-  type WalManagerOptions,
-  type WalStatusSnapshot,
-} from './wal-manager/wal-manager.js';
 // The flusher: sinks that take each vchannel's messages, so the WAL can be truncated behind them.
 export {
   FILE_SINK_VERSION,
@@ -24,3 +15,12 @@ export {
   type RetentionOptions,
   readFileSink,
 } from './flusher/index.js';
+// The WAL manager: one WAL per pchannel, opened and removed by term, its lifetime as events and status.
+export {
+  createWalManager,
+  type WalLifetimeEvent,
+  type WalLifetimeState,
+  type WalManager,
+  type WalManagerOptions,
+  type WalStatusSnapshot,
+} from './wal-manager/wal-manager.js';
