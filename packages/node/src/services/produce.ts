@@ -13,13 +13,8 @@ import {
   type Message as WireMessage,
 } from '@walstream/rpc';
 import type { RateLimitLevel, RateLimitNotice } from './flow-control.js';
-import {
-  type DuplexStream,
-  SerialSender,
-  type ServiceContext,
-  type StreamCall,
-  whenAborted,
-} from './stream.js';
+import { type DuplexStream, SerialSender, type ServiceContext, type StreamCall } from './stream.js';
+import { checkProduced } from './validate.js';
 
 const WIRE_LEVEL: Record<RateLimitLevel, RateLimitState> = {
   normal: RateLimitState.NORMAL_UNSPECIFIED,
@@ -108,24 +103,30 @@ class ProduceSession {
     const notice = flow.notice();
     if (notice.level !== 'normal') this.#pushNotice(notice);
     const unsubscribe = flow.onChange((next) => this.#pushNotice(next));
-    // The stream stops taking requests when its WAL stops being writable or the node closes.
+    // The stream stops taking requests when its WAL stops being writable or the node closes. Each read
+    // races a fresh stop promise: racing one long-lived promise on every read would leave a reaction —
+    // and the request it resolved with — on it per read, for the life of the stream.
     let stopError: WalError | undefined;
-    let onUnavailable: (error: WalError) => void = () => {};
-    const unavailable = new Promise<'stop'>((resolve) => {
-      onUnavailable = (error) => {
-        stopError ??= error;
-        resolve('stop');
-      };
-    });
+    let wakeStop: (() => void) | undefined;
+    const stop = (error: WalError): void => {
+      stopError ??= error;
+      wakeStop?.();
+    };
+    const nextStop = (): Promise<'stop'> =>
+      stopError
+        ? Promise.resolve('stop')
+        : new Promise<'stop'>((resolve) => {
+            wakeStop = () => resolve('stop');
+          });
     const subscription = this.#wal.state$.subscribe((state) => {
       if (state === 'fenced') {
-        onUnavailable(
+        stop(
           new WalError('CHANNEL_FENCED', `${this.#wal.channel.name} was fenced by a higher term`, {
             details: { pchannel: this.#wal.channel.name, term: this.#wal.channel.term },
           }),
         );
       } else if (state !== 'available') {
-        onUnavailable(
+        stop(
           new WalError(
             'ON_SHUTDOWN',
             `${this.#wal.channel.name} at term ${this.#wal.channel.term} is closing on this node`,
@@ -136,20 +137,23 @@ class ProduceSession {
         );
       }
     });
-    const shutdown = whenAborted(this.#context.shutdown);
+    const onShutdownSignal = (): void => stop(onShutdown());
+    const shutdownSignal = this.#context.shutdown;
+    if (shutdownSignal.aborted) onShutdownSignal();
+    else shutdownSignal.addEventListener('abort', onShutdownSignal, { once: true });
     let ending: 'close' | 'halfClose' | 'gone' | 'stop' | 'protocol' = 'halfClose';
     let protocolError: WalError | undefined;
     try {
       for (;;) {
         let next: IteratorResult<ProduceRequest> | 'stop';
         try {
-          next = await Promise.race([this.#requests.next(), unavailable, shutdown.promise]);
+          next = await Promise.race([this.#requests.next(), nextStop()]);
         } catch {
           ending = 'gone';
           break;
         }
+        wakeStop = undefined;
         if (next === 'stop') {
-          stopError ??= onShutdown();
           ending = 'stop';
           break;
         }
@@ -174,7 +178,7 @@ class ProduceSession {
       }
     } finally {
       subscription.unsubscribe();
-      shutdown.dispose();
+      shutdownSignal.removeEventListener('abort', onShutdownSignal);
       unsubscribe();
     }
     if (ending === 'stop' || ending === 'protocol') {
@@ -210,6 +214,7 @@ class ProduceSession {
     let message: MutableMessage;
     try {
       message = fromWireMessage(wire);
+      checkProduced(message);
     } catch (error) {
       await this.#sendError(requestId, toWalError(error, 'INVALID_ARGUMENT'));
       return;
