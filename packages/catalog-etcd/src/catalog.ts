@@ -63,6 +63,11 @@ interface Seen<T> {
 
 const ABSENT = '0';
 
+/** The later of two sightings of a key (answers to calls in flight together can arrive in any order). */
+function newer<T>(known: Seen<T> | undefined, seen: Seen<T>): Seen<T> {
+  return known === undefined || BigInt(seen.revision) >= BigInt(known.revision) ? seen : known;
+}
+
 /**
  * The walstream {@link Catalog} on etcd, for nodes and coordinators in different processes.
  *
@@ -92,6 +97,7 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
   readonly #pchannels = new Map<string, string>();
   readonly #checkpoints = new Map<string, Seen<bigint>>();
   #highWater: Seen<bigint> = { revision: ABSENT, value: 0n };
+  #pchannelSaves: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(options: EtcdCatalogOptions) {
@@ -133,20 +139,35 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
     const metas = kvs.map((kv) => {
       const key = kv.key.toString('utf8');
       const meta = decodePChannel(key, kv.value);
-      this.#pchannels.set(meta.channel.name, kv.mod_revision);
+      this.#sawPChannel(meta.channel.name, kv.mod_revision);
       return meta;
     });
     return metas.sort((a, b) => a.channel.name.localeCompare(b.channel.name));
   }
 
-  async savePChannels(metas: readonly PChannelMeta[]): Promise<void> {
+  savePChannels(metas: readonly PChannelMeta[]): Promise<void> {
     // One record per name, the last given winning (etcd refuses a transaction that puts a key twice).
     const byName = new Map<string, string>();
     for (const meta of metas) byName.set(meta.channel.name, encodePChannel(meta));
     const entries = [...byName];
-    for (let start = 0; start < entries.length; start += this.#maxTxnOps) {
-      await this.#savePChannelBatch(entries.slice(start, start + this.#maxTxnOps));
-    }
+    // One save at a time: two saves of this catalog in flight together would compare against the same
+    // revision, and the second would be refused as if another coordinator had written.
+    const save = this.#pchannelSaves.then(async () => {
+      for (let start = 0; start < entries.length; start += this.#maxTxnOps) {
+        await this.#savePChannelBatch(entries.slice(start, start + this.#maxTxnOps));
+      }
+    });
+    this.#pchannelSaves = save.catch(() => undefined);
+    return save;
+  }
+
+  /**
+   * Mod revisions of one key only grow (the catalog deletes no pchannel): an answer that arrives late
+   * with an older revision must not replace a newer one.
+   */
+  #sawPChannel(name: string, revision: string): void {
+    const known = this.#pchannels.get(name);
+    if (known === undefined || BigInt(revision) > BigInt(known)) this.#pchannels.set(name, revision);
   }
 
   async #savePChannelBatch(entries: readonly (readonly [string, string])[]): Promise<void> {
@@ -165,7 +186,7 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
         .commit();
     });
     if (response.succeeded) {
-      for (const [name] of entries) this.#pchannels.set(name, response.header.revision);
+      for (const [name] of entries) this.#sawPChannel(name, response.header.revision);
       return;
     }
     // Refused. When etcd already holds exactly these records, an earlier attempt of this save landed and
@@ -173,7 +194,7 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
     const current = response.responses.map((op) => op.response_range?.kvs?.[0]);
     const conflicts = entries.filter(([, value], i) => current[i]?.value.toString('utf8') !== value);
     if (conflicts.length === 0) {
-      for (const [i, [name]] of entries.entries()) this.#pchannels.set(name, current[i]!.mod_revision);
+      for (const [i, [name]] of entries.entries()) this.#sawPChannel(name, current[i]!.mod_revision);
       return;
     }
     const [name] = conflicts[0]!;
@@ -210,7 +231,10 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
     const kv = response.kvs[0];
     if (!kv) return undefined;
     const checkpoint = decodeCheckpoint(key, kv.value);
-    this.#checkpoints.set(pchannel, { revision: kv.mod_revision, value: checkpoint.term ?? 0n });
+    this.#checkpoints.set(
+      pchannel,
+      newer(this.#checkpoints.get(pchannel), { revision: kv.mod_revision, value: checkpoint.term ?? 0n }),
+    );
     return checkpoint;
   }
 
@@ -223,7 +247,7 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
       key,
       absent: 0n,
       seen: () => this.#checkpoints.get(pchannel) ?? { revision: ABSENT, value: 0n },
-      remember: (seen) => this.#checkpoints.set(pchannel, seen),
+      remember: (seen) => this.#checkpoints.set(pchannel, newer(this.#checkpoints.get(pchannel), seen)),
       decode: (kv) => decodeCheckpoint(key, kv.value).term ?? 0n,
       // A stored term only ever rises, so one seen above ours still is: refuse without asking etcd.
       decide: (stored) => (stored > term ? { result: false } : { write: value, value: term, result: true }),
@@ -236,7 +260,7 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
     const kv = response.kvs[0];
     if (!kv) return 0n;
     const value = decodeHighWater(key, kv.value);
-    this.#highWater = { revision: kv.mod_revision, value };
+    this.#highWater = newer(this.#highWater, { revision: kv.mod_revision, value });
     return value;
   }
 
@@ -249,7 +273,7 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
       absent: 0n,
       seen: () => this.#highWater,
       remember: (seen) => {
-        this.#highWater = seen;
+        this.#highWater = newer(this.#highWater, seen);
       },
       decode: (kv) => decodeHighWater(key, kv.value),
       decide: (stored) =>

@@ -59,6 +59,13 @@ describe('EtcdCatalog pchannel metas: two coordinators cannot both win', () => {
     expect(await a.listPChannels()).toEqual([meta('p1', 3n, 'n3')]);
   });
 
+  test("one catalog's saves of the same pchannel made at once all land, the last call's meta stored", async () => {
+    const prefix = freshPrefix('coord');
+    const catalog = catalogOn(prefix);
+    await Promise.all([1n, 2n, 3n, 4n].map((term) => catalog.savePChannels([meta('p1', term, `n${term}`)])));
+    expect(await catalogOn(prefix).listPChannels()).toEqual([meta('p1', 4n, 'n4')]);
+  });
+
   test('creating a pchannel another catalog created meanwhile is refused', async () => {
     const prefix = freshPrefix('coord');
     const [a, b] = [catalogOn(prefix), catalogOn(prefix)];

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { DEFAULT_ETCD_BINARY, ETCD_PACKAGE, etcdVersion, installEtcd, isExecutable } from './etcd/install.js';
+import { DEFAULT_ETCD_BINARY, etcdVersion, resolveEtcdBinary } from './etcd/install.js';
 import { probeEtcdHealth } from './etcd/probe.js';
 import { openJvmService } from './shared/java.js';
 import { stderrLog } from './shared/log.js';
@@ -70,7 +70,13 @@ export interface EtcdServer {
 /** Starts one etcd member on free loopback ports and resolves once it reports healthy. */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
   const log = options.log ?? stderrLog('etcd-harness');
-  const binary = await resolveBinary(options, log);
+  const binary = await resolveEtcdBinary({
+    given: options.binary ?? process.env.WALSTREAM_ETCD_BIN,
+    defaultBinary: DEFAULT_ETCD_BINARY,
+    root: process.getuid?.() === 0,
+    install: options.install !== false,
+    log,
+  });
   const version = await etcdVersion(binary);
   // The service helper is not Java-specific: it spawns `java` (here, etcd), records its output, probes
   // readiness and stops it with a deadline. etcd ignores the log4j2 file it writes.
@@ -165,24 +171,4 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
       return service.logTail(lines);
     },
   };
-}
-
-async function resolveBinary(options: StartEtcdOptions, log: (line: string) => void): Promise<string> {
-  const given = options.binary ?? process.env.WALSTREAM_ETCD_BIN;
-  if (given) {
-    if (await isExecutable(given)) return given;
-    throw new Error(`etcd binary ${given} does not exist or is not executable`);
-  }
-  if (await isExecutable(DEFAULT_ETCD_BINARY)) return DEFAULT_ETCD_BINARY;
-  const root = process.getuid?.() === 0;
-  if (root && options.install !== false) {
-    await installEtcd(log);
-    if (await isExecutable(DEFAULT_ETCD_BINARY)) return DEFAULT_ETCD_BINARY;
-    throw new Error(`apt-get installed ${ETCD_PACKAGE}, but ${DEFAULT_ETCD_BINARY} is still missing`);
-  }
-  throw new Error(
-    `etcd is not installed: ${DEFAULT_ETCD_BINARY} is missing. Install Debian's ${ETCD_PACKAGE} package ` +
-      `(sudo apt-get install ${ETCD_PACKAGE}), or point WALSTREAM_ETCD_BIN (or the binary option) at an ` +
-      `etcd server binary.${root ? '' : ' The harness installs it by itself only when it runs as root.'}`,
-  );
 }

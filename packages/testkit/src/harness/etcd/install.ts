@@ -115,3 +115,38 @@ async function stopSystemService(log: (line: string) => void): Promise<void> {
 function tail(output: string): string {
   return output.trim().split('\n').slice(-20).join('\n');
 }
+
+export interface BinaryChoice {
+  /** A binary the caller named (option or environment); never installed. */
+  readonly given: string | undefined;
+  /** Where the package puts etcd. */
+  readonly defaultBinary: string;
+  /** Whether this process may run apt-get. */
+  readonly root: boolean;
+  /** Whether installing is allowed at all. */
+  readonly install: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** The etcd binary to run: the one given, else the package's, installed first when missing and allowed. */
+export async function resolveEtcdBinary(choice: BinaryChoice): Promise<string> {
+  const { given, defaultBinary, root } = choice;
+  if (given) {
+    if (await isExecutable(given)) return given;
+    throw new Error(`etcd binary ${given} does not exist or is not executable`);
+  }
+  if (await isExecutable(defaultBinary)) return defaultBinary;
+  if (root && choice.install) {
+    await installEtcd(choice.log);
+    if (await isExecutable(defaultBinary)) return defaultBinary;
+    throw new Error(`apt-get installed ${ETCD_PACKAGE}, but ${defaultBinary} is still missing`);
+  }
+  const why = root
+    ? ' Installing it was turned off (install: false).'
+    : ' The harness installs it by itself only when it runs as root.';
+  throw new Error(
+    `etcd is not installed: ${defaultBinary} is missing. Install Debian's ${ETCD_PACKAGE} package ` +
+      `(sudo apt-get install ${ETCD_PACKAGE}), or point WALSTREAM_ETCD_BIN (or the binary option) at an ` +
+      `etcd server binary.${why}`,
+  );
+}
