@@ -1,4 +1,5 @@
 import {
+  appendOutcome,
   DeliverPolicy,
   hasCode,
   type ImmutableMessage,
@@ -42,9 +43,9 @@ describe('fencing through the exclusive producer and the topic epoch', () => {
     const name = uniqueName('fence-race');
     const old = await (await opener()).open({ channel: pchannel(name, 1n) });
     const acknowledged: { id: MessageID; seq: number }[] = [];
-    /** Rejected CHANNEL_FENCED: never written, so never in the log. */
+    /** Rejected CHANNEL_FENCED with written=false: never written, so never in the log. */
     const fenced: number[] = [];
-    /** Rejected UNAVAILABLE: written without a receipt, may or may not be in the log. */
+    /** Rejected with written='unknown': written without a receipt, may or may not be in the log. */
     const unknown = new Set<number>();
     let fencedError: unknown;
     // Keep up to 32 appends in flight until the writer learns it was fenced.
@@ -58,8 +59,8 @@ describe('fencing through the exclusive producer and the topic epoch', () => {
             acknowledged.push({ id, seq: mine });
           },
           (error: unknown) => {
-            if (hasCode(error, 'CHANNEL_FENCED')) fenced.push(mine);
-            else if (hasCode(error, 'UNAVAILABLE')) unknown.add(mine);
+            if (appendOutcome(error) === 'unknown') unknown.add(mine);
+            else if (hasCode(error, 'CHANNEL_FENCED')) fenced.push(mine);
             if (!hasCode(error, 'UNAVAILABLE')) fencedError ??= error;
           },
         );
@@ -89,7 +90,7 @@ describe('fencing through the exclusive producer and the topic epoch', () => {
     const log = await readUntil(scanner, (m) => m.id.compare(end) === 0);
     const oldSeqs = log.filter((m) => m.properties.writer === 'old').map((m) => Number(m.properties.seq));
     // Every acknowledged append of the old writer is in the log, in order; besides them only appends
-    // whose fate was reported unknown (UNAVAILABLE), and none that was rejected CHANNEL_FENCED.
+    // whose fate was reported unknown, and none that was rejected CHANNEL_FENCED as not written.
     const acked = new Set(acknowledged.map((a) => a.seq));
     expect(oldSeqs.filter((seq) => acked.has(seq))).toEqual([...acked].sort((a, b) => a - b));
     for (const seq of oldSeqs) expect(acked.has(seq) || unknown.has(seq), `old append ${seq}`).toBe(true);

@@ -12,9 +12,14 @@
  * - ABORTED: its signal fired before it was written to the broker (while it waited for room in the
  *   window or for the producer to re-attach), so it never lands. A send already written is not
  *   abandoned when its signal fires: it waits for its receipt, so its caller learns the outcome;
- * - CHANNEL_FENCED: it was never written to the broker (queued when the producer learned it lost);
- * - UNAVAILABLE after the connection dropped or the broker closed the producer: it was written and got
- *   no receipt, so it may or may not have landed; it is never re-sent by the client;
+ * - CHANNEL_FENCED: the broker fenced this producer. `details.written: false` for a send never written
+ *   to the broker (queued when the producer learned it lost, or sent after); `'unknown'` for one written
+ *   without a receipt before the connection or the attachment was lost (it may have landed before the
+ *   fence);
+ * - UNAVAILABLE (`details.written: 'unknown'`) after the connection dropped or the broker closed the
+ *   producer, once the producer re-attached (so it was not fenced) or `operationTimeoutMs` passed first:
+ *   it was written and got no receipt, so it may or may not have landed; it is never re-sent by the
+ *   client. Until then it waits: whether the re-attachment finds the topic fenced decides its code;
  * - SEND_ERROR: that send did not land; it rejects with the broker's error and the connection is reset.
  */
 import { WalError } from '@walstream/core';
@@ -71,6 +76,8 @@ interface PendingSend {
   resolve(id: MessageIdData): void;
   reject(error: WalError): void;
   timer: NodeJS.Timeout | undefined;
+  /** Written, then its connection or attachment was lost before the receipt: it may have landed. */
+  inDoubt: WalError | undefined;
   /** While the send waits unwritten: its signal, and the listener that withdraws it. */
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -266,6 +273,7 @@ export class Producer {
         resolve,
         reject,
         timer: undefined,
+        inDoubt: undefined,
         signal: undefined,
         onAbort: undefined,
       };
@@ -279,7 +287,10 @@ export class Producer {
       pending.timer = setTimeout(() => {
         this.#settle(
           pending,
-          unavailable(`no producer on ${this.#options.topic} within ${this.#client.operationTimeoutMs} ms`),
+          withWritten(
+            unavailable(`no producer on ${this.#options.topic} within ${this.#client.operationTimeoutMs} ms`),
+            false,
+          ),
         );
       }, this.#client.operationTimeoutMs);
       // ... and withdrawn, never to be written, when its signal fires first.
@@ -298,7 +309,9 @@ export class Producer {
     if (this.#state === 'closed') return;
     const wasReady = this.#state === 'ready';
     this.#state = 'closed';
-    this.#terminal ??= new WalError('CLOSED', `producer on ${this.#options.topic} closed`);
+    this.#terminal ??= new WalError('CLOSED', `producer on ${this.#options.topic} closed`, {
+      details: { written: false },
+    });
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection && wasReady && connection.isOpen) {
@@ -317,6 +330,12 @@ export class Producer {
     }
     connection?.close();
     this.#failAll(this.#terminal);
+  }
+
+  /** `error` for a send that was never written; marked unknown for one that may have landed. */
+  #outcomeFor(pending: PendingSend, error: WalError): WalError {
+    if (!pending.written) return withWritten(error, false);
+    return withWritten(error, 'unknown');
   }
 
   #write(pending: PendingSend): void {
@@ -382,7 +401,8 @@ export class Producer {
   }
 
   #failAll(error: WalError, which: (pending: PendingSend) => boolean = () => true): void {
-    for (const pending of this.#unsettled()) if (which(pending)) this.#settle(pending, error);
+    for (const pending of this.#unsettled())
+      if (which(pending)) this.#settle(pending, this.#outcomeFor(pending, error));
     if (this.#terminal) for (const wake of this.#spaceWaiters.splice(0)) wake();
   }
 
@@ -399,8 +419,10 @@ export class Producer {
       },
       onSendError: (error: SendError) => {
         const pending = this.#written(error.sequenceId);
-        if (pending)
-          this.#settle(pending, brokerError(error.error, error.message, `send to ${this.#options.topic}`));
+        if (pending) {
+          const refused = brokerError(error.error, error.message, `send to ${this.#options.topic}`);
+          this.#settle(pending, withWritten(refused, false));
+        }
         // What was sent after it may or may not have landed: reset, as Pulsar's own clients do.
         connection.close(unavailable(`send to ${this.#options.topic} failed; connection reset`));
       },
@@ -417,16 +439,21 @@ export class Producer {
           true,
         );
         // A written send without a receipt may have been persisted (the broker can close a producer
-        // while a write to the bookie is still on its way): its fate is unknown, so it fails retriably
-        // and is never re-sent. Sends queued but not yet written go out after re-attaching.
-        this.#failAll(
-          new WalError(
-            'UNAVAILABLE',
-            `${reason.message}${byBroker ? ' (closed by the broker)' : ''}; the send may or may not have landed`,
-            { cause: reason },
-          ),
-          (p) => p.written,
+        // while a write to the bookie is still on its way): its fate is unknown and it is never re-sent.
+        // It waits for the re-attachment: CHANNEL_FENCED (outcome unknown) if the topic turns out to be
+        // fenced — else a caller that retries while `retriable` would keep writing to a producer the
+        // broker already fenced — and UNAVAILABLE once re-attached or after the operation timeout.
+        // Sends queued but not yet written go out after re-attaching.
+        const lost = new WalError(
+          'UNAVAILABLE',
+          `${reason.message}${byBroker ? ' (closed by the broker)' : ''}; the send may or may not have landed`,
+          { cause: reason, details: { written: 'unknown' } },
         );
+        for (const pending of this.#unsettled()) {
+          if (!pending.written || pending.inDoubt) continue;
+          pending.inDoubt = lost;
+          pending.timer = setTimeout(() => this.#settle(pending, lost), this.#client.operationTimeoutMs);
+        }
         connection.close();
         this.#startReattach();
       },
@@ -462,10 +489,7 @@ export class Producer {
     this.#terminal = new WalError(
       'CHANNEL_FENCED',
       `producer on ${this.#options.topic} was fenced: ${error.message}`,
-      {
-        retriable: false,
-        cause: error,
-      },
+      { retriable: false, cause: error, details: { written: false } },
     );
     this.#connection?.close();
     this.#connection = undefined;
@@ -503,6 +527,8 @@ export class Producer {
       this.#connection = connection;
       this.#producerId = producerId;
       this.#state = 'ready';
+      // Not fenced: the sends written on the lost connection stay unknown and retriable.
+      for (const pending of this.#unsettled()) if (pending.inDoubt) this.#settle(pending, pending.inDoubt);
       // Sends queued while re-attaching, in order.
       for (const pending of this.#unsettled()) {
         clearTimeout(pending.timer);
@@ -521,6 +547,16 @@ export class Producer {
       throw error;
     }
   }
+}
+
+/** `error` with `details.written` set (a copy; the same error may answer several sends). */
+function withWritten(error: WalError, written: false | 'unknown'): WalError {
+  if (error.details.written === written) return error;
+  return new WalError(error.code, error.message, {
+    retriable: error.retriable,
+    cause: error.cause,
+    details: { ...error.details, written },
+  });
 }
 
 function tooLarge(size: number, max: number): WalError {
