@@ -1,3 +1,4 @@
+import { Client, credentials, Metadata } from '@grpc/grpc-js';
 import { WalError } from '@walstream/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -12,9 +13,13 @@ import {
   CollectStatusRequestSchema,
   connectRpc,
   create,
+  ERROR_TRAILER,
+  fromBinary,
   ProduceRequestSchema,
   ProduceResponseSchema,
   type ServerWriter,
+  StreamingErrorSchema,
+  toBinary,
 } from '../src/index.js';
 import {
   aborted,
@@ -300,6 +305,75 @@ describe('streams and connections', () => {
     expect(blockedAt).toBeGreaterThan(0);
   });
 
+  it('a client duplex send waits while the server does not read, and goes on when it reads', async () => {
+    const startReading = deferred();
+    let read = 0;
+    await using server = await serve({
+      tso: echoTso,
+      nodeHandler: {
+        ...echoProducer,
+        produce: async (stream) => {
+          await startReading.promise;
+          for await (const _ of stream) read++;
+        },
+      },
+    });
+    await using channel = connectRpc(server.address);
+    const stream = channel.nodeHandler.produce();
+    const big = (id: bigint) =>
+      create(ProduceRequestSchema, {
+        request: {
+          case: 'produce',
+          value: { requestId: id, message: { payload: new Uint8Array(32 * 1024) } },
+        },
+      });
+    let sent = 0;
+    let pending: { settled: boolean; done: Promise<void> } | undefined;
+    for (let i = 0n; i < 100_000n && pending === undefined; i++) {
+      const state = { settled: false, done: Promise.resolve() };
+      state.done = stream.send(big(i)).then(() => {
+        state.settled = true;
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      sent++;
+      if (!state.settled) pending = state;
+    }
+    expect(pending).toBeDefined();
+    await channel.tso.allocate(create(AllocateRequestSchema, { count: 1 }));
+    expect(pending?.settled).toBe(false);
+    startReading.resolve();
+    await pending?.done;
+    expect(pending?.settled).toBe(true);
+    stream.end();
+    await collect(stream);
+    expect(read).toBe(sent);
+    expect(sent).toBeGreaterThan(1);
+  });
+
+  it('a server stream cancelled by the client fails its iteration with ABORTED', async () => {
+    const opened = deferred<CallContext>();
+    await using server = await serve({
+      assignment: {
+        ...threeSnapshots,
+        assignmentDiscover: async (_request, stream, call) => {
+          await stream.send(create(AssignmentDiscoverResponseSchema, { fullAssignment: snapshot(1n) }));
+          opened.resolve(call);
+          await aborted(call.signal);
+        },
+      },
+    });
+    await using channel = connectRpc(server.address);
+    const responses = channel.assignment.assignmentDiscover(create(AssignmentDiscoverRequestSchema));
+    const iterator = responses[Symbol.asyncIterator]();
+    expect((await iterator.next()).value?.fullAssignment?.version?.local).toBe(1n);
+    const call = await opened.promise;
+    responses.cancel();
+    const error = await rejection(iterator.next());
+    expect([error.code, error.retriable]).toEqual(['ABORTED', false]);
+    await aborted(call.signal);
+    expect(call.signal.aborted).toBe(true);
+  });
+
   it('a message over the size limit is INVALID_ARGUMENT, and the server keeps serving', async () => {
     await using server = await serve(
       {
@@ -363,6 +437,102 @@ describe('streams and connections', () => {
     expect(error.code).toBe('UNAVAILABLE');
     expect(error.retriable).toBe(true);
     await proxy.close();
+  });
+});
+
+describe('malformed requests', () => {
+  const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+  const raw = (address: string) => new Client(address, credentials.createInsecure());
+  const trailerCode = (metadata: Metadata | undefined): string | undefined => {
+    const value = metadata?.get(ERROR_TRAILER)[0];
+    return value instanceof Buffer ? fromBinary(StreamingErrorSchema, value).code : undefined;
+  };
+
+  it('a unary request that does not decode is INVALID_ARGUMENT in the trailer; the handler never runs', async () => {
+    let calls = 0;
+    await using server = await serve({
+      tso: {
+        allocate: async (request, call) => {
+          calls++;
+          return echoTso.allocate(request, call);
+        },
+      },
+    });
+    const client = raw(server.address);
+    const status = await new Promise<{ code: number; metadata?: Metadata }>((resolve) => {
+      client.makeUnaryRequest(
+        '/walstream.v1.TsoService/Allocate',
+        () => garbage,
+        (bytes: Buffer) => bytes,
+        null,
+        new Metadata(),
+        {},
+        (error) => resolve(error ?? { code: 0 }),
+      );
+    });
+    client.close();
+    expect(trailerCode(status.metadata)).toBe('INVALID_ARGUMENT');
+    expect(calls).toBe(0);
+    await using channel = connectRpc(server.address);
+    expect((await channel.tso.allocate(create(AllocateRequestSchema, { count: 5 }))).count).toBe(5);
+  });
+
+  it('a garbage frame on a bidi stream fails the handler iteration with INVALID_ARGUMENT after the good ones', async () => {
+    const seen: bigint[] = [];
+    await using server = await serve({
+      nodeHandler: {
+        ...echoProducer,
+        produce: async (stream) => {
+          for await (const request of stream) {
+            if (request.request.case === 'produce') seen.push(request.request.value.requestId);
+          }
+        },
+      },
+    });
+    const client = raw(server.address);
+    const call = client.makeBidiStreamRequest(
+      '/walstream.v1.NodeHandlerService/Produce',
+      (frame: Buffer) => frame,
+      (bytes: Buffer) => bytes,
+      new Metadata(),
+      {},
+    );
+    const status = new Promise<{ code: number; metadata?: Metadata }>((resolve) => {
+      call.on('error', resolve);
+      call.on('status', resolve);
+      call.on('data', () => {});
+    });
+    call.write(Buffer.from(toBinary(ProduceRequestSchema, produce(1n))));
+    call.write(garbage);
+    const ended = await status;
+    client.close();
+    expect(trailerCode(ended.metadata)).toBe('INVALID_ARGUMENT');
+    expect(seen).toEqual([1n]);
+  });
+});
+
+describe('server close', () => {
+  it('close waits for calls up to the grace period, then cancels them and their handlers see it', async () => {
+    const opened = deferred<CallContext>();
+    const server = await serve({
+      tso: echoTso,
+      assignment: {
+        ...threeSnapshots,
+        assignmentDiscover: async (_request, stream, call) => {
+          await stream.send(create(AssignmentDiscoverResponseSchema, { fullAssignment: snapshot(1n) }));
+          opened.resolve(call);
+          await aborted(call.signal);
+        },
+      },
+    });
+    await using channel = connectRpc(server.address);
+    const responses = channel.assignment.assignmentDiscover(create(AssignmentDiscoverRequestSchema));
+    const received = collect(responses).catch((error: unknown) => error);
+    const call = await opened.promise;
+    await server.close({ graceMs: 50 });
+    expect(call.signal.aborted).toBe(true);
+    const outcome = await received;
+    expect(WalError.is(outcome) && [outcome.code, outcome.retriable]).toEqual(['ON_SHUTDOWN', true]);
   });
 });
 

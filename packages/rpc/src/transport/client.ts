@@ -163,7 +163,7 @@ class GrpcRpcChannel implements RpcChannel {
         callOptions,
         (error, response) => {
           signal?.removeEventListener('abort', onAbort);
-          if (error) reject(errorOfStatus(error, method.path, signal?.reason));
+          if (error) reject(errorOfStatus(error, method.path, signal?.aborted ? signal : undefined));
           else resolve(response);
         },
       );
@@ -182,7 +182,11 @@ class GrpcRpcChannel implements RpcChannel {
     let failure: WalError | undefined;
     call.on('error', (error: unknown) => {
       failure = isServiceError(error)
-        ? errorOfStatus(error, method.path, cancelled.signal.reason ?? signal?.reason)
+        ? errorOfStatus(
+            error,
+            method.path,
+            cancelled.signal.aborted ? cancelled.signal : signal?.aborted ? signal : undefined,
+          )
         : new WalError(
             'UNKNOWN',
             `${method.path}: ${error instanceof Error ? error.message : String(error)}`,

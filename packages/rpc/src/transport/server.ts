@@ -13,7 +13,7 @@ import { WalError } from '@walstream/core';
 import { checkKnownKeys, stringOption } from '@walstream/core/internal';
 import { createObservability, type Observability } from '@walstream/core/spi';
 import { channelOptions, serverCredentials, tokenOption } from './options.js';
-import { type MethodWire, methodsOf, SERVICES, type ServiceKey } from './services.js';
+import { MalformedRequest, type MethodWire, methodsOf, SERVICES, type ServiceKey } from './services.js';
 import { statusOfError } from './status.js';
 import { pull, push } from './streams.js';
 import type { CallContext, RpcServer, RpcServerOptions } from './types.js';
@@ -21,6 +21,8 @@ import type { CallContext, RpcServer, RpcServerOptions } from './types.js';
 const WHERE = 'startRpcServer';
 const KNOWN = ['listen', 'services', 'tls', 'token', 'maxMessageBytes', 'keepalive', 'observability'];
 const DEFAULT_GRACE_MS = 5_000;
+/** How long connections may take to close after the remaining calls were ended with ON_SHUTDOWN. */
+const FORCE_AFTER_MS = 1_000;
 
 type AnyHandler = (...args: never[]) => Promise<unknown>;
 type GrpcCall =
@@ -99,19 +101,31 @@ function abortedError(signal: AbortSignal, path: string): () => Error {
 class GrpcRpcServer implements RpcServer {
   readonly address: string;
   readonly #server: Server;
+  readonly #active: ActiveCalls;
   #closing: Promise<void> | undefined;
 
-  constructor(server: Server, address: string) {
+  constructor(server: Server, address: string, active: ActiveCalls) {
     this.#server = server;
     this.address = address;
+    this.#active = active;
   }
 
   close(options: { readonly graceMs?: number } = {}): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-      const force = setTimeout(() => this.#server.forceShutdown(), graceMs);
-      force.unref();
+      let force: NodeJS.Timeout | undefined;
+      const cut = setTimeout(() => {
+        // Calls still running end with ON_SHUTDOWN (retriable: another server may serve them); if the
+        // connections do not close once they have, they are torn down.
+        this.#active.failAll(
+          new WalError('ON_SHUTDOWN', `the server at ${this.address} is shutting down`, { retriable: true }),
+        );
+        force = setTimeout(() => this.#server.forceShutdown(), FORCE_AFTER_MS);
+        force.unref();
+      }, graceMs);
+      cut.unref();
       this.#server.tryShutdown(() => {
+        clearTimeout(cut);
         clearTimeout(force);
         resolve();
       });
@@ -140,6 +154,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
 
   const server = new Server(grpcOptions);
   const auth = new Authenticator(token);
+  const active = new ActiveCalls();
   for (const key of Object.keys(SERVICES) as ServiceKey[]) {
     const impl = options.services?.[key];
     if (impl === undefined) continue;
@@ -167,7 +182,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         responseDeserialize: method.deserializeResponse,
         originalName: method.localName,
       };
-      implementation[method.localName] = adapt(method, handler.bind(impl), auth, observability);
+      implementation[method.localName] = adapt(method, handler.bind(impl), auth, active, observability);
     }
     // grpc-js types service definitions loosely; the definition above is the shape it reads.
     server.addService(definition as Parameters<Server['addService']>[0], implementation);
@@ -191,7 +206,15 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     { address, tls: options.tls !== undefined, token: token !== undefined },
     'rpc server listening',
   );
-  return new GrpcRpcServer(server, address);
+  return new GrpcRpcServer(server, address, active);
+}
+
+/** The requests of a stream, failing the iteration (INVALID_ARGUMENT) at the first that did not decode. */
+async function* wellFormed(requests: AsyncGenerator<unknown>): AsyncGenerator<unknown> {
+  for await (const request of requests) {
+    if (request instanceof MalformedRequest) throw request.error;
+    yield request;
+  }
 }
 
 function reportFailure(observability: Observability, path: string, error: unknown): void {
@@ -204,70 +227,119 @@ function reportFailure(observability: Observability, path: string, error: unknow
     );
 }
 
+/** One call in progress, as the server's close sees it. */
+interface ActiveCall {
+  /** Ends the call with `error` (once; later outcomes of the handler are dropped) and aborts its signal. */
+  fail(error: WalError): void;
+}
+
+/** The calls in progress, so that close can end the ones that outlive the grace period with ON_SHUTDOWN. */
+class ActiveCalls {
+  readonly #calls = new Set<ActiveCall>();
+
+  /**
+   * Tracks a call from its start to its end. `respond(error, response)` ends the call (OK when `error` is
+   * undefined); the returned `finish` does it once, whichever comes first: the handler's outcome or the
+   * shutdown.
+   */
+  track(
+    controller: AbortController,
+    respond: (error: unknown, response?: unknown) => void,
+  ): (error: unknown, response?: unknown) => void {
+    let done = false;
+    const finish = (error: unknown, response?: unknown): void => {
+      if (done) return;
+      done = true;
+      this.#calls.delete(active);
+      respond(error, response);
+    };
+    const active: ActiveCall = {
+      fail: (error) => {
+        controller.abort(error);
+        finish(error);
+      },
+    };
+    this.#calls.add(active);
+    controller.signal.addEventListener('abort', () => this.#calls.delete(active), { once: true });
+    return finish;
+  }
+
+  failAll(error: WalError): void {
+    for (const call of [...this.#calls]) call.fail(error);
+  }
+}
+
 function adapt(
   method: MethodWire,
   handler: AnyHandler,
   auth: Authenticator,
+  active: ActiveCalls,
   observability: Observability,
 ): UntypedHandleCall {
   const path = method.path;
   const invoke = handler as (...args: unknown[]) => Promise<unknown>;
+  /** Runs the handler of a call that passed authentication and decoding, and ends the call with its outcome. */
+  const run = (
+    call: GrpcCall,
+    respond: (error: unknown, response?: unknown) => void,
+    start: (signal: AbortSignal) => Promise<unknown>,
+  ): void => {
+    const controller = cancellation(call, path);
+    const finish = active.track(controller, respond);
+    start(controller.signal).then(
+      (response) => finish(undefined, response),
+      (error: unknown) => {
+        reportFailure(observability, path, error);
+        finish(error);
+      },
+    );
+  };
+  /** The error to refuse a call with before its handler runs, if any. */
+  const refusal = (call: GrpcCall, request?: unknown): WalError | undefined =>
+    auth.check(call) ?? (request instanceof MalformedRequest ? request.error : undefined);
+
   switch (method.kind) {
     case 'unary':
       return ((call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const denied = auth.check(call);
-        if (denied) {
-          callback(statusOfError(denied));
-          return;
-        }
-        const controller = cancellation(call, path);
-        invoke(call.request, contextOf(call, path, controller.signal)).then(
-          (response) => callback(null, response),
-          (error: unknown) => {
-            reportFailure(observability, path, error);
-            callback(statusOfError(error));
-          },
+        const refused = refusal(call, call.request);
+        if (refused) return callback(statusOfError(refused));
+        run(
+          call,
+          (error, response) =>
+            error === undefined ? callback(null, response) : callback(statusOfError(error)),
+          (signal) => invoke(call.request, contextOf(call, path, signal)),
         );
       }) as UntypedHandleCall;
     case 'server_streaming':
       return ((call: ServerWritableStream<unknown, unknown>) => {
-        const denied = auth.check(call);
-        if (denied) {
-          call.emit('error', statusOfError(denied));
-          return;
-        }
-        const controller = cancellation(call, path);
-        const signal = controller.signal;
-        const writer = {
-          send: (response: unknown) => push(call, response, signal, abortedError(signal, path)),
-        };
-        invoke(call.request, writer, contextOf(call, path, signal)).then(
-          () => call.end(),
-          (error: unknown) => {
-            reportFailure(observability, path, error);
-            call.emit('error', statusOfError(error));
+        const refused = refusal(call, call.request);
+        if (refused) return void call.emit('error', statusOfError(refused));
+        run(
+          call,
+          (error) => (error === undefined ? call.end() : call.emit('error', statusOfError(error))),
+          (signal) => {
+            const writer = {
+              send: (response: unknown) => push(call, response, signal, abortedError(signal, path)),
+            };
+            return invoke(call.request, writer, contextOf(call, path, signal));
           },
         );
       }) as UntypedHandleCall;
     case 'bidi_streaming':
       return ((call: ServerDuplexStream<unknown, unknown>) => {
-        const denied = auth.check(call);
-        if (denied) {
-          call.emit('error', statusOfError(denied));
-          return;
-        }
-        const controller = cancellation(call, path);
-        const signal = controller.signal;
-        const failure = abortedError(signal, path);
-        const duplex = {
-          send: (response: unknown) => push(call, response, signal, failure),
-          [Symbol.asyncIterator]: () => pull(call, () => (signal.aborted ? failure() : undefined), signal),
-        };
-        invoke(duplex, contextOf(call, path, signal)).then(
-          () => call.end(),
-          (error: unknown) => {
-            reportFailure(observability, path, error);
-            call.emit('error', statusOfError(error));
+        const refused = refusal(call);
+        if (refused) return void call.emit('error', statusOfError(refused));
+        run(
+          call,
+          (error) => (error === undefined ? call.end() : call.emit('error', statusOfError(error))),
+          (signal) => {
+            const failure = abortedError(signal, path);
+            const duplex = {
+              send: (response: unknown) => push(call, response, signal, failure),
+              [Symbol.asyncIterator]: () =>
+                wellFormed(pull(call, () => (signal.aborted ? failure() : undefined), signal)),
+            };
+            return invoke(duplex, contextOf(call, path, signal));
           },
         );
       }) as UntypedHandleCall;

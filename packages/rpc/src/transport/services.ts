@@ -6,6 +6,7 @@ import {
   toBinary,
 } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { WalError } from '@walstream/core';
 import { AssignmentService, BroadcastService, TsoService } from '../gen/walstream/v1/coord_pb.js';
 import { NodeHandlerService, NodeManagerService } from '../gen/walstream/v1/node_pb.js';
 import type {
@@ -104,16 +105,39 @@ export interface MethodWire {
   readonly localName: string;
   readonly kind: DescMethod['methodKind'];
   readonly serializeRequest: (message: unknown) => Buffer;
+  /** Never throws: a request that does not decode comes back as a {@link MalformedRequest}. */
   readonly deserializeRequest: (bytes: Buffer) => unknown;
   readonly serializeResponse: (message: unknown) => Buffer;
   readonly deserializeResponse: (bytes: Buffer) => unknown;
+}
+
+/**
+ * A request that did not decode. grpc-js would end such a call with INTERNAL and no trailer; the server
+ * turns it into INVALID_ARGUMENT instead, so a peer that sends garbage gets a coded error like any other.
+ */
+export class MalformedRequest {
+  readonly error: WalError;
+  constructor(schema: DescMessage, cause: unknown) {
+    this.error = new WalError(
+      'INVALID_ARGUMENT',
+      `the request is not a valid ${schema.typeName}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause, retriable: false },
+    );
+  }
 }
 
 function codec(schema: DescMessage) {
   return {
     // The schema types its messages; the transport only ever hands it messages of that schema.
     serialize: (message: unknown) => Buffer.from(toBinary(schema, message as MessageShape<DescMessage>)),
-    deserialize: (bytes: Buffer) => fromBinary(schema, bytes),
+    deserialize: (bytes: Buffer): unknown => fromBinary(schema, bytes),
+    deserializeRequest: (bytes: Buffer): unknown => {
+      try {
+        return fromBinary(schema, bytes);
+      } catch (error) {
+        return new MalformedRequest(schema, error);
+      }
+    },
   };
 }
 
@@ -127,7 +151,7 @@ export function methodsOf(service: GenService<GenServiceMethods>): MethodWire[] 
       localName: method.localName,
       kind: method.methodKind,
       serializeRequest: request.serialize,
-      deserializeRequest: request.deserialize,
+      deserializeRequest: request.deserializeRequest,
       serializeResponse: response.serialize,
       deserializeResponse: response.deserialize,
     };

@@ -71,10 +71,15 @@ function statusName(code: number): string {
 /**
  * The WalError a failed call stands for. A walstream server's trailer gives it exactly; without one (the
  * failure came from the transport, or from a server that is not walstream) the gRPC code decides:
- * unreachable or dropped → UNAVAILABLE (retriable), deadline → TIMEOUT, cancelled here → ABORTED,
- * a message over the size limit → INVALID_ARGUMENT, a method the server does not serve → NOT_REGISTERED.
+ * unreachable or dropped → UNAVAILABLE (retriable), deadline → TIMEOUT, cancelled here (`localCancel`)
+ * → ABORTED, cancelled by the other side → UNAVAILABLE, a message over the size limit →
+ * INVALID_ARGUMENT, a method the server does not serve → NOT_REGISTERED.
  */
-export function errorOfStatus(error: ServiceError, method: string, cancelReason?: unknown): WalError {
+export function errorOfStatus(
+  error: ServiceError,
+  method: string,
+  localCancel?: { readonly reason: unknown },
+): WalError {
   const trailer = error.metadata?.get(ERROR_TRAILER)[0];
   if (trailer instanceof Buffer) {
     try {
@@ -91,9 +96,10 @@ export function errorOfStatus(error: ServiceError, method: string, cancelReason?
     case Status.DEADLINE_EXCEEDED:
       return new WalError('TIMEOUT', text, { details, cause: error });
     case Status.CANCELLED:
+      if (localCancel === undefined) return new WalError('UNAVAILABLE', text, { details, cause: error });
       return new WalError('ABORTED', `${method}: the call was cancelled`, {
         details,
-        cause: cancelReason ?? error,
+        cause: localCancel.reason ?? error,
         retriable: false,
       });
     case Status.RESOURCE_EXHAUSTED:
