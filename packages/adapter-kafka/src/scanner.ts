@@ -1,8 +1,8 @@
 import { type DeliverPolicy, WalError } from '@walstream/core';
-import { createRawScanner, type RawScanner } from '@walstream/core/spi';
+import { createRawScanner, type Observability, type RawScanner } from '@walstream/core/spi';
 import type { KafkaDriver } from './driver/types.js';
 import { asKafkaMessageId } from './message-id.js';
-import { isOpenMarker, toImmutable } from './records.js';
+import { inspectControl, toImmutable } from './records.js';
 
 export interface ScannerSpec {
   readonly driver: KafkaDriver;
@@ -12,6 +12,31 @@ export interface ScannerSpec {
   readonly readAheadBufferSize?: number;
   /** Told about a failure the driver rides out by itself (a broker outage), for reporting. */
   readonly onRetry?: (error: unknown) => void;
+  /** Where records with unexpected content in walstream's reserved headers are counted and reported. */
+  readonly observability?: Observability;
+}
+
+/**
+ * Counts records whose reserved headers (`__ws`, `__ws.open`) do not verify, and warns about the first
+ * one a scanner meets (a log written by another client may hold many).
+ */
+function unexpectedControlReporter(spec: ScannerSpec): (offset: bigint, why: string) => void {
+  const observability = spec.observability;
+  if (!observability) return () => {};
+  const counter = observability.meter.createCounter('walstream.kafka.unexpected_control_records', {
+    description:
+      'Records whose walstream headers do not verify: delivered as data, never a marker or a fence',
+  });
+  let warned = false;
+  return (offset, why) => {
+    counter.add(1, { topic: spec.topic });
+    if (warned) return;
+    warned = true;
+    observability.logger.warn(
+      { topic: spec.topic, scanner: spec.name, offset: offset.toString() },
+      `record with ${why}: delivered as data, not taken as walstream's own (further ones are only counted)`,
+    );
+  };
 }
 
 /** The first offset a policy reads. Rejects INVALID_MESSAGE_ID for an id of another adapter. */
@@ -37,6 +62,7 @@ async function startOffset(driver: KafkaDriver, topic: string, policy: DeliverPo
 export async function openScanner(spec: ScannerSpec): Promise<RawScanner> {
   const { driver, topic, deliverPolicy } = spec;
   let from = await startOffset(driver, topic, deliverPolicy);
+  const reportUnexpected = unexpectedControlReporter(spec);
   return createRawScanner({
     name: spec.name,
     ...(spec.readAheadBufferSize === undefined ? {} : { readAheadBufferSize: spec.readAheadBufferSize }),
@@ -52,8 +78,11 @@ export async function openScanner(spec: ScannerSpec): Promise<RawScanner> {
               onRecords: async (records) => {
                 for (const record of records) {
                   from = record.offset + 1n;
-                  // Takeover markers of the fencing protocol are the adapter's own, not messages.
-                  if (isOpenMarker(record)) continue;
+                  // Takeover markers of the fencing protocol are the adapter's own, not messages. A record
+                  // that only looks like one is data: the stack's foreign-records policy decides.
+                  const control = inspectControl(record);
+                  if (control.kind === 'marker') continue;
+                  if (control.kind === 'unexpected') reportUnexpected(record.offset, control.why);
                   if (!(await sink.push(toImmutable(record)))) return false;
                 }
                 return true;

@@ -69,6 +69,7 @@ export class KafkaWal implements WalImpls {
         name: options.name,
         deliverPolicy: options.deliverPolicy,
         ...(size > 0 ? { readAheadBufferSize: size } : {}),
+        observability,
         onRetry: (error) =>
           observability.reportError({
             error: toWalError(error, 'UNAVAILABLE', `scanner ${options.name} of ${this.topic}`),
