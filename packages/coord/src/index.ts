@@ -14,6 +14,19 @@ export {
   type NodeView,
 } from './balancer/balancer.js';
 export { settle } from './balancer/settle.js';
+// Broadcaster: one message to many vchannels, under resource-key locks, with bounded callbacks.
+export {
+  type AckCallback,
+  type AckContext,
+  type BroadcastAppend,
+  type BroadcastAppender,
+  Broadcaster,
+  type BroadcasterOptions,
+  type BroadcastResult,
+  type BroadcastTaskStatus,
+  type CheckCallback,
+} from './broadcast/broadcaster.js';
+export { describeKey, type LockGuard, normalizeKeys, ResourceKeyLocks } from './broadcast/locks.js';
 // Channel manager: pchannel metas, saved before acted on.
 export {
   ChannelManager,
