@@ -17,6 +17,13 @@ export async function startBroker(broker: Broker, log: (line: string) => void): 
     const kafka = await startKafka({ log: (line) => log(`[kafka] ${line}`) });
     return { env: { KAFKA_BROKERS: kafka.bootstrap }, stop: () => kafka.stop() };
   }
+  if (broker === 'etcd') {
+    // Installs Debian's etcd-server first when it is missing and this runs as root (a fresh CI machine):
+    // here, outside any block's timeout.
+    const { startEtcd } = await import('@walstream/testkit/etcd');
+    const etcd = await startEtcd({ log: (line) => log(`[etcd] ${line}`) });
+    return { env: { ETCD_ENDPOINTS: etcd.endpoints.join(',') }, stop: () => etcd.stop() };
+  }
   const { startPulsar } = await import('@walstream/testkit/pulsar');
   const pulsar = await startPulsar({ log: (line) => log(`[pulsar] ${line}`) });
   return {

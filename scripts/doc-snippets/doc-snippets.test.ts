@@ -39,8 +39,16 @@ describe('extractBlocks', () => {
   });
 
   it('runs an unclosed fence to the end and knows the broker words', () => {
-    const [block] = extractBlocks('README.md', `text\n${fence}TypeScript needs-kafka needs-pulsar\nx();`);
-    expect(block).toMatchObject({ line: 2, kind: 'ts', code: 'x();\n', brokers: ['kafka', 'pulsar'] });
+    const [block] = extractBlocks(
+      'README.md',
+      `text\n${fence}TypeScript needs-kafka needs-pulsar needs-etcd\nx();`,
+    );
+    expect(block).toMatchObject({
+      line: 2,
+      kind: 'ts',
+      code: 'x();\n',
+      brokers: ['kafka', 'pulsar', 'etcd'],
+    });
   });
 });
 

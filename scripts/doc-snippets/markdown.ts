@@ -5,13 +5,13 @@
  * - `fragment`: a deliberate piece of a program (an interface excerpt, a call out of context): skipped.
  * - `norun`: a shell command that must not run in a test (it installs packages, runs the whole suite):
  *   skipped; on a TypeScript block (a vitest file, which only vitest can run): type-checked, not run.
- * - `needs-kafka` / `needs-pulsar`: a TypeScript block that talks to a broker; it is type-checked always
- *   and run against a broker the runner starts with the testkit harness (`KAFKA_BROKERS`, or
- *   `PULSAR_SERVICE_URL` and `PULSAR_ADMIN_URL`, in its environment).
+ * - `needs-kafka` / `needs-pulsar` / `needs-etcd`: a TypeScript block that talks to a broker; it is
+ *   type-checked always and run against a broker the runner starts with the testkit harness
+ *   (`KAFKA_BROKERS`, `PULSAR_SERVICE_URL` and `PULSAR_ADMIN_URL`, or `ETCD_ENDPOINTS` in its environment).
  */
 
 export type BlockKind = 'ts' | 'sh' | 'json' | 'other';
-export type Broker = 'kafka' | 'pulsar';
+export type Broker = 'kafka' | 'pulsar' | 'etcd';
 
 export interface CodeBlock {
   /** The Markdown file, relative to the repository root (`/` separators). */
@@ -38,7 +38,7 @@ const KINDS: Record<string, BlockKind> = {
   json: 'json',
 };
 
-const KNOWN_WORDS = new Set(['fragment', 'norun', 'needs-kafka', 'needs-pulsar']);
+const KNOWN_WORDS = new Set(['fragment', 'norun', 'needs-kafka', 'needs-pulsar', 'needs-etcd']);
 
 /** Parses the CommonMark fences (``` or ~~~, three or more, indented up to three spaces). */
 export function extractBlocks(file: string, markdown: string): CodeBlock[] {
@@ -77,6 +77,7 @@ function toBlock(file: string, line: number, info: string, body: string[]): Code
   const brokers: Broker[] = [];
   if (words.includes('needs-kafka')) brokers.push('kafka');
   if (words.includes('needs-pulsar')) brokers.push('pulsar');
+  if (words.includes('needs-etcd')) brokers.push('etcd');
   return {
     file,
     line,

@@ -84,7 +84,7 @@ export async function runDocSnippets(options: DocSnippetOptions): Promise<DocSni
         block,
         status: 'failed',
         ran: false,
-        detail: `unknown info-string word(s) ${unknown.map((w) => `'${w}'`).join(', ')} (known: fragment, norun, needs-kafka, needs-pulsar)`,
+        detail: `unknown info-string word(s) ${unknown.map((w) => `'${w}'`).join(', ')} (known: fragment, norun, needs-kafka, needs-pulsar, needs-etcd)`,
       });
     } else if (block.kind === 'other') {
       outcomes.set(block, { block, status: 'skipped', reason: 'not code' });
