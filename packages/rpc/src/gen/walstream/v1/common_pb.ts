@@ -115,11 +115,16 @@ export const MessageIdSchema: GenMessage<MessageId> = /*@__PURE__*/
  */
 export type Message = Message$1<"walstream.v1.Message"> & {
   /**
+   * Opaque to walstream; the message type's codec, if any, decodes it.
+   *
    * @generated from field: bytes payload = 1;
    */
   payload: Uint8Array;
 
   /**
+   * System properties (`_t` type, `_tt` timetick base-36, `_vc` vchannel, `_tx` txn context, ...) and the
+   * user's own; user keys may not start with "_".
+   *
    * @generated from field: map<string, string> properties = 2;
    */
   properties: { [key: string]: string };
@@ -139,6 +144,8 @@ export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
  */
 export type ImmutableMessage = Message$1<"walstream.v1.ImmutableMessage"> & {
   /**
+   * Where the message is in its pchannel.
+   *
    * @generated from field: walstream.v1.MessageId id = 1;
    */
   id?: MessageId | undefined;
@@ -149,6 +156,8 @@ export type ImmutableMessage = Message$1<"walstream.v1.ImmutableMessage"> & {
   payload: Uint8Array;
 
   /**
+   * As written, with the timetick and last-confirmed id the WAL stamped.
+   *
    * @generated from field: map<string, string> properties = 3;
    */
   properties: { [key: string]: string };
@@ -173,6 +182,8 @@ export type TxnMessage = Message$1<"walstream.v1.TxnMessage"> & {
   begin?: ImmutableMessage | undefined;
 
   /**
+   * In append order, each carrying the commit's timetick and last-confirmed id, as readers see them.
+   *
    * @generated from field: repeated walstream.v1.ImmutableMessage bodies = 2;
    */
   bodies: ImmutableMessage[];
@@ -197,6 +208,8 @@ export const TxnMessageSchema: GenMessage<TxnMessage> = /*@__PURE__*/
  */
 export type TxnContext = Message$1<"walstream.v1.TxnContext"> & {
   /**
+   * Unique per vchannel.
+   *
    * @generated from field: int64 txn_id = 1;
    */
   txnId: bigint;
@@ -430,11 +443,15 @@ export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
  */
 export type AppendResult = Message$1<"walstream.v1.AppendResult"> & {
   /**
+   * Where the message was written.
+   *
    * @generated from field: walstream.v1.MessageId id = 1;
    */
   id?: MessageId | undefined;
 
   /**
+   * The timetick the WAL gave it.
+   *
    * @generated from field: uint64 time_tick = 2;
    */
   timeTick: bigint;
@@ -468,11 +485,15 @@ export const AppendResultSchema: GenMessage<AppendResult> = /*@__PURE__*/
  */
 export type WalCheckpoint = Message$1<"walstream.v1.WalCheckpoint"> & {
   /**
+   * The last-confirmed id recovery starts reading from.
+   *
    * @generated from field: walstream.v1.MessageId message_id = 1;
    */
   messageId?: MessageId | undefined;
 
   /**
+   * Every message with a timetick at or below this one is durable beyond the WAL.
+   *
    * @generated from field: uint64 time_tick = 2;
    */
   timeTick: bigint;

@@ -17,6 +17,8 @@ export const file_walstream_v1_coord: GenFile = /*@__PURE__*/
   fileDesc("Chh3YWxzdHJlYW0vdjEvY29vcmQucHJvdG8SDHdhbHN0cmVhbS52MSIbChlBc3NpZ25tZW50RGlzY292ZXJSZXF1ZXN0IlMKGkFzc2lnbm1lbnREaXNjb3ZlclJlc3BvbnNlEjUKD2Z1bGxfYXNzaWdubWVudBgBIAEoCzIcLndhbHN0cmVhbS52MS5GdWxsQXNzaWdubWVudCJ1Cg5GdWxsQXNzaWdubWVudBIwCgd2ZXJzaW9uGAEgASgLMh8ud2Fsc3RyZWFtLnYxLkFzc2lnbm1lbnRWZXJzaW9uEjEKC2Fzc2lnbm1lbnRzGAIgAygLMhwud2Fsc3RyZWFtLnYxLk5vZGVBc3NpZ25tZW50IjIKEUFzc2lnbm1lbnRWZXJzaW9uEg4KBmdsb2JhbBgBIAEoAxINCgVsb2NhbBgCIAEoAyJkCg5Ob2RlQXNzaWdubWVudBIkCgRub2RlGAEgASgLMhYud2Fsc3RyZWFtLnYxLk5vZGVJbmZvEiwKCGNoYW5uZWxzGAIgAygLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyJvChJSZXBvcnRFcnJvclJlcXVlc3QSLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvEisKBWVycm9yGAIgASgLMhwud2Fsc3RyZWFtLnYxLlN0cmVhbWluZ0Vycm9yIhUKE1JlcG9ydEVycm9yUmVzcG9uc2UiOgoQQnJvYWRjYXN0UmVxdWVzdBImCgdtZXNzYWdlGAEgASgLMhUud2Fsc3RyZWFtLnYxLk1lc3NhZ2UitAEKEUJyb2FkY2FzdFJlc3BvbnNlEhQKDGJyb2FkY2FzdF9pZBgBIAEoBBI9CgdyZXN1bHRzGAIgAygLMiwud2Fsc3RyZWFtLnYxLkJyb2FkY2FzdFJlc3BvbnNlLlJlc3VsdHNFbnRyeRpKCgxSZXN1bHRzRW50cnkSCwoDa2V5GAEgASgJEikKBXZhbHVlGAIgASgLMhoud2Fsc3RyZWFtLnYxLkFwcGVuZFJlc3VsdDoCOAEiZQoKQWNrUmVxdWVzdBIUCgxicm9hZGNhc3RfaWQYASABKAQSEAoIdmNoYW5uZWwYAiABKAkSLwoHbWVzc2FnZRgDIAEoCzIeLndhbHN0cmVhbS52MS5JbW11dGFibGVNZXNzYWdlIg0KC0Fja1Jlc3BvbnNlIiAKD0FsbG9jYXRlUmVxdWVzdBINCgVjb3VudBgBIAEoDSIwChBBbGxvY2F0ZVJlc3BvbnNlEg0KBWZpcnN0GAEgASgEEg0KBWNvdW50GAIgASgNMtIBChFBc3NpZ25tZW50U2VydmljZRJpChJBc3NpZ25tZW50RGlzY292ZXISJy53YWxzdHJlYW0udjEuQXNzaWdubWVudERpc2NvdmVyUmVxdWVzdBooLndhbHN0cmVhbS52MS5Bc3NpZ25tZW50RGlzY292ZXJSZXNwb25zZTABElIKC1JlcG9ydEVycm9yEiAud2Fsc3RyZWFtLnYxLlJlcG9ydEVycm9yUmVxdWVzdBohLndhbHN0cmVhbS52MS5SZXBvcnRFcnJvclJlc3BvbnNlMpwBChBCcm9hZGNhc3RTZXJ2aWNlEkwKCUJyb2FkY2FzdBIeLndhbHN0cmVhbS52MS5Ccm9hZGNhc3RSZXF1ZXN0Gh8ud2Fsc3RyZWFtLnYxLkJyb2FkY2FzdFJlc3BvbnNlEjoKA0FjaxIYLndhbHN0cmVhbS52MS5BY2tSZXF1ZXN0Ghkud2Fsc3RyZWFtLnYxLkFja1Jlc3BvbnNlMlcKClRzb1NlcnZpY2USSQoIQWxsb2NhdGUSHS53YWxzdHJlYW0udjEuQWxsb2NhdGVSZXF1ZXN0Gh4ud2Fsc3RyZWFtLnYxLkFsbG9jYXRlUmVzcG9uc2ViBnByb3RvMw", [file_walstream_v1_common]);
 
 /**
+ * Opens the stream of snapshots.
+ *
  * @generated from message walstream.v1.AssignmentDiscoverRequest
  */
 export type AssignmentDiscoverRequest = Message<"walstream.v1.AssignmentDiscoverRequest"> & {
@@ -30,6 +32,8 @@ export const AssignmentDiscoverRequestSchema: GenMessage<AssignmentDiscoverReque
   messageDesc(file_walstream_v1_coord, 0);
 
 /**
+ * One snapshot; it replaces the previous one entirely.
+ *
  * @generated from message walstream.v1.AssignmentDiscoverResponse
  */
 export type AssignmentDiscoverResponse = Message<"walstream.v1.AssignmentDiscoverResponse"> & {
@@ -99,6 +103,8 @@ export const AssignmentVersionSchema: GenMessage<AssignmentVersion> = /*@__PURE_
   messageDesc(file_walstream_v1_coord, 3);
 
 /**
+ * One node and the pchannels it owns, each at its term.
+ *
  * @generated from message walstream.v1.NodeAssignment
  */
 export type NodeAssignment = Message<"walstream.v1.NodeAssignment"> & {
@@ -121,6 +127,8 @@ export const NodeAssignmentSchema: GenMessage<NodeAssignment> = /*@__PURE__*/
   messageDesc(file_walstream_v1_coord, 4);
 
 /**
+ * The pchannel (at the term the client used) and the error its owner gave.
+ *
  * @generated from message walstream.v1.ReportErrorRequest
  */
 export type ReportErrorRequest = Message<"walstream.v1.ReportErrorRequest"> & {
@@ -143,6 +151,8 @@ export const ReportErrorRequestSchema: GenMessage<ReportErrorRequest> = /*@__PUR
   messageDesc(file_walstream_v1_coord, 5);
 
 /**
+ * Noted.
+ *
  * @generated from message walstream.v1.ReportErrorResponse
  */
 export type ReportErrorResponse = Message<"walstream.v1.ReportErrorResponse"> & {
@@ -156,6 +166,8 @@ export const ReportErrorResponseSchema: GenMessage<ReportErrorResponse> = /*@__P
   messageDesc(file_walstream_v1_coord, 6);
 
 /**
+ * A broadcast to append.
+ *
  * @generated from message walstream.v1.BroadcastRequest
  */
 export type BroadcastRequest = Message<"walstream.v1.BroadcastRequest"> & {
@@ -175,10 +187,14 @@ export const BroadcastRequestSchema: GenMessage<BroadcastRequest> = /*@__PURE__*
   messageDesc(file_walstream_v1_coord, 7);
 
 /**
+ * The broadcast's id and where each copy landed.
+ *
  * @generated from message walstream.v1.BroadcastResponse
  */
 export type BroadcastResponse = Message<"walstream.v1.BroadcastResponse"> & {
   /**
+   * Names the broadcast in acks; unique per coordinator catalog.
+   *
    * @generated from field: uint64 broadcast_id = 1;
    */
   broadcastId: bigint;
@@ -199,6 +215,8 @@ export const BroadcastResponseSchema: GenMessage<BroadcastResponse> = /*@__PURE_
   messageDesc(file_walstream_v1_coord, 8);
 
 /**
+ * One vchannel's acknowledgement of one broadcast.
+ *
  * @generated from message walstream.v1.AckRequest
  */
 export type AckRequest = Message<"walstream.v1.AckRequest"> & {
@@ -228,6 +246,8 @@ export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
   messageDesc(file_walstream_v1_coord, 9);
 
 /**
+ * Recorded.
+ *
  * @generated from message walstream.v1.AckResponse
  */
 export type AckResponse = Message<"walstream.v1.AckResponse"> & {
@@ -241,6 +261,8 @@ export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
   messageDesc(file_walstream_v1_coord, 10);
 
 /**
+ * How many timestamps to reserve.
+ *
  * @generated from message walstream.v1.AllocateRequest
  */
 export type AllocateRequest = Message<"walstream.v1.AllocateRequest"> & {
@@ -260,6 +282,8 @@ export const AllocateRequestSchema: GenMessage<AllocateRequest> = /*@__PURE__*/
   messageDesc(file_walstream_v1_coord, 11);
 
 /**
+ * The reserved range.
+ *
  * @generated from message walstream.v1.AllocateResponse
  */
 export type AllocateResponse = Message<"walstream.v1.AllocateResponse"> & {
@@ -319,6 +343,8 @@ export const AssignmentService: GenService<{
  */
 export const BroadcastService: GenService<{
   /**
+   * Appends the message to every vchannel its broadcast header names, under its resource-key locks.
+   *
    * @generated from rpc walstream.v1.BroadcastService.Broadcast
    */
   broadcast: {
@@ -347,6 +373,8 @@ export const BroadcastService: GenService<{
  */
 export const TsoService: GenService<{
   /**
+   * Reserves `count` consecutive timestamps.
+   *
    * @generated from rpc walstream.v1.TsoService.Allocate
    */
   allocate: {

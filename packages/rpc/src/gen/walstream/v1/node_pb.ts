@@ -18,6 +18,8 @@ export const file_walstream_v1_node: GenFile = /*@__PURE__*/
   fileDesc("Chd3YWxzdHJlYW0vdjEvbm9kZS5wcm90bxIMd2Fsc3RyZWFtLnYxIqQBCg5Qcm9kdWNlUmVxdWVzdBIqCgRvcGVuGAEgASgLMhoud2Fsc3RyZWFtLnYxLk9wZW5Qcm9kdWNlckgAEi8KB3Byb2R1Y2UYAiABKAsyHC53YWxzdHJlYW0udjEuUHJvZHVjZU1lc3NhZ2VIABIqCgVjbG9zZRgDIAEoCzIZLndhbHN0cmVhbS52MS5DbG9zZVN0cmVhbUgAQgkKB3JlcXVlc3QiPAoMT3BlblByb2R1Y2VyEiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyJMCg5Qcm9kdWNlTWVzc2FnZRISCgpyZXF1ZXN0X2lkGAEgASgEEiYKB21lc3NhZ2UYAiABKAsyFS53YWxzdHJlYW0udjEuTWVzc2FnZSINCgtDbG9zZVN0cmVhbSLaAQoPUHJvZHVjZVJlc3BvbnNlEi4KBm9wZW5lZBgBIAEoCzIcLndhbHN0cmVhbS52MS5Qcm9kdWNlck9wZW5lZEgAEi4KB3Byb2R1Y2UYAiABKAsyGy53YWxzdHJlYW0udjEuUHJvZHVjZVJlc3VsdEgAEi0KCnJhdGVfbGltaXQYAyABKAsyFy53YWxzdHJlYW0udjEuUmF0ZUxpbWl0SAASLAoGY2xvc2VkGAQgASgLMhoud2Fsc3RyZWFtLnYxLlN0cmVhbUNsb3NlZEgAQgoKCHJlc3BvbnNlIjgKDlByb2R1Y2VyT3BlbmVkEg8KB25vZGVfaWQYASABKAMSFQoNbWF4X2luX2ZsaWdodBgCIAEoDSKLAQoNUHJvZHVjZVJlc3VsdBISCgpyZXF1ZXN0X2lkGAEgASgEEiwKBnJlc3VsdBgCIAEoCzIaLndhbHN0cmVhbS52MS5BcHBlbmRSZXN1bHRIABItCgVlcnJvchgDIAEoCzIcLndhbHN0cmVhbS52MS5TdHJlYW1pbmdFcnJvckgAQgkKB291dGNvbWUiUgoJUmF0ZUxpbWl0EisKBXN0YXRlGAEgASgOMhwud2Fsc3RyZWFtLnYxLlJhdGVMaW1pdFN0YXRlEhgKEGJ5dGVzX3Blcl9zZWNvbmQYAiABKAMiDgoMU3RyZWFtQ2xvc2VkInMKDkNvbnN1bWVSZXF1ZXN0EioKBG9wZW4YASABKAsyGi53YWxzdHJlYW0udjEuT3BlbkNvbnN1bWVySAASKgoFY2xvc2UYAiABKAsyGS53YWxzdHJlYW0udjEuQ2xvc2VTdHJlYW1IAEIJCgdyZXF1ZXN0IrEBCgxPcGVuQ29uc3VtZXISLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvEhAKCHZjaGFubmVsGAIgASgJEjMKDmRlbGl2ZXJfcG9saWN5GAMgASgLMhsud2Fsc3RyZWFtLnYxLkRlbGl2ZXJQb2xpY3kSLAoHZmlsdGVycxgEIAMoCzIbLndhbHN0cmVhbS52MS5EZWxpdmVyRmlsdGVyItcBCg9Db25zdW1lUmVzcG9uc2USLgoGb3BlbmVkGAEgASgLMhwud2Fsc3RyZWFtLnYxLkNvbnN1bWVyT3BlbmVkSAASMQoHbWVzc2FnZRgCIAEoCzIeLndhbHN0cmVhbS52MS5JbW11dGFibGVNZXNzYWdlSAASJwoDdHhuGAMgASgLMhgud2Fsc3RyZWFtLnYxLlR4bk1lc3NhZ2VIABIsCgZjbG9zZWQYBCABKAsyGi53YWxzdHJlYW0udjEuU3RyZWFtQ2xvc2VkSABCCgoIcmVzcG9uc2UiIQoOQ29uc3VtZXJPcGVuZWQSDwoHbm9kZV9pZBgBIAEoAyI9Cg1Bc3NpZ25SZXF1ZXN0EiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyIQCg5Bc3NpZ25SZXNwb25zZSI9Cg1SZW1vdmVSZXF1ZXN0EiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyIQCg5SZW1vdmVSZXNwb25zZSIWChRDb2xsZWN0U3RhdHVzUmVxdWVzdCJkChVDb2xsZWN0U3RhdHVzUmVzcG9uc2USJAoEbm9kZRgBIAEoCzIWLndhbHN0cmVhbS52MS5Ob2RlSW5mbxIlCgR3YWxzGAIgAygLMhcud2Fsc3RyZWFtLnYxLldhbFN0YXR1cyKcAgoJV2FsU3RhdHVzEiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbxItCgVzdGF0ZRgCIAEoDjIeLndhbHN0cmVhbS52MS5XYWxMaWZldGltZVN0YXRlEisKBWVycm9yGAMgASgLMhwud2Fsc3RyZWFtLnYxLlN0cmVhbWluZ0Vycm9yEhoKEnJlY292ZXJ5X3RpbWVfdGljaxgEIAEoBBIdChVsYXN0X3N5bmNlZF90aW1lX3RpY2sYBSABKAQSLwoKY2hlY2twb2ludBgGIAEoCzIbLndhbHN0cmVhbS52MS5XYWxDaGVja3BvaW50EhkKEWFwcGVuZHNfaW5fZmxpZ2h0GAcgASgNKnUKDlJhdGVMaW1pdFN0YXRlEicKI1JBVEVfTElNSVRfU1RBVEVfTk9STUFMX1VOU1BFQ0lGSUVEEAASHQoZUkFURV9MSU1JVF9TVEFURV9TTE9XRE9XThABEhsKF1JBVEVfTElNSVRfU1RBVEVfUkVKRUNUEAIq1QEKEFdhbExpZmV0aW1lU3RhdGUSIgoeV0FMX0xJRkVUSU1FX1NUQVRFX1VOU1BFQ0lGSUVEEAASIQodV0FMX0xJRkVUSU1FX1NUQVRFX1JFQ09WRVJJTkcQARIcChhXQUxfTElGRVRJTUVfU1RBVEVfUkVBRFkQAhIeChpXQUxfTElGRVRJTUVfU1RBVEVfQ0xPU0lORxADEh0KGVdBTF9MSUZFVElNRV9TVEFURV9DTE9TRUQQBBIdChlXQUxfTElGRVRJTUVfU1RBVEVfRkFJTEVEEAUyrAEKEk5vZGVIYW5kbGVyU2VydmljZRJKCgdQcm9kdWNlEhwud2Fsc3RyZWFtLnYxLlByb2R1Y2VSZXF1ZXN0Gh0ud2Fsc3RyZWFtLnYxLlByb2R1Y2VSZXNwb25zZSgBMAESSgoHQ29uc3VtZRIcLndhbHN0cmVhbS52MS5Db25zdW1lUmVxdWVzdBodLndhbHN0cmVhbS52MS5Db25zdW1lUmVzcG9uc2UoATABMvgBChJOb2RlTWFuYWdlclNlcnZpY2USQwoGQXNzaWduEhsud2Fsc3RyZWFtLnYxLkFzc2lnblJlcXVlc3QaHC53YWxzdHJlYW0udjEuQXNzaWduUmVzcG9uc2USQwoGUmVtb3ZlEhsud2Fsc3RyZWFtLnYxLlJlbW92ZVJlcXVlc3QaHC53YWxzdHJlYW0udjEuUmVtb3ZlUmVzcG9uc2USWAoNQ29sbGVjdFN0YXR1cxIiLndhbHN0cmVhbS52MS5Db2xsZWN0U3RhdHVzUmVxdWVzdBojLndhbHN0cmVhbS52MS5Db2xsZWN0U3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_walstream_v1_common]);
 
 /**
+ * What a producer sends: `open` first, then `produce` requests, and `close` to end.
+ *
  * @generated from message walstream.v1.ProduceRequest
  */
 export type ProduceRequest = Message<"walstream.v1.ProduceRequest"> & {
@@ -72,6 +74,8 @@ export const OpenProducerSchema: GenMessage<OpenProducer> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 1);
 
 /**
+ * One append.
+ *
  * @generated from message walstream.v1.ProduceMessage
  */
 export type ProduceMessage = Message<"walstream.v1.ProduceMessage"> & {
@@ -111,6 +115,9 @@ export const CloseStreamSchema: GenMessage<CloseStream> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 3);
 
 /**
+ * What the node sends a producer: `opened` once, then results and rate-limit changes as they happen, and
+ * `closed` last when it ends the stream gracefully.
+ *
  * @generated from message walstream.v1.ProduceResponse
  */
 export type ProduceResponse = Message<"walstream.v1.ProduceResponse"> & {
@@ -152,6 +159,8 @@ export const ProduceResponseSchema: GenMessage<ProduceResponse> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 4);
 
 /**
+ * The stream is open: the node that serves it and its flow-control limit.
+ *
  * @generated from message walstream.v1.ProducerOpened
  */
 export type ProducerOpened = Message<"walstream.v1.ProducerOpened"> & {
@@ -176,10 +185,14 @@ export const ProducerOpenedSchema: GenMessage<ProducerOpened> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 5);
 
 /**
+ * The outcome of one append, in completion order (not request order).
+ *
  * @generated from message walstream.v1.ProduceResult
  */
 export type ProduceResult = Message<"walstream.v1.ProduceResult"> & {
   /**
+   * The request_id of the ProduceMessage it answers.
+   *
    * @generated from field: uint64 request_id = 1;
    */
   requestId: bigint;
@@ -251,6 +264,8 @@ export const StreamClosedSchema: GenMessage<StreamClosed> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 8);
 
 /**
+ * What a consumer sends: `open` first, `close` to end.
+ *
  * @generated from message walstream.v1.ConsumeRequest
  */
 export type ConsumeRequest = Message<"walstream.v1.ConsumeRequest"> & {
@@ -314,6 +329,9 @@ export const OpenConsumerSchema: GenMessage<OpenConsumer> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 10);
 
 /**
+ * What the node sends a consumer: `opened` once, then each message (a committed txn as one `txn`) in
+ * timetick order, and `closed` last when it ends the stream gracefully.
+ *
  * @generated from message walstream.v1.ConsumeResponse
  */
 export type ConsumeResponse = Message<"walstream.v1.ConsumeResponse"> & {
@@ -355,6 +373,8 @@ export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 11);
 
 /**
+ * The stream is open: the node that serves it.
+ *
  * @generated from message walstream.v1.ConsumerOpened
  */
 export type ConsumerOpened = Message<"walstream.v1.ConsumerOpened"> & {
@@ -372,6 +392,8 @@ export const ConsumerOpenedSchema: GenMessage<ConsumerOpened> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 12);
 
 /**
+ * The pchannel to open, at the term the coordinator gave it.
+ *
  * @generated from message walstream.v1.AssignRequest
  */
 export type AssignRequest = Message<"walstream.v1.AssignRequest"> & {
@@ -389,6 +411,8 @@ export const AssignRequestSchema: GenMessage<AssignRequest> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 13);
 
 /**
+ * Accepted: the open goes on in the background.
+ *
  * @generated from message walstream.v1.AssignResponse
  */
 export type AssignResponse = Message<"walstream.v1.AssignResponse"> & {
@@ -402,6 +426,8 @@ export const AssignResponseSchema: GenMessage<AssignResponse> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 14);
 
 /**
+ * The pchannel to close; the term must be the WAL's.
+ *
  * @generated from message walstream.v1.RemoveRequest
  */
 export type RemoveRequest = Message<"walstream.v1.RemoveRequest"> & {
@@ -419,6 +445,8 @@ export const RemoveRequestSchema: GenMessage<RemoveRequest> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 15);
 
 /**
+ * Closed.
+ *
  * @generated from message walstream.v1.RemoveResponse
  */
 export type RemoveResponse = Message<"walstream.v1.RemoveResponse"> & {
@@ -432,6 +460,8 @@ export const RemoveResponseSchema: GenMessage<RemoveResponse> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 16);
 
 /**
+ * Asks for the state of every WAL.
+ *
  * @generated from message walstream.v1.CollectStatusRequest
  */
 export type CollectStatusRequest = Message<"walstream.v1.CollectStatusRequest"> & {
@@ -445,6 +475,8 @@ export const CollectStatusRequestSchema: GenMessage<CollectStatusRequest> = /*@_
   messageDesc(file_walstream_v1_node, 17);
 
 /**
+ * This node and each WAL it holds.
+ *
  * @generated from message walstream.v1.CollectStatusResponse
  */
 export type CollectStatusResponse = Message<"walstream.v1.CollectStatusResponse"> & {
@@ -467,6 +499,8 @@ export const CollectStatusResponseSchema: GenMessage<CollectStatusResponse> = /*
   messageDesc(file_walstream_v1_node, 18);
 
 /**
+ * One WAL on this node: where it is in its life and how far it got.
+ *
  * @generated from message walstream.v1.WalStatus
  */
 export type WalStatus = Message<"walstream.v1.WalStatus"> & {
@@ -524,20 +558,28 @@ export const WalStatusSchema: GenMessage<WalStatus> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 19);
 
 /**
+ * How hard a producer may write.
+ *
  * @generated from enum walstream.v1.RateLimitState
  */
 export enum RateLimitState {
   /**
+   * No limit.
+   *
    * @generated from enum value: RATE_LIMIT_STATE_NORMAL_UNSPECIFIED = 0;
    */
   NORMAL_UNSPECIFIED = 0,
 
   /**
+   * Send at most bytes_per_second.
+   *
    * @generated from enum value: RATE_LIMIT_STATE_SLOWDOWN = 1;
    */
   SLOWDOWN = 1,
 
   /**
+   * Send nothing; appends are refused with RATE_LIMIT_REJECTED until the state changes.
+   *
    * @generated from enum value: RATE_LIMIT_STATE_REJECT = 2;
    */
   REJECT = 2,
