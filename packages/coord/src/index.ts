@@ -36,6 +36,8 @@ export {
   type MetaSnapshot,
   UNASSIGNED_TERM,
 } from './channel/channel-manager.js';
+// The coordinator in one call (the embedded mode).
+export { type Coordinator, type CoordinatorOptions, startCoordinator } from './coordinator.js';
 // Nodes: the calls the coordinator makes on a node, and in-process nodes for the embedded mode.
 export { InProcessNode } from './nodes/in-process-node.js';
 export {

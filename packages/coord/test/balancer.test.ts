@@ -197,6 +197,24 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
     ).toBe(true);
   });
 
+  test('a pchannel its node no longer serves (restarted, or the WAL failed) opens again at a new term', async () => {
+    cluster = new TestCluster();
+    const node = await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(2));
+    await balancer.idle(within());
+    // Behind the coordinator's back, as a node that restarted with the same id would be.
+    await node.remove(cluster.channels.get('pch00').channel);
+    await balancer.trigger();
+    await balancer.idle(within());
+    expect(cluster.termOf('pch00')).toBe(2n);
+    expect(cluster.termOf('pch01')).toBe(1n);
+    await appendOn('pch00');
+    expect(cluster.moves.findLast((m) => m.pchannel === 'pch00')).toMatchObject({
+      reason: 'wal-lost',
+      outcome: 'done',
+    });
+  });
+
   test('a restarted coordinator finishes a move it had saved as ASSIGNING and keeps every other term', async () => {
     cluster = new TestCluster();
     await cluster.addNode();

@@ -23,6 +23,7 @@ export type MoveReason =
   | 'node-unhealthy'
   | 'drain'
   | 'report-error'
+  | 'wal-lost'
   | 'resume'
   | 'rebalance';
 
@@ -357,7 +358,20 @@ export class Balancer {
 
   async #plan(): Promise<void> {
     const sessions = [...this.#sessions.values()];
-    await this.#collectHealth(sessions);
+    // Taken before the status calls: a meta ASSIGNED already then was reported ready before them.
+    const before = this.#channels.snapshot.metas;
+    const reports = await this.#collectHealth(sessions);
+    const lost = new Set<string>();
+    for (const meta of before) {
+      const name = meta.channel.name;
+      if (meta.state !== 'assigned' || meta.nodeId === undefined || this.#inflight.has(name)) continue;
+      const report = reports.get(meta.nodeId);
+      if (!report || this.#channels.get(name) !== meta) continue;
+      const wal = report.wals.find((w) => w.pchannel.name === name && w.pchannel.term === meta.channel.term);
+      if (wal && wal.state !== 'failed' && wal.state !== 'closed') continue;
+      // The node no longer serves what it was given (it restarted, or the WAL failed): open it again at a new term.
+      if (await this.#channels.markUnavailable(name, meta.channel.term)) lost.add(name);
+    }
     const metas = this.#channels.snapshot.metas;
     const now = this.#now();
     const schedulable = (id: string): boolean => {
@@ -399,7 +413,7 @@ export class Balancer {
         else continue;
       }
       if (meta.state === 'assigned' && meta.nodeId === target && !inflight) continue;
-      this.#startMove(meta, target, this.#reasonFor(meta, target));
+      this.#startMove(meta, target, lost.has(meta.channel.name) ? 'wal-lost' : this.#reasonFor(meta, target));
     }
   }
 
@@ -430,16 +444,19 @@ export class Balancer {
     return 'rebalance';
   }
 
-  async #collectHealth(sessions: readonly NodeSession[]): Promise<void> {
+  /** Every node's status, bounded; a node that fails or misses the bound is unhealthy for the round. */
+  async #collectHealth(sessions: readonly NodeSession[]): Promise<Map<string, NodeStatusReport>> {
+    const reports = new Map<string, NodeStatusReport>();
     const results = await Promise.all(
       sessions.map(async (s) => {
         try {
-          await this.#bounded(
-            s.client.collectStatus.bind(s.client),
+          const report = await this.#bounded(
+            (signal) => s.client.collectStatus(signal),
             this.#statusTimeoutMs,
             undefined,
             `status of node ${s.nodeId}`,
           );
+          reports.set(s.nodeId, report);
           return [s.nodeId, true] as const;
         } catch (error) {
           this.#obs.reportError({ component: 'balancer', error, retrying: true });
@@ -454,6 +471,7 @@ export class Balancer {
       else this.#unhealthy.add(id);
     }
     if (changed) this.#publishNodes();
+    return reports;
   }
 
   #startMove(meta: PChannelMeta, target: string, reason: MoveReason): void {

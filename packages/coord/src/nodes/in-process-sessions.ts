@@ -26,7 +26,18 @@ export class InProcessSessions implements SessionDirectory {
   readonly #sessions = new Map<string, NodeSession>();
   readonly #subject = new BehaviorSubject<readonly NodeSession[]>([]);
   readonly sessions$: Observable<readonly NodeSession[]> = this.#subject.asObservable();
-  #nextId = 1n;
+  #nextId: bigint;
+
+  /** `firstId`: where ids start (default 1); above every id a previous run used, so none is reused. */
+  constructor(options: { firstId?: bigint } = {}) {
+    const first = options.firstId ?? 1n;
+    if (typeof first !== 'bigint' || first < 1n) {
+      throw new WalError('INVALID_ARGUMENT', 'InProcessSessions: option firstId must be a bigint ≥ 1', {
+        retriable: false,
+      });
+    }
+    this.#nextId = first;
+  }
 
   join(client: NodeManagerClient, options: { address?: string } = {}): InProcessSessionHandle {
     const nodeId = String(this.#nextId++);
