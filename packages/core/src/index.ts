@@ -95,6 +95,8 @@ export {
   registry,
 } from './registry/registry.js';
 export { DeliverFilter } from './runtime/filters.js';
+// Records in a log that are not walstream messages: skipped (default) or a failure.
+export { type ForeignRecordsPolicy, foreignReason } from './runtime/foreign.js';
 export type { AppendResult } from './runtime/interceptor.js';
 // A pchannel's WAL: append, read, truncate, close.
 export type {

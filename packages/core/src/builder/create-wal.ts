@@ -2,7 +2,7 @@ import type { Catalog } from '../contracts/catalog.js';
 import { MemoryCatalog } from '../contracts/memory-catalog.js';
 import { WalError } from '../errors/wal-error.js';
 import { createObservability, type ObservabilityOptions } from '../observability/observability.js';
-import { checkKnownKeys, functionOption, integerOption } from '../options/check.js';
+import { checkKnownKeys, functionOption, integerOption, oneOfOption } from '../options/check.js';
 import {
   type AdapterOptions,
   registry as defaultRegistry,
@@ -141,7 +141,14 @@ function checkInterceptorOrder(interceptors: readonly InterceptorBuilder[]): voi
 function checkCreateWalOptions(options: CreateWalOptions): void {
   checkKnownKeys('createWal', options, CREATE_WAL_KEYS);
   functionOption('createWal', 'onError', options.onError);
-  checkKnownKeys('createWal', options.runtime, ['appendRetry'], 'runtime.');
+  checkKnownKeys('createWal', options.runtime, ['appendRetry', 'foreignRecords'], 'runtime.');
+  oneOfOption(
+    'createWal',
+    'runtime.foreignRecords',
+    options.runtime?.foreignRecords,
+    ['skip', 'fail'],
+    'skip',
+  );
   const retry = options.runtime?.appendRetry;
   checkKnownKeys('createWal', retry, ['initialMs', 'maxMs'], 'runtime.appendRetry.');
   if (retry) {

@@ -7,6 +7,7 @@ import { WalMetrics } from '../observability/wal-metrics.js';
 import type { TimestampAllocator } from '../timetick/allocator.js';
 import type { WalImpls, WalImplsOpener } from '../walimpls/spi.js';
 import { appendToAdapter, DEFAULT_APPEND_RETRY } from './append-retry.js';
+import { ForeignRecords } from './foreign.js';
 import type { Interceptor, InterceptorBuilder, InterceptorBuildParams } from './interceptor.js';
 import { SharedState } from './shared-state.js';
 import type { Wal, WalOpener } from './wal.js';
@@ -30,11 +31,13 @@ export class WalStackOpener implements WalOpener {
   #closing: Promise<void> | undefined;
 
   readonly #metrics: WalMetrics;
+  readonly #foreign: ForeignRecords;
 
   constructor(stack: WalStack) {
     this.#stack = stack;
     this.walName = stack.walName;
     this.#metrics = new WalMetrics(stack.observability.meter);
+    this.#foreign = new ForeignRecords(stack.runtime?.foreignRecords ?? 'skip', stack.observability);
   }
 
   async open(options: { channel: PChannelInfo; signal?: AbortSignal }): Promise<Wal> {
@@ -62,6 +65,7 @@ export class WalStackOpener implements WalOpener {
       observability: params.observability,
       metrics: this.#metrics,
       options: this.#stack.runtime,
+      foreign: this.#foreign,
     });
     if (this.#closing) {
       // Closed while this open was under way: the caller gets nothing to leak.
@@ -89,7 +93,8 @@ export class WalStackOpener implements WalOpener {
         });
         return message.intoImmutable(id);
       },
-      readRaw: (options) => impls.read(options),
+      // Recovery replays the log: the foreign-records policy applies to it as to readers.
+      readRaw: async (options) => this.#foreign.wrap(await impls.read(options), impls.channel.name),
     };
   }
 

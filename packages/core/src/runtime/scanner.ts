@@ -32,6 +32,11 @@ export interface WalScannerSource {
   /** Recent messages kept by the WAL, for tailing without the store. */
   readonly tailBuffer?: TailBuffer;
   readonly metrics?: WalMetrics;
+  /**
+   * The stack's foreign-records policy for this reader: true for a record to pass over; throws (the
+   * scanner then fails) under `fail`. Unset: every record is delivered.
+   */
+  readonly skipForeign?: (message: ImmutableMessage) => boolean;
   readonly onClose: () => void;
 }
 
@@ -202,9 +207,7 @@ export class WalScanner implements Scanner {
         } catch (error) {
           // Closed while waiting for the tail to grow: the end of iteration, not a failure.
           if (this.#stop.signal.aborted) return undefined;
-          const failure = error instanceof Error ? error : new Error(String(error));
-          this.#finish('failed', failure);
-          throw failure;
+          throw await this.#fail(error);
         }
         if (this.#stop.signal.aborted) return undefined;
         if (message) {
@@ -217,10 +220,9 @@ export class WalScanner implements Scanner {
       let result: IteratorResult<ImmutableMessage>;
       try {
         result = await mode.iterator.next();
+        if (!result.done && this.#source.skipForeign?.(result.value)) continue;
       } catch (error) {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        this.#finish('failed', failure);
-        throw failure;
+        throw await this.#fail(error);
       }
       if (result.done) {
         // The adapter reader ended: closed by us, or by the WAL closing under it.
@@ -232,6 +234,19 @@ export class WalScanner implements Scanner {
       this.#lastPulled = message;
       return message;
     }
+  }
+
+  /**
+   * Ends the scanner on a failure: the adapter reader is released, `done` settles with the error and the
+   * state is `failed`. Returns the error to throw.
+   */
+  async #fail(error: unknown): Promise<Error> {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    this.#stop.abort();
+    this.#finish('failed', failure);
+    await this.#leaveMode().catch(() => {});
+    this.#source.onClose();
+    return failure;
   }
 
   #tryTailing(afterTimeTick: bigint): void {

@@ -13,6 +13,7 @@ import type { TimestampAllocator } from '../timetick/allocator.js';
 import type { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { WalImpls } from '../walimpls/spi.js';
 import { appendToAdapter, DEFAULT_APPEND_RETRY } from './append-retry.js';
+import { ForeignRecords, type ForeignRecordsPolicy } from './foreign.js';
 import type { AppendContext, AppendNext, AppendResult, Interceptor } from './interceptor.js';
 import { checkScanOptions } from './scan-options.js';
 import { WalScanner } from './scanner.js';
@@ -43,11 +44,18 @@ export interface WalRuntimeParts {
   readonly observability: Observability;
   readonly metrics: WalMetrics;
   readonly options?: WalRuntimeOptions;
+  /** The stack's foreign-records policy (default: skip, reported through `observability`). */
+  readonly foreign?: ForeignRecords;
 }
 
 export interface WalRuntimeOptions {
   /** Backoff of the adapter append retry (default 10 ms doubling to 5 s, as the original). */
   readonly appendRetry?: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * What readers and recovery of a stack that writes TimeTicks do with a record that is not a walstream
+   * message: `skip` (default; counted in `walstream.foreign_records` and warned about) or `fail`.
+   */
+  readonly foreignRecords?: ForeignRecordsPolicy;
 }
 
 /**
@@ -78,6 +86,7 @@ export class WalRuntime implements Wal {
   #drained: (() => void) | undefined;
   #scannerSeq = 0;
   #closing: Promise<void> | undefined;
+  readonly #foreign: ForeignRecords;
 
   constructor({
     impls,
@@ -87,6 +96,7 @@ export class WalRuntime implements Wal {
     observability,
     metrics,
     options = {},
+    foreign,
   }: WalRuntimeParts) {
     this.#impls = impls;
     this.#observability = observability;
@@ -99,6 +109,7 @@ export class WalRuntime implements Wal {
     this.#allocator = allocator;
     this.#onClosed = onClosed;
     this.#retry = options.appendRetry ?? DEFAULT_APPEND_RETRY;
+    this.#foreign = foreign ?? new ForeignRecords(options.foreignRecords ?? 'skip', observability);
     this.#chain = interceptors.reduceRight<AppendNext>(
       (next, interceptor) => (message, context) => interceptor.doAppend(message, context, next),
       (message, context) => this.#appendToAdapter(message, context),
@@ -199,6 +210,10 @@ export class WalRuntime implements Wal {
         openRaw,
         firstRaw,
         ordered: this.#ordered,
+        // Only a stack that writes TimeTicks knows what its own messages look like.
+        ...(this.#ordered
+          ? { skipForeign: this.#foreign.checker(`scanner ${name}`, this.channel.name) }
+          : {}),
         tailBuffer: this.#tailBuffer,
         metrics: this.#metrics,
         onClose: () => this.#scanners.delete(scanner),
