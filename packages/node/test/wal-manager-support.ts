@@ -61,9 +61,13 @@ export function recording(inner: WalOpener): RecordingOpener {
 }
 
 /** Resolves when `check` holds, polling on the event loop; rejects after `ms` with `what`. */
-export async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 10_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setImmediate(resolve));
   }

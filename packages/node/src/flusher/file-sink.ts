@@ -56,6 +56,12 @@ export interface FileSinkOptions {
  */
 export function fileSink(options: FileSinkOptions): FlushSink {
   checkKnownKeys('fileSink', options, ['directory', 'name']);
+  if (options.directory === undefined) {
+    throw new WalError('INVALID_ARGUMENT', 'fileSink: option directory is required', {
+      retriable: false,
+      details: { option: 'directory' },
+    });
+  }
   const directory = stringOption('fileSink', 'directory', options.directory, '', false);
   const name = stringOption('fileSink', 'name', options.name, 'file');
   return {

@@ -191,7 +191,7 @@ class Flusher implements WalFlusher {
   #flushed: LogPosition | undefined;
   #truncatedAt: MessageID | undefined;
   #truncating: Promise<void> = Promise.resolve();
-  /** Without sinks: bytes the scan passed, and positions sampled at TimeTicks for retention. */
+  /** Without sinks: bytes the scan passed, and the ids it passed (one per millisecond) for retention. */
   #bytes = 0;
   #samples: { position: LogPosition; bytes: number; physicalMs: number }[] = [];
 
@@ -278,8 +278,9 @@ class Flusher implements WalFlusher {
       lane.scanned = position;
       lane.work.open();
     }
-    // Without sinks nothing is flushed (a sink added later must still get everything): only sampled.
-    if (this.#lanes.length === 0 && isTick) this.#sample(position);
+    // Without sinks nothing is flushed (a sink added later must still get everything): only sampled, at
+    // the message's own id — retention drops what was written before it.
+    if (this.#lanes.length === 0) this.#sample({ messageId: message.id, timeTick });
   }
 
   /** One sink's worker: everything queued is written, synced, and then counts as durable up to the scan. */
@@ -335,6 +336,12 @@ class Flusher implements WalFlusher {
 
   #sample(position: LogPosition): void {
     if (!this.#options.retention) return;
+    const last = this.#samples.at(-1);
+    // One sample per millisecond is as fine as age retention can tell apart anyway.
+    if (last && last.physicalMs === physicalMsOf(position.timeTick)) {
+      this.#samples[this.#samples.length - 1] = { ...last, position, bytes: this.#bytes };
+      return;
+    }
     this.#samples.push({ position, bytes: this.#bytes, physicalMs: physicalMsOf(position.timeTick) });
     // Bounded: thin out the older half when full (truncation only needs a rough ladder of positions).
     if (this.#samples.length > 4096) {
