@@ -114,9 +114,14 @@ export class WireProducer {
             this.completionOrder.push(r.value.requestId);
             const waiter = this.#pending.get(r.value.requestId);
             this.#pending.delete(r.value.requestId);
-            if (r.value.outcome.case === 'result')
-              waiter?.resolve(fromWireAppendResult(r.value.outcome.value));
-            else if (r.value.outcome.case === 'error') waiter?.reject(fromWireError(r.value.outcome.value));
+            try {
+              if (r.value.outcome.case === 'result')
+                waiter?.resolve(fromWireAppendResult(r.value.outcome.value));
+              else if (r.value.outcome.case === 'error') waiter?.reject(fromWireError(r.value.outcome.value));
+            } catch (error) {
+              // A result this process cannot read (an id of an adapter whose codec is not loaded here).
+              waiter?.reject(error);
+            }
           } else if (r.case === 'rateLimit') this.rateLimits.push(r.value.state);
           else if (r.case === 'closed') this.closed = true;
         }
