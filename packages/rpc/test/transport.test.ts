@@ -305,6 +305,39 @@ describe('streams and connections', () => {
     expect(blockedAt).toBeGreaterThan(0);
   });
 
+  it('a thousand sends waiting for drain at once share one wait: no listener-leak warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    const allQueued = deferred<number>();
+    try {
+      await using server = await serve({
+        assignment: {
+          ...threeSnapshots,
+          assignmentDiscover: async (_request, stream) => {
+            const sends = Array.from({ length: 1000 }, (_, i) =>
+              stream.send(
+                create(AssignmentDiscoverResponseSchema, { fullAssignment: snapshot(BigInt(i), 1024) }),
+              ),
+            );
+            allQueued.resolve(sends.length);
+            await Promise.all(sends);
+          },
+        },
+      });
+      await using channel = connectRpc(server.address);
+      const responses = channel.assignment.assignmentDiscover(create(AssignmentDiscoverRequestSchema));
+      expect(await allQueued.promise).toBe(1000);
+      const received = await collect(responses);
+      expect(received.map((r) => r.fullAssignment?.version?.local)).toEqual(
+        Array.from({ length: 1000 }, (_, i) => BigInt(i)),
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('a client duplex send waits while the server does not read, and goes on when it reads', async () => {
     const startReading = deferred();
     let read = 0;

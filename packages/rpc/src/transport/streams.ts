@@ -57,6 +57,13 @@ export async function* pull<T>(
 }
 
 /**
+ * The one wait for 'drain' per stream that every blocked send shares: a node answering a thousand appends
+ * at once would otherwise hang a thousand listeners on the stream and on the signal (and Node warns about
+ * a leak past ten).
+ */
+const drains = new WeakMap<Writable, Promise<void>>();
+
+/**
  * Writes one message and resolves when the caller may write the next: at once while the stream's buffer
  * is below its high-water mark, after 'drain' otherwise. Rejects with `failure()` when `stop` aborts first.
  */
@@ -68,16 +75,21 @@ export function push(
 ): Promise<void> {
   if (stop.aborted) return Promise.reject(failure());
   if (stream.write(message)) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const onDrain = (): void => {
-      stop.removeEventListener('abort', onStop);
-      resolve();
-    };
-    const onStop = (): void => {
-      stream.off('drain', onDrain);
-      reject(failure());
-    };
-    stream.once('drain', onDrain);
-    stop.addEventListener('abort', onStop, { once: true });
-  });
+  let drained = drains.get(stream);
+  if (drained === undefined) {
+    drained = new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => {
+        stop.removeEventListener('abort', onStop);
+        resolve();
+      };
+      const onStop = (): void => {
+        stream.off('drain', onDrain);
+        reject(failure());
+      };
+      stream.once('drain', onDrain);
+      stop.addEventListener('abort', onStop, { once: true });
+    }).finally(() => drains.delete(stream));
+    drains.set(stream, drained);
+  }
+  return drained;
 }
