@@ -66,7 +66,7 @@ describe.each(DRIVERS)('forged walstream headers (%s)', (driver) => {
       // Reserved headers never become properties.
       expect(got.slice(1, 4).map((m) => m.properties)).toEqual([{}, {}, {}]);
       const warnings = lines.filter(
-        (line) => line.level === 'warn' && /not taken as walstream's own/.test(line.message),
+        (line) => line.level === 'warn' && /not taken as walstream's own/.test(line.message ?? ''),
       );
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.fields).toMatchObject({ topic: name, scanner: 'forged' });

@@ -93,7 +93,7 @@ describe('foreign records', () => {
     await using scanner = await wal.read({ vchannel: notes, deliverPolicy: DeliverPolicy.all() });
     expect(await notesUntil(scanner, 'after')).toEqual(['before', 'after']);
     const warnings = lines.filter(
-      (line) => line.level === 'warn' && /not a walstream message/.test(line.message),
+      (line) => line.level === 'warn' && /not a walstream message/.test(line.message ?? ''),
     );
     // One for the recovery replay, one for the reader.
     expect(warnings.map((line) => line.fields.reader)).toEqual([

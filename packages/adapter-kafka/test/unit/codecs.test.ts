@@ -1,3 +1,4 @@
+/// <reference path="../../src/codecs/vendor.d.ts" />
 import { randomBytes } from 'node:crypto';
 import { WalError } from '@walstream/core';
 import * as snappy from 'snappyjs';
@@ -52,7 +53,11 @@ describe('record-batch codecs', () => {
 
 describe('codecs handed to the client libraries', () => {
   test("kafkajs's placeholders are replaced; a codec the application registered stays", async () => {
-    const own = { compress: async () => Buffer.alloc(0), decompress: async () => Buffer.alloc(0) };
+    interface Codec {
+      compress(encoder: { buffer: Buffer }): Promise<Buffer>;
+      decompress(buffer: Buffer): Promise<Buffer>;
+    }
+    const own: Codec = { compress: async () => Buffer.alloc(0), decompress: async () => Buffer.alloc(0) };
     const registry = {
       CompressionTypes: { GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 },
       CompressionCodecs: {
@@ -65,8 +70,8 @@ describe('codecs handed to the client libraries', () => {
     };
     installKafkaJsCodecs(registry);
     expect(registry.CompressionCodecs[3]!()).toBe(own);
-    const snappyCodec = registry.CompressionCodecs[2]!() as typeof own;
-    const zstdCodec = registry.CompressionCodecs[4]!() as { decompress(b: Buffer): Promise<Buffer> };
+    const snappyCodec = registry.CompressionCodecs[2]!() as Codec;
+    const zstdCodec = registry.CompressionCodecs[4]!() as Codec;
     const data = Buffer.from('kafkajs '.repeat(100));
     expect((await snappyCodec.decompress(CODECS.snappy.compress(data))).equals(data)).toBe(true);
     await prepareCompression('zstd');
@@ -74,7 +79,11 @@ describe('codecs handed to the client libraries', () => {
   });
 
   test('@platformatic/kafka gets snappy that reads xerial frames, and zstd only where it has none', () => {
-    const theirs = () => ({
+    const theirs = (): {
+      compressSync(d: Buffer): Buffer;
+      decompressSync(d: Buffer): Buffer;
+      available: boolean;
+    } => ({
       compressSync: () => Buffer.alloc(0),
       decompressSync: () => Buffer.alloc(0),
       available: false,
