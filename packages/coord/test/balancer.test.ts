@@ -98,7 +98,7 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
 
   test('a node whose removes hang holds up only its own pchannels: a lost node’s pchannels move meanwhile', async () => {
     cluster = new TestCluster();
-    const stuck = new StallingRemoves(await cluster.addNode().then((n) => (n.leaveSession(), n)));
+    const stuck = new StallingRemoves(await cluster.addNode({ join: false }));
     const stuckId = cluster.sessions.join(stuck).nodeId;
     const healthy = await cluster.addNode();
     const lost = await cluster.addNode();

@@ -6,7 +6,6 @@ import {
   type MessageTypeDefinition,
   MutableMessage,
   ResourceDomain,
-  type ResourceKey,
   sharedResourceKey,
   type TimestampAllocator,
   WalError,
@@ -87,12 +86,6 @@ export interface BroadcasterOptions {
 const APPENDED = '_coord.appended';
 const DEAD = '_coord.dead';
 const CLUSTER_KEY = sharedResourceKey(ResourceDomain.Cluster, '');
-
-interface DeadLetter {
-  readonly phase: 'append' | 'callback';
-  readonly attempts: number;
-  readonly error: WalError;
-}
 
 class Task {
   readonly id: bigint;

@@ -27,13 +27,15 @@ export class TestCluster {
   channels!: ChannelManager;
   balancer!: Balancer;
 
-  async addNode(): Promise<InProcessNode> {
+  /** A node on the shared store; `join: false` leaves joining to the test (behind a wrapper, say). */
+  async addNode(options: { join?: boolean } = {}): Promise<InProcessNode> {
     const opener = await createWal({ catalog: this.catalog, allocator: this.tso })
       .adapter(memoryAdapter({ store: this.store }))
       .use(...walSemantics())
       .build();
     this.openers.push(opener);
-    const node = new InProcessNode(opener).join(this.sessions);
+    const node = new InProcessNode(opener);
+    if (options.join !== false) node.join(this.sessions);
     this.nodes.push(node);
     return node;
   }
