@@ -430,6 +430,37 @@ describe('streams and connections', () => {
     expect(small.broadcastId).toBe(1n);
   });
 
+  it('a response over the server limit fails the call INVALID_ARGUMENT and aborts the handler', async () => {
+    const handlerSaw = deferred<string>();
+    await using server = await serve(
+      {
+        assignment: {
+          ...threeSnapshots,
+          assignmentDiscover: async (_request, stream) => {
+            try {
+              await stream.send(
+                create(AssignmentDiscoverResponseSchema, { fullAssignment: snapshot(1n, 8192) }),
+              );
+              for (let i = 0; i < 100; i++) {
+                await stream.send(create(AssignmentDiscoverResponseSchema, { fullAssignment: snapshot(2n) }));
+              }
+              handlerSaw.resolve('every send resolved');
+            } catch (error) {
+              handlerSaw.resolve(WalError.is(error) ? error.code : String(error));
+            }
+          },
+        },
+      },
+      { maxMessageBytes: 1024 },
+    );
+    await using channel = connectRpc(server.address);
+    const error = await rejection(
+      collect(channel.assignment.assignmentDiscover(create(AssignmentDiscoverRequestSchema))),
+    );
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(await handlerSaw.promise).toBe('ABORTED');
+  });
+
   it('a response over the client limit is INVALID_ARGUMENT on the client', async () => {
     await using server = await serve({
       assignment: {

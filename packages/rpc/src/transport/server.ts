@@ -84,7 +84,11 @@ function cancellation(call: GrpcCall, path: string): AbortController {
   const controller = new AbortController();
   const abort = (): void =>
     controller.abort(
-      new WalError('ABORTED', `${path}: the client cancelled the call or went away`, { retriable: false }),
+      new WalError(
+        'ABORTED',
+        `${path}: the call was cancelled (by the client, its deadline, a lost connection or the transport)`,
+        { retriable: false },
+      ),
     );
   if (call.cancelled) abort();
   else (call as EventEmitter).once('cancelled', abort);
