@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { unitProject as kafkaUnit } from './packages/adapter-kafka/vitest.config.ts';
 import { unitProject as pulsarUnit } from './packages/adapter-pulsar/vitest.config.ts';
+import { kafkaProject as nodeKafka } from './packages/node/vitest.config.ts';
 
 export default defineConfig({
   test: {
@@ -10,6 +11,8 @@ export default defineConfig({
       // one project from each package's config file; these are the adapters' second ones).
       kafkaUnit,
       pulsarUnit,
+      // The node's tests on a real Kafka broker (its broker-free ones are the `node` project).
+      nodeKafka,
       { test: { name: 'scripts', include: ['scripts/**/*.test.ts'], testTimeout: 120_000 } },
     ],
   },
