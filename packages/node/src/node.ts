@@ -10,7 +10,7 @@ import {
 } from '@walstream/core';
 import { checkKnownKeys, integerOption, stringOption } from '@walstream/core/internal';
 import { createObservability, type WalImplsBuilder } from '@walstream/core/spi';
-import { walSemantics } from '@walstream/interceptors';
+import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
 import { type RpcServer, startRpcServer, type TlsServerOptions } from '@walstream/rpc';
 import type { FlusherOptions } from './flusher/index.js';
 import {
@@ -44,6 +44,8 @@ export interface StartNodeOptions extends ObservabilityOptions {
   readonly nodeId?: bigint;
   /** Timetick source of the composed stack (with `adapter`). Default: a process-local hybrid clock. */
   readonly allocator?: TimestampAllocator;
+  /** Options of the composed `walSemantics()` chain (with `adapter`): timetick, txn, write-ahead buffer, ... */
+  readonly semantics?: SemanticsOptions;
   readonly flowControl?: FlowControlOptions;
   /** Read-ahead of each consumer stream's scanner, in messages. Default 128. */
   readonly consumerReadAhead?: number;
@@ -81,6 +83,7 @@ const OPTION_KEYS = [
   'token',
   'nodeId',
   'allocator',
+  'semantics',
   'flowControl',
   'consumerReadAhead',
   'maxMessageBytes',
@@ -101,6 +104,16 @@ const OPTION_KEYS = [
  */
 export async function startNode(options: StartNodeOptions): Promise<StreamingNode> {
   checkKnownKeys(WHERE, options, OPTION_KEYS);
+  if (options.opener !== undefined && options.semantics !== undefined) {
+    throw new WalError(
+      'INVALID_ARGUMENT',
+      `${WHERE}: option semantics applies to a stack the node composes (adapter), not to an opener`,
+      {
+        retriable: false,
+        details: { option: 'semantics' },
+      },
+    );
+  }
   if ((options.adapter === undefined) === (options.opener === undefined)) {
     throw new WalError('INVALID_ARGUMENT', `${WHERE}: give exactly one of adapter and opener`, {
       retriable: false,
@@ -142,7 +155,7 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
       ...observabilityOptions,
     })
       .adapter(options.adapter!)
-      .use(...walSemantics())
+      .use(...walSemantics(options.semantics))
       .build());
 
   const walManager = createWalManager({

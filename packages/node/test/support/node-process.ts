@@ -31,6 +31,9 @@ export interface NodeProcessConfig {
     readonly maxBytesInFlight?: number;
   };
   readonly token?: string;
+  /** The write-ahead buffer's capacity (walSemantics' wab.capacityBytes). */
+  readonly wabCapacityBytes?: number;
+  readonly consumerReadAhead?: number;
 }
 
 export interface NodeProcessStats {
@@ -80,6 +83,8 @@ const node = await startNode({
   ...(config.nodeId ? { nodeId: BigInt(config.nodeId) } : {}),
   ...(config.flowControl ? { flowControl: config.flowControl } : {}),
   ...(config.token ? { token: config.token } : {}),
+  ...(config.wabCapacityBytes ? { semantics: { wab: { capacityBytes: config.wabCapacityBytes } } } : {}),
+  ...(config.consumerReadAhead ? { consumerReadAhead: config.consumerReadAhead } : {}),
 });
 process.stdout.write(`${JSON.stringify({ address: node.address, nodeId: node.nodeId.toString() })}\n`);
 
