@@ -33,9 +33,20 @@ function kafkaJsCodec(codec: KafkaCodec) {
   };
 }
 
+/**
+ * The codec table of a loaded kafkajs. Imported from ESM, kafkajs is a CommonJS module whose namespace
+ * lacks `CompressionCodecs` (Node's export detection does not see it): it is on `default` there.
+ */
+function kafkaJsRegistry(module: unknown): Partial<KafkaJsCodecRegistry> {
+  const direct = (module ?? {}) as Partial<KafkaJsCodecRegistry> & {
+    default?: Partial<KafkaJsCodecRegistry>;
+  };
+  return direct.CompressionCodecs ? direct : (direct.default ?? direct);
+}
+
 /** Registers snappy, lz4 and zstd with a kafkajs module where nothing usable is registered. */
 export function installKafkaJsCodecs(module: unknown): void {
-  const registry = module as Partial<KafkaJsCodecRegistry>;
+  const registry = kafkaJsRegistry(module);
   if (!registry.CompressionCodecs || !registry.CompressionTypes) return;
   for (const [type, name] of KAFKAJS_NAMES) {
     const number = registry.CompressionTypes[type];
@@ -55,7 +66,7 @@ export function installKafkaJsCodecs(module: unknown): void {
 
 /** kafkajs's number of a codec, for the `compression` of a send. */
 export function kafkaJsCompressionType(module: unknown, name: KafkaCodecName): number | undefined {
-  const types = (module as Partial<KafkaJsCodecRegistry>).CompressionTypes;
+  const types = kafkaJsRegistry(module).CompressionTypes;
   if (!types) return undefined;
   return { gzip: types.GZIP, snappy: types.Snappy, lz4: types.LZ4, zstd: types.ZSTD }[name];
 }

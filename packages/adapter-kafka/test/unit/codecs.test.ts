@@ -78,6 +78,18 @@ describe('codecs handed to the client libraries', () => {
     expect((await zstdCodec.decompress(CODECS.zstd.compress(data))).equals(data)).toBe(true);
   });
 
+  test('kafkajs imported from ESM (codec table only on its default export) gets the codecs too', async () => {
+    // Node's ESM namespace of kafkajs (a CommonJS module) lacks CompressionCodecs; vitest's interop has it.
+    const cjs = {
+      CompressionTypes: { GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 },
+      CompressionCodecs: {} as Record<number, () => unknown>,
+    };
+    installKafkaJsCodecs({ Kafka: class {}, default: cjs });
+    const lz4Codec = cjs.CompressionCodecs[3]!() as { decompress(b: Buffer): Promise<Buffer> };
+    const data = Buffer.from('esm '.repeat(100));
+    expect((await lz4Codec.decompress(CODECS.lz4.compress(data))).equals(data)).toBe(true);
+  });
+
   test('@platformatic/kafka gets snappy that reads xerial frames, and zstd only where it has none', () => {
     const theirs = (): {
       compressSync(d: Buffer): Buffer;
