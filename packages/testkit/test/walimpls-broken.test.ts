@@ -24,6 +24,8 @@ import {
   countingAdapter,
   cutsAtNulAdapter,
   dropsStaleAppendsAdapter,
+  fencedAfterLandingAdapter,
+  fencedAsUnavailableAdapter,
   hiddenQueueAdapter,
   ignoresReadSignalAdapter,
   type Pulls,
@@ -61,6 +63,7 @@ const SLOW_CONSUMER = 'a slow consumer keeps buffered at or below readAheadBuffe
 const PROBE = 'a reader that is not consumed stops taking entries from the store';
 const FENCED = 'opening term T+1 fences the term-T writer, and its rejected append does not land';
 const STALE = 'concurrent stale appends all fail while the new term writes on';
+const FROZEN = 'a writer frozen while a newer term opens and writes tells its callers what landed';
 const NO_FENCING =
   'without fencing, a term-T append after term T+1 opened lands if it resolves and not if it rejects';
 const ABORT_READ = 'aborting the read signal closes the scanner';
@@ -195,13 +198,31 @@ describe('every error case reads back what landed', () => {
 
   test('a stale append that lands and is rejected with a retriable error fails the fencing cases', async () => {
     const report = await run(staleWriteLandsAdapter, fencing);
-    expect(names(report, 'failed')).toEqual([FENCED, STALE]);
+    expect(names(report, 'failed')).toEqual([FENCED, STALE, FROZEN]);
     expect(errorOf(report, STALE)).toMatch(/the log after the stale appends/);
+  });
+
+  test('fenced appends rejected UNAVAILABLE (retriable) instead of CHANNEL_FENCED fail the frozen-writer case', async () => {
+    const report = await run(
+      fencedAsUnavailableAdapter,
+      fencing.filter((c) => c.name === FROZEN),
+    );
+    expect(names(report, 'failed')).toEqual([FROZEN]);
+    expect(errorOf(report, FROZEN)).toMatch(/rejected with UNAVAILABLE .*expected CHANNEL_FENCED/);
+  });
+
+  test('appends that landed yet are answered CHANNEL_FENCED fail the frozen-writer case', async () => {
+    const report = await run(
+      fencedAfterLandingAdapter,
+      fencing.filter((c) => c.name === FROZEN),
+    );
+    expect(names(report, 'failed')).toEqual([FROZEN]);
+    expect(errorOf(report, FROZEN)).toMatch(/was rejected CHANNEL_FENCED \(not written\) yet is in the log/);
   });
 
   test('without fencing, a stale append that resolves and does not land fails the case for adapters without fencing', async () => {
     const report = await run(dropsStaleAppendsAdapter, fencing);
-    expect(names(report, 'skipped')).toEqual([FENCED, STALE]);
+    expect(names(report, 'skipped')).toEqual([FENCED, STALE, FROZEN]);
     expect(names(report, 'failed')).toEqual([NO_FENCING]);
     expect(errorOf(report, NO_FENCING)).toMatch(
       /the log after appends of both terms .*message #2: memory:2 \(key 1:100\)/,

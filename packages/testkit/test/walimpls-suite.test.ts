@@ -184,6 +184,7 @@ describe('the walimpls suite', () => {
     expect(declared.results.filter((r) => r.group === 'fencing').map((r) => r.status)).toEqual([
       'skipped',
       'skipped',
+      'skipped',
       'passed',
     ]);
     const overridden = await run(nonFencingAdapter, {

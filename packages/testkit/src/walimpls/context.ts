@@ -11,6 +11,7 @@ import type {
 } from '@walstream/core/spi';
 import { CaseSkipped, check, describeError, fail } from '../runner/assert.js';
 import { abortable, pause } from '../runner/wait.js';
+import type { WriterFreezer } from './freezer.js';
 import { type AppendRecord, checkAppendedIds } from './ids.js';
 import type { MessageIdSpace, StoreProbe, WalImplsTestContext } from './types.js';
 
@@ -23,6 +24,7 @@ export interface FixtureSettings {
   readonly seed: number | undefined;
   readonly messageIds: MessageIdSpace | undefined;
   readonly storeProbe: StoreProbe | undefined;
+  readonly writerFreezer: WriterFreezer | undefined;
 }
 
 interface Closable {
@@ -43,6 +45,7 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
   readonly seed: number | undefined;
   readonly messageIds: MessageIdSpace | undefined;
   readonly storeProbe: StoreProbe | undefined;
+  readonly writerFreezer: WriterFreezer | undefined;
   readonly signal: AbortSignal;
   readonly #settings: FixtureSettings;
   readonly #factory: () => B | Promise<B>;
@@ -66,6 +69,7 @@ export class CaseFixture<B extends WalImplsBuilder = WalImplsBuilder> implements
     this.seed = settings.seed;
     this.messageIds = settings.messageIds;
     this.storeProbe = settings.storeProbe;
+    this.writerFreezer = settings.writerFreezer;
     this.signal = signal;
     this.#settings = settings;
   }

@@ -1,4 +1,11 @@
 export { ConformanceFailure } from '../runner/assert.js';
+// How the fencing group's frozen-writer case stops a writer; the in-process default.
+export {
+  type FreezableWriter,
+  type FrozenWriterOutcome,
+  inProcessWriterFreezer,
+  type WriterFreezer,
+} from './freezer.js';
 // Every group's cases by name, `walimplsGroups` and `walimplsCaseDefinitions`.
 export * from './groups/index.js';
 export {

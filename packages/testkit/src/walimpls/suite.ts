@@ -10,6 +10,7 @@ import {
   validateSelection,
 } from '../runner/cases.js';
 import type { FixtureSettings } from './context.js';
+import { inProcessWriterFreezer } from './freezer.js';
 import { walimplsCaseDefinitions } from './groups/index.js';
 import { runCase, TEARDOWN_BUDGET_MS } from './run-case.js';
 import {
@@ -59,6 +60,8 @@ export function walimplsConformanceCases<B extends WalImplsBuilder>(
     seed: integerSeed(options.seed),
     messageIds: options.messageIds,
     storeProbe: options.storeProbe,
+    writerFreezer:
+      options.writerFreezer === false ? undefined : (options.writerFreezer ?? inProcessWriterFreezer),
   };
   return bindCases(definitions, options, timeoutMs, (definition, runner) =>
     runCase(definition, options, settings, timeoutMs, runner),

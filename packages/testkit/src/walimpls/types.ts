@@ -17,6 +17,7 @@ import type {
   SuiteReport,
   TestRegistrar,
 } from '../runner/types.js';
+import type { WriterFreezer } from './freezer.js';
 
 export type { CaseStatus, RunnerTestContext, TestRegistrar };
 
@@ -70,6 +71,8 @@ export interface WalImplsTestContext<B extends WalImplsBuilder = WalImplsBuilder
   readonly messageIds: MessageIdSpace | undefined;
   /** The `storeProbe` option: what the adapter's readers took from the store. */
   readonly storeProbe: StoreProbe | undefined;
+  /** The `writerFreezer` option (default {@link inProcessWriterFreezer}); undefined when turned off. */
+  readonly writerFreezer: WriterFreezer | undefined;
   /** Aborts when the case runs out of time; every wait of the suite honours it. */
   readonly signal: AbortSignal;
   /** The case's opener, built on first use and closed after the case. */
@@ -188,6 +191,13 @@ export interface WalImplsConformanceOptions<B extends WalImplsBuilder = WalImpls
    * entries from the store` (skipped without it). See {@link StoreProbe}.
    */
   storeProbe?: StoreProbe;
+  /**
+   * How the `fencing` group's frozen-writer case stops a writer while a newer term opens and writes.
+   * Default `inProcessWriterFreezer` (the writer's append loops paused in the suite's process); a harness
+   * that can stop the adapter itself (a child process and SIGSTOP, a hook) passes its own; `false` skips
+   * the case.
+   */
+  writerFreezer?: WriterFreezer | false;
   /** Prefix of pchannel names (backends with naming rules may need another one). Default `wsconf`. */
   channelPrefix?: string;
   /**

@@ -6,6 +6,7 @@
 import { MemoryLogStore, MemoryMessageId, memoryAdapter } from '@walstream/adapter-memory';
 import {
   DeliverPolicy,
+  hasCode,
   type ImmutableMessage,
   type MessageID,
   type MutableMessage,
@@ -356,6 +357,54 @@ export function cutsAtNulAdapter(store?: MemoryLogStore): WalImplsBuilder {
           if (nul >= 0) message = message.clone().withProperty(key, value.slice(0, nul));
         }
         return wal.append(message, options);
+      },
+    },
+    store,
+  );
+}
+
+/**
+ * Fenced appends reject UNAVAILABLE (retriable, outcome not said) instead of CHANNEL_FENCED: nothing of
+ * them lands, but a caller that retries while `retriable` keeps writing to a writer that can never write
+ * again (what the Pulsar adapter answered for sends in flight when the broker evicted its producer).
+ */
+export function fencedAsUnavailableAdapter(store: MemoryLogStore = new MemoryLogStore()): WalImplsBuilder {
+  return wrapMemory(
+    {
+      async append(wal, message, options) {
+        try {
+          return await wal.append(message, options);
+        } catch (error) {
+          if (!hasCode(error, 'CHANNEL_FENCED')) throw error;
+          throw new WalError('UNAVAILABLE', `append to ${wal.channel.name}: connection closed`);
+        }
+      },
+    },
+    store,
+  );
+}
+
+/**
+ * Each append's answer comes a moment after it was written; if a newer term opened meanwhile, the answer
+ * is CHANNEL_FENCED although the append is in the log (what the Kafka adapter answered for a committed
+ * transaction once it learned it was fenced).
+ */
+export function fencedAfterLandingAdapter(store: MemoryLogStore = new MemoryLogStore()): WalImplsBuilder {
+  return wrapMemory(
+    {
+      async append(wal, message, options) {
+        const id = await wal.append(message, options);
+        const term = wal.channel.term;
+        const deadline = Date.now() + 200;
+        while (store.highestTerm(wal.channel.name) <= term && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        if (store.highestTerm(wal.channel.name) > term) {
+          throw new WalError('CHANNEL_FENCED', `pchannel ${wal.channel.name} is fenced`, {
+            retriable: false,
+          });
+        }
+        return id;
       },
     },
     store,

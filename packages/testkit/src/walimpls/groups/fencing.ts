@@ -5,6 +5,7 @@ import { abortable } from '../../runner/wait.js';
 import { assertDelivered, dataMessage, isMarker, sortById, type Written } from '../messages.js';
 import { appendAll, readUntil } from '../reading.js';
 import type { WalImplsCaseDefinition, WalImplsTestContext } from '../types.js';
+import { frozenWriter } from './frozen-writer.js';
 import { appendMarker, seeded } from './shared.js';
 
 function requireFencing(t: WalImplsTestContext): void {
@@ -106,6 +107,7 @@ export const fencing: readonly WalImplsCaseDefinition[] = [
       assertDelivered(delivered, [...old.written, ...sortById(ours), end], 'the log after the stale appends');
     },
   },
+  frozenWriter,
   {
     group: 'fencing',
     name: 'without fencing, a term-T append after term T+1 opened lands if it resolves and not if it rejects',
