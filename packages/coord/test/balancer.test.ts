@@ -1,4 +1,4 @@
-import { hasCode, type PChannelInfo, vchannelName } from '@walstream/core';
+import { hasCode, type PChannelInfo, vchannelName, WalError, type WalOpener } from '@walstream/core';
 import { createVChannel } from '@walstream/interceptors';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { NodeManagerClient, NodeStatusReport } from '../src/index.js';
@@ -213,6 +213,27 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
       reason: 'wal-lost',
       outcome: 'done',
     });
+  });
+
+  test('a failed open is retried at a new term, on the same node when the policy keeps it there', async () => {
+    cluster = new TestCluster();
+    const node = await cluster.addNode();
+    let failures = 1;
+    const opener = cluster.openers[0] as WalOpener;
+    const open = opener.open.bind(opener);
+    // The node's stack fails its first open (a store that refused it), then works.
+    opener.open = async (options) => {
+      if (failures-- > 0) throw new WalError('UNAVAILABLE', 'injected open failure');
+      return open(options);
+    };
+    const balancer = await cluster.startCoordinator(names(1));
+    await balancer.idle(within());
+    expect(cluster.ownerOf('pch00')).toBe(node.nodeId);
+    expect(cluster.termOf('pch00')).toBe(2n);
+    expect(cluster.moves.some((m) => m.outcome === 'retrying' && m.error?.details.openFailed === true)).toBe(
+      true,
+    );
+    await appendOn('pch00');
   });
 
   test('a restarted coordinator finishes a move it had saved as ASSIGNING and keeps every other term', async () => {

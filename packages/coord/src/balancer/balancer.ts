@@ -499,6 +499,7 @@ export class Balancer {
     const base = { pchannel: name, ...(from === undefined ? {} : { from }), to, reason };
     this.#moves.next({ ...base, outcome: 'started' });
     let wait = this.#backoff.initialMs;
+    let renew = false;
     for (;;) {
       if (signal.aborted || this.#closed) {
         this.#moves.next({ ...base, outcome: 'superseded' });
@@ -512,16 +513,28 @@ export class Balancer {
             retriable: false,
           });
         }
-        const meta = await this.#channels.assign(name, to);
+        const meta = await this.#channels.assign(name, to, { renew });
+        renew = false;
         term = meta.channel.term;
         await this.#releaseOldOwners(meta, signal);
-        await this.#bounded(
-          (s) => session.client.assign(meta.channel, s),
-          this.#operationTimeoutMs,
-          signal,
-          `assign ${name}@${term} on node ${to}`,
-        );
-        await this.#waitReady(session, meta.channel, signal);
+        try {
+          await this.#bounded(
+            (s) => session.client.assign(meta.channel, s),
+            this.#operationTimeoutMs,
+            signal,
+            `assign ${name}@${term} on node ${to}`,
+          );
+        } catch (error) {
+          // The node has this term already (an earlier attempt got through): wait for it like the first time.
+          if (!hasCode(error, 'IGNORED_OPERATION')) throw error;
+        }
+        try {
+          await this.#waitReady(session, meta.channel, signal);
+        } catch (error) {
+          // A node does not open a term again after a failed open: the next attempt uses a new term.
+          if (WalError.is(error) && error.details.openFailed === true) renew = true;
+          throw error;
+        }
         if (await this.#channels.assignDone(name, meta.channel.term)) {
           this.#moves.next({ ...base, term, outcome: 'done' });
         } else {
@@ -597,12 +610,10 @@ export class Balancer {
       if (wal?.pchannel.term === pchannel.term) {
         if (wal.state === 'ready') return;
         if (wal.state === 'failed') {
-          throw (
-            wal.error ??
-            new WalError(
-              'UNAVAILABLE',
-              `node ${session.nodeId} failed to open ${pchannel.name}@${pchannel.term}`,
-            )
+          throw new WalError(
+            'UNAVAILABLE',
+            `node ${session.nodeId} failed to open ${pchannel.name}@${pchannel.term}: ${wal.error?.message ?? 'no reason given'}`,
+            { cause: wal.error, details: { pchannel: pchannel.name, term: pchannel.term, openFailed: true } },
           );
         }
       } else if (wal === undefined || wal.pchannel.term < pchannel.term) {

@@ -103,12 +103,18 @@ export class ChannelManager {
   /**
    * Gives `name` to `nodeId`: saves ASSIGNING at term + 1 with the previous owner kept in the history.
    * Asking again for the owner a pending assignment already names keeps its term (the Assign is re-sent,
-   * never skipped); an ASSIGNED pchannel already on `nodeId` is left as it is. Resolves the meta to act on.
+   * never skipped); an ASSIGNED pchannel already on `nodeId` is left as it is. `renew` raises the term
+   * anyway (the node failed to open the WAL at the current one). Resolves the meta to act on.
    */
-  assign(name: string, nodeId: string): Promise<PChannelMeta> {
+  assign(name: string, nodeId: string, options: { renew?: boolean } = {}): Promise<PChannelMeta> {
     return this.#change(name, (meta) => {
-      if (meta.nodeId === nodeId && (meta.state === 'assigned' || meta.state === 'assigning'))
+      if (
+        !options.renew &&
+        meta.nodeId === nodeId &&
+        (meta.state === 'assigned' || meta.state === 'assigning')
+      ) {
         return undefined;
+      }
       const history = [...meta.history];
       if (meta.state !== 'uninitialized' && meta.nodeId !== undefined) {
         const same = history.findIndex((h) => h.nodeId === meta.nodeId);

@@ -60,7 +60,15 @@ export class InProcessNode implements NodeManagerClient {
           { retriable: false },
         );
       }
-      if (entry && entry.pchannel.term === pchannel.term && entry.state !== 'failed') return;
+      if (entry && entry.pchannel.term === pchannel.term) {
+        // As a StreamingNode answers: a term is opened once; after a failed open the coordinator moves on
+        // to a new term.
+        throw new WalError(
+          'IGNORED_OPERATION',
+          `node ${this.nodeId} was assigned ${pchannel.name} at term ${pchannel.term} already`,
+          { retriable: false },
+        );
+      }
       if (entry) await this.#close(entry);
       const fresh: Entry = { pchannel, state: 'recovering' };
       this.#entries.set(pchannel.name, fresh);
