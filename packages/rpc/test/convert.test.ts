@@ -18,6 +18,7 @@ import {
   create,
   DeliverFilterSchema,
   DeliverPolicySchema,
+  EmptySchema,
   ErrorDetailSchema,
   fromBinary,
   fromWireAppendResult,
@@ -354,5 +355,111 @@ describe('errors', () => {
     expect(back.code).toBe('UNKNOWN');
     expect(back.retriable).toBe(true);
     expect(back.details).toEqual({ term: 3n, remoteCode: 'SHARD_FENCED' });
+  });
+});
+
+describe('whatever a peer sends', () => {
+  const wireId = fc.record({
+    id: fc.oneof(fc.string({ maxLength: 8 }), fc.nat().map(String)),
+    walName: fc.constantFrom('memory', '', 'kafka-not-loaded', '__proto__'),
+  });
+  const wireImmutable = fc.record({
+    id: fc.option(wireId, { nil: undefined }),
+    payload: fc.uint8Array({ maxLength: 8 }),
+    properties: fc.dictionary(
+      fc.constantFrom('_t', '_tt', '_lc', '_lcs', '_tx', '_vc', 'k'),
+      fc.string({ maxLength: 6 }),
+    ),
+  });
+
+  /** Runs `convert`; anything thrown must be INVALID_ARGUMENT, not retriable. Returns whether it converted. */
+  function convertsOrRefuses(convert: () => unknown): boolean {
+    try {
+      convert();
+      return true;
+    } catch (error) {
+      expect(WalError.is(error) && [error.code, error.retriable]).toEqual(['INVALID_ARGUMENT', false]);
+      return false;
+    }
+  }
+
+  it('a random wire message converts or is refused with INVALID_ARGUMENT, never another error', () => {
+    const outcomes = { converted: 0, refused: 0 };
+    fc.assert(
+      fc.property(
+        wireImmutable,
+        fc.array(wireImmutable, { maxLength: 3 }),
+        fc.record({
+          name: fc.string({ maxLength: 4 }),
+          term: fc.bigInt({ min: -3n, max: 3n }),
+          accessMode: fc.integer({ min: -1, max: 3 }),
+        }),
+        fc.oneof(
+          fc.constant({ case: undefined }),
+          fc.constant({ case: 'all' as const, value: create(EmptySchema) }),
+          wireId.map((id) => ({ case: 'startFrom' as const, value: create(MessageIdSchema, id) })),
+          wireId.map((id) => ({ case: 'startAfter' as const, value: create(MessageIdSchema, id) })),
+        ),
+        fc.array(fc.integer({ min: -2, max: 8000 }), { maxLength: 3 }),
+        (message, bodies, channel, policy, types) => {
+          const immutable = create(ImmutableMessageSchema, {
+            ...message,
+            ...(message.id ? { id: create(MessageIdSchema, message.id) } : {}),
+          });
+          const results = [
+            convertsOrRefuses(() => fromWireImmutable(immutable)),
+            convertsOrRefuses(() =>
+              fromWireTxn(
+                create(TxnMessageSchema, {
+                  begin: immutable,
+                  bodies: bodies.map((b) =>
+                    create(ImmutableMessageSchema, {
+                      ...b,
+                      id: b.id ? create(MessageIdSchema, b.id) : undefined,
+                    }),
+                  ),
+                  commit: immutable,
+                }),
+              ),
+            ),
+            convertsOrRefuses(() =>
+              fromWirePChannel(
+                create(PChannelInfoSchema, { ...channel, accessMode: channel.accessMode as AccessMode }),
+              ),
+            ),
+            convertsOrRefuses(() => fromWireDeliverPolicy(create(DeliverPolicySchema, { policy }))),
+            convertsOrRefuses(() =>
+              fromWireFilters([
+                create(DeliverFilterSchema, {
+                  filter: { case: 'messageType', value: { messageTypes: types } },
+                }),
+              ]),
+            ),
+          ];
+          for (const converted of results) outcomes[converted ? 'converted' : 'refused']++;
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(outcomes.converted).toBeGreaterThan(100);
+    expect(outcomes.refused).toBeGreaterThan(100);
+  });
+
+  it('random bytes either do not decode or convert/refuse as above', () => {
+    let decoded = 0;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        let wire: ReturnType<typeof fromBinary<typeof ImmutableMessageSchema>>;
+        try {
+          wire = fromBinary(ImmutableMessageSchema, bytes);
+        } catch {
+          return; // not a protobuf message: the transport refuses it before any conversion
+        }
+        decoded++;
+        convertsOrRefuses(() => fromWireImmutable(wire));
+      }),
+      { numRuns: 500 },
+    );
+    expect(decoded).toBeGreaterThan(20);
   });
 });
