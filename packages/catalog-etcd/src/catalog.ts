@@ -50,6 +50,7 @@ const OPTION_KEYS = [
   'maxTxnOps',
   'observability',
 ] as const;
+const CLIENT_OPTION_KEYS = ['endpoints', 'callTimeoutMs', 'dialTimeoutMs', 'auth', 'tls'] as const;
 const DEFAULT_PREFIX = 'walstream/';
 const DEFAULT_MAX_TXN_OPS = 128;
 /** A compare-and-swap that loses this many times in a row gives up with UNAVAILABLE (retriable). */
@@ -106,6 +107,17 @@ export class EtcdCatalog implements Catalog, AsyncDisposable {
       throw walError('INVALID_ARGUMENT', 'EtcdCatalog: give either endpoints or a client', {
         retriable: false,
       });
+    }
+    // Connection options beside a client would be silently ignored: the client was made with its own.
+    const beside = CLIENT_OPTION_KEYS.filter(
+      (key) => options.client !== undefined && options[key] !== undefined,
+    );
+    if (beside.length > 0) {
+      throw walError(
+        'INVALID_ARGUMENT',
+        `EtcdCatalog: ${beside.join(', ')} cannot be given with a client (the client has its own)`,
+        { retriable: false, details: { option: beside[0]! } },
+      );
     }
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     if (typeof prefix !== 'string') {

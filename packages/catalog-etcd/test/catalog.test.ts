@@ -203,7 +203,7 @@ describe('EtcdCatalog values', () => {
 });
 
 describe('EtcdCatalog options and lifetime', () => {
-  test('an unknown option, or neither endpoints nor a client, is INVALID_ARGUMENT', () => {
+  test('an unknown option, neither endpoints nor a client, or connection options beside a client is INVALID_ARGUMENT', () => {
     expect(() => new EtcdCatalog({ endpoints: endpoints(), hosts: 'x' } as never)).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
@@ -213,6 +213,17 @@ describe('EtcdCatalog options and lifetime', () => {
     expect(() => new EtcdCatalog({ endpoints: [] })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
+    const client = createEtcdClient({ endpoints: endpoints() });
+    try {
+      expect(() => new EtcdCatalog({ client, endpoints: endpoints() })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { option: 'endpoints' } }),
+      );
+      expect(() => new EtcdCatalog({ client, callTimeoutMs: 100 })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { option: 'callTimeoutMs' } }),
+      );
+    } finally {
+      client.close();
+    }
     expect(() => new EtcdCatalog({ endpoints: endpoints(), maxTxnOps: 0 })).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
