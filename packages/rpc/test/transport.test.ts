@@ -19,6 +19,7 @@ import {
   ProduceResponseSchema,
   type ServerWriter,
   StreamingErrorSchema,
+  startRpcServer,
   toBinary,
 } from '../src/index.js';
 import {
@@ -601,6 +602,15 @@ describe('server close', () => {
 });
 
 describe('options', () => {
+  it('a service without one of its handlers, or an unknown service, is INVALID_ARGUMENT naming it', async () => {
+    const missing = await rejection(serve({ nodeHandler: { produce: echoProducer.produce } as never }));
+    expect(missing.details.option).toBe('services.nodeHandler.consume');
+    const unknown = await rejection(serve({ tsos: echoTso } as never));
+    expect(unknown.details.option).toBe('services.tsos');
+    const listen = await rejection(startRpcServer({ listen: 'localhost', services: {} }));
+    expect(listen.details.option).toBe('listen');
+  });
+
   it('bad options are INVALID_ARGUMENT naming the option', async () => {
     const listen = await rejection(serve({}, { maxMessageBytes: 0 }));
     expect(listen.details.option).toBe('maxMessageBytes');
