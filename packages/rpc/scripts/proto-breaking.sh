@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# `buf breaking` of the protos in the working tree against those on a git ref: `main` (or `origin/main` in
-# a clone on another branch) unless PROTO_BREAKING_AGAINST names another ref, e.g. a release tag.
+# `buf breaking` of the protos in the working tree against those on a git ref: PROTO_BREAKING_AGAINST when
+# set; else the last release tag of the package (`@walstream/rpc@x.y.z`, as changesets tags it) reachable
+# from HEAD; else `main` (or `origin/main` in a clone on another branch). On main before the first release
+# that compares the tree with its own HEAD, so it guards uncommitted and branch changes only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 git_dir=$(git rev-parse --path-format=absolute --git-common-dir)
 ref=${PROTO_BREAKING_AGAINST:-}
+if [ -z "$ref" ]; then
+  ref=$(git describe --tags --abbrev=0 --match '@walstream/rpc@*' 2>/dev/null || true)
+fi
 if [ -z "$ref" ]; then
   if git rev-parse --verify --quiet main >/dev/null; then ref=main
   elif git rev-parse --verify --quiet origin/main >/dev/null; then ref=origin/main
