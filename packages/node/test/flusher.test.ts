@@ -145,6 +145,20 @@ describe('flusher on the memory adapter', () => {
     expectDroppedOnlyWhenDurable(store, all, [fast, slow]);
   });
 
+  it('a graceful close hands every sink all the term wrote, and the final record carries that position', async () => {
+    const catalog = new MemoryCatalog();
+    const sink = new MemorySink('a');
+    const node = await startNode(memoryAdapter(), catalog, { sinks: [sink], syncIntervalMs: 50 });
+    node.manager.assign(pchannel(P, 1n));
+    const wal = await node.manager.get(P, 1n);
+    const appended = [...(await createVChannels(wal, VCHANNELS)), ...(await appendNotes(wal, VCHANNELS, 10))];
+    await node.close();
+    for (const entry of appended) expect(sink.has(entry)).toBe(true);
+    const record = (await catalog.getCheckpoint(P)) as SemanticsCheckpoint;
+    const flushed = JSON.parse(record.flushed!) as { timeTick: string };
+    expect(BigInt(flushed.timeTick)).toBeGreaterThanOrEqual(appended.at(-1)!.timeTick);
+  });
+
   it('without sinks, size retention truncates once the WAL holds more than maxBytes, and keeps at least maxBytes', async () => {
     const store = new MemoryLogStore();
     const node = await startNode(memoryAdapter({ store }), new MemoryCatalog(), {
@@ -251,20 +265,28 @@ async function checkpointTimeTick(catalog: Catalog): Promise<bigint> {
 }
 
 describe.each([
-  ['memory', () => Promise.resolve({ adapter: () => memoryAdapter({ store: new MemoryLogStore() }) })],
+  [
+    'memory',
+    async () => {
+      const store = new MemoryLogStore();
+      const adapter = memoryAdapter({ store });
+      // Dropped: the store no longer holds the first message written.
+      return { adapter, truncated: async () => store.messages(P)[0]?.id.marshal() !== '0' };
+    },
+  ],
   [
     'local',
     async () => {
       const directory = await mkdtemp(join(tmpdir(), 'walstream-flusher-'));
       cleanup.push(() => rm(directory, { recursive: true, force: true }));
-      return { adapter: () => localAdapter({ directory }) };
+      // Small segments, so truncation really removes files while the test runs.
+      const adapter = localAdapter({ directory, segmentBytes: 1024 });
+      return { adapter, truncated: async () => ((await adapter.stats(P))?.firstOffset ?? 0) > 0 };
     },
   ],
 ] as const)('flusher restart on the %s adapter', (_name, make) => {
   it('after a restart each sink receives exactly what it had not made durable', async () => {
-    const { adapter } = await make();
-    // One store for both terms (the memory adapter keeps it in the builder's store).
-    const shared = adapter();
+    const { adapter: shared, truncated } = await make();
     const catalog = new MemoryCatalog();
     const steady = new MemorySink('steady');
     const stalling = new MemorySink('stalling');
@@ -280,6 +302,8 @@ describe.each([
       () => early.every((entry) => stalling.has(entry)),
       'the stalling sink to hold the first batch',
     );
+    // The WAL is cut behind the first batch; the second one, which the stalled sink will lack, must stay.
+    await until(truncated, 'a truncation behind the first batch');
     stalling.stall();
     const late = await appendNotes(wal, VCHANNELS, 12, 12);
     await until(() => late.every((entry) => steady.has(entry)), 'the steady sink to hold the second batch');

@@ -117,6 +117,11 @@ export interface WalFlusher {
   readonly flushed: LogPosition | undefined;
   /** The id the WAL was last truncated at by this flusher. */
   readonly truncatedAt: MessageID | undefined;
+  /**
+   * Before a graceful close: waits (bounded by `closeTimeoutMs`) until the reader reached the last message
+   * appended so far, so `stop()` hands the sinks everything the closing term wrote.
+   */
+  drain(): Promise<void>;
   /** Stops reading, lets each sink sync what it took (bounded by `closeTimeoutMs`), closes the sinks. */
   stop(): Promise<void>;
 }
@@ -193,12 +198,20 @@ class Flusher implements WalFlusher {
   #truncating: Promise<void> = Promise.resolve();
   /** Without sinks: bytes the scan passed, and the ids it passed (one per millisecond) for retention. */
   #bytes = 0;
+  /** The highest timetick appended to the WAL, and the highest the reader passed. */
+  #lastAppended: bigint | undefined;
+  #lastScanned: bigint | undefined;
+  readonly #scanned = new Gate();
+  readonly #appended: Subscription;
   #samples: { position: LogPosition; bytes: number; physicalMs: number }[] = [];
 
   constructor(wal: Wal, options: ResolvedFlusherOptions, observability: Observability) {
     this.#wal = wal;
     this.#options = options;
     this.#observability = observability;
+    this.#appended = wal.appended$.subscribe(({ timeTick }) => {
+      if (this.#lastAppended === undefined || timeTick > this.#lastAppended) this.#lastAppended = timeTick;
+    });
     this.#running = this.#run().catch((error) => {
       if (this.#stopping) return;
       this.#observability.reportError({
@@ -230,7 +243,13 @@ class Flusher implements WalFlusher {
     const from = checkpoints.flushed;
     for (const sink of this.#options.sinks) {
       if (this.#stopping) return;
-      const lane = new Lane(sink.name, await sink.open(this.#wal.channel));
+      const writer = await sink.open(this.#wal.channel);
+      if (this.#stopping) {
+        // Stopped while it opened: the stop no longer waits for it.
+        await writer.close();
+        return;
+      }
+      const lane = new Lane(sink.name, writer);
       this.#lanes.push(lane);
       lane.run = this.#drain(lane);
     }
@@ -250,6 +269,10 @@ class Flusher implements WalFlusher {
       const next = await this.#scanner.next();
       if (next.done || this.#stopping) return;
       await this.#accept(next.value, from);
+      if (next.value.hasTimeTick) {
+        this.#lastScanned = next.value.timeTick;
+        this.#scanned.open();
+      }
     }
   }
 
@@ -259,6 +282,16 @@ class Flusher implements WalFlusher {
     // Below the flushed position every sink has it already.
     if (from && timeTick <= from.timeTick) return;
     const position: LogPosition = { messageId: message.lastConfirmedId, timeTick };
+    if (process.env.DBGF)
+      console.log(
+        'ACC',
+        message.messageType,
+        String(message.id),
+        String(position.messageId),
+        message.persisted,
+        timeTick,
+        this.#lanes.map((l) => [l.queue.length, String(l.durable?.messageId), l.failed]),
+      );
     const vchannel = message.vchannel;
     const isTick = message.messageType === SystemMessageType.TimeTick;
     if (!isTick && vchannel !== undefined) {
@@ -397,20 +430,28 @@ class Flusher implements WalFlusher {
     return sample.position.messageId;
   }
 
+  async drain(): Promise<void> {
+    const target = this.#lastAppended;
+    if (target === undefined) return;
+    const bound = pause(this.#options.closeTimeoutMs).then(() => true);
+    while (!this.#stopping && (this.#lastScanned === undefined || this.#lastScanned < target)) {
+      if (await Promise.race([this.#scanned.wait().then(() => false), bound])) return;
+    }
+  }
+
   stop(): Promise<void> {
     this.#stop ??= (async () => {
+      this.#appended.unsubscribe();
       this.#stopping = true;
       this.#stopped.open();
       for (const lane of this.#lanes) lane.room.open();
       await this.#scanner?.close();
-      await this.#running;
+      // Within one bound: a sink's open that hangs, then the sinks' last sync; a stalled one is left behind.
+      const bound = pause(this.#options.closeTimeoutMs).then(() => true);
+      const started = await Promise.race([this.#running.then(() => false), bound]);
       this.#subscription?.unsubscribe();
-      // The sinks sync what they took, within the bound; a stalled one is left behind.
       const drained = Promise.all(this.#lanes.map((lane) => this.#finalSync(lane)));
-      const timedOut = await Promise.race([
-        drained.then(() => false),
-        pause(this.#options.closeTimeoutMs).then(() => true),
-      ]);
+      const timedOut = started || (await Promise.race([drained.then(() => false), bound]));
       if (timedOut) {
         this.#observability.reportError({
           error: new WalError(

@@ -437,6 +437,8 @@ class Manager implements WalManager {
     const failed = current.state === 'failed';
     if (!failed) this.#set(lifetime, current.term, 'closing');
     try {
+      // A WAL that closes in order hands its sinks everything it wrote first; a failed one cannot.
+      if (!failed) await current.flusher?.drain();
       await current.flusher?.stop();
       await current.wal?.close();
     } catch (error) {
