@@ -52,6 +52,7 @@ export type {
   NodeWalStatus,
   WalLifetime,
 } from './nodes/node-client.js';
+export { RpcNodeManagerClient } from './nodes/rpc-node-client.js';
 // Balance policies: pure functions from the current layout to the expected one, registered by name.
 export { compareNodeIds } from './policy/order.js';
 export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';

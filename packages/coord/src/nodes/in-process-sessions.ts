@@ -39,8 +39,21 @@ export class InProcessSessions implements SessionDirectory {
     this.#nextId = first;
   }
 
-  join(client: NodeManagerClient, options: { address?: string } = {}): InProcessSessionHandle {
-    const nodeId = String(this.#nextId++);
+  /**
+   * Registers a node. `nodeId`: the node's own id (a StreamingNode has one, never reused); it must be new
+   * here, and the counter moves above it. Default: the next id of the counter.
+   */
+  join(
+    client: NodeManagerClient,
+    options: { address?: string; nodeId?: string } = {},
+  ): InProcessSessionHandle {
+    const nodeId = options.nodeId ?? String(this.#nextId++);
+    if (this.#sessions.has(nodeId) || nodeId.length === 0) {
+      throw new WalError('INVALID_ARGUMENT', `node id ${JSON.stringify(nodeId)} is empty or in use`, {
+        retriable: false,
+      });
+    }
+    if (/^\d+$/.test(nodeId) && BigInt(nodeId) >= this.#nextId) this.#nextId = BigInt(nodeId) + 1n;
     this.#sessions.set(nodeId, {
       nodeId,
       stopping: false,
