@@ -100,7 +100,11 @@ async function pump(
         stop('protocol');
       }
     },
-    () => stop('gone'),
+    (error: unknown) => {
+      // A request that did not decode, or the client leaving (then the call's signal is aborted).
+      protocolError = toWalError(error, 'INVALID_ARGUMENT');
+      stop('protocol');
+    },
   );
   const shutdown = whenAborted(context.shutdown);
   void shutdown.promise.then(() => stop('shutdown'));

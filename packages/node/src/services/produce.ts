@@ -148,8 +148,11 @@ class ProduceSession {
         let next: IteratorResult<ProduceRequest> | 'stop';
         try {
           next = await Promise.race([this.#requests.next(), nextStop()]);
-        } catch {
-          ending = 'gone';
+        } catch (error) {
+          // A request that did not decode fails the read; the client leaving does too (then the call's
+          // signal is aborted, checked below).
+          ending = 'protocol';
+          protocolError = toWalError(error, 'INVALID_ARGUMENT');
           break;
         }
         wakeStop = undefined;
