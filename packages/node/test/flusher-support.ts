@@ -36,6 +36,8 @@ export class MemorySink implements FlushSink {
   readonly written = new Map<bigint, ImmutableMessage[]>();
   syncs = 0;
   #stalled: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** While set, every sync rejects with it (after taking nothing). */
+  failWith: Error | undefined;
 
   constructor(name: string) {
     this.name = name;
@@ -87,6 +89,7 @@ export class MemorySink implements FlushSink {
       async sync() {
         const batch = pending;
         pending = [];
+        if (sink.failWith) throw sink.failWith;
         while (sink.#stalled && !closed) await sink.#stalled.promise;
         if (closed) return new Promise<void>(() => undefined);
         for (const { vchannel, message } of batch) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { localAdapter } from '@walstream/adapter-local';
 import { MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
 import {
+  type BackgroundErrorEvent,
   type Catalog,
   createWal,
   LocalTimestampAllocator,
@@ -143,6 +144,47 @@ describe('flusher on the memory adapter', () => {
     await until(() => after.every((entry) => slow.has(entry)), 'the slow sink to catch up');
     await until(() => !retained(store).has(after[0]!.timeTick), 'truncation past the second batch start');
     expectDroppedOnlyWhenDurable(store, all, [fast, slow]);
+  });
+
+  it('a sink whose sync fails is reported, gets nothing more this term, holds truncation back, and resumes next term', async () => {
+    const store = new MemoryLogStore();
+    const catalog = new MemoryCatalog();
+    const good = new MemorySink('good');
+    const bad = new MemorySink('bad');
+    const failures: BackgroundErrorEvent[] = [];
+    const opener = await createWal({ catalog })
+      .adapter(memoryAdapter({ store }))
+      .use(...walSemantics(SEMANTICS))
+      .build();
+    const options = { sinks: [good, bad], syncIntervalMs: 1 };
+    const manager = createWalManager({
+      opener,
+      catalog,
+      flusher: options,
+      onError: (event) => failures.push(event),
+    });
+    cleanup.push(async () => {
+      await manager.close();
+      await opener.close();
+    });
+    manager.assign(pchannel(P, 1n));
+    const wal = await manager.get(P, 1n);
+    bad.failWith = new Error('disk full');
+    const appended = [...(await createVChannels(wal, VCHANNELS)), ...(await appendNotes(wal, VCHANNELS, 10))];
+    await until(() => failures.length > 0, 'the failure report');
+    expect(failures[0]).toMatchObject({ component: 'flusher.sink.bad', pchannel: P, retrying: false });
+    await until(() => appended.every((entry) => good.has(entry)), 'the good sink to hold everything');
+    const last = appended.at(-1)!.timeTick;
+    await until(async () => (await checkpointTimeTick(catalog)) > last, 'a checkpoint past the appends');
+    // Nothing durable in the failed sink: nothing is truncated.
+    for (const entry of appended) expect(retained(store).has(entry.timeTick)).toBe(true);
+    expect(bad.syncs).toBe(0);
+
+    bad.failWith = undefined;
+    manager.assign(pchannel(P, 2n));
+    await manager.get(P, 2n);
+    await until(() => appended.every((entry) => bad.has(entry)), 'the bad sink to catch up in the next term');
+    await until(() => !retained(store).has(appended[0]!.timeTick), 'truncation once both sinks hold it');
   });
 
   it('a graceful close hands every sink all the term wrote, and the final record carries that position', async () => {
