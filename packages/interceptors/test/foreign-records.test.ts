@@ -11,7 +11,9 @@ import {
   pchannel,
   type Scanner,
   vchannelName,
+  WalError,
 } from '@walstream/core';
+import type { RawScanner, WalImpls, WalImplsBuilder, WalImplsOpener } from '@walstream/core/spi';
 import { createVChannel, walSemantics } from '@walstream/interceptors';
 import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { describe, expect, test } from 'vitest';
@@ -137,6 +139,120 @@ describe('foreign records', () => {
     expect(() => createWal({ runtime: { foreignRecords: 'ignore' as 'skip' } })).toThrow(
       /runtime.foreignRecords/,
     );
+  });
+});
+
+/**
+ * The memory adapter, with readers that fail on one entry as an adapter does on an entry it cannot
+ * decode (UNRECOVERABLE, `details.reason` and the entry's id); a reader that starts after it reads on.
+ */
+function withUndecodable(
+  inner: ReturnType<typeof memoryAdapter>,
+  damaged: () => string | undefined,
+): WalImplsBuilder {
+  const failingRaw = (raw: RawScanner): RawScanner => ({
+    get name() {
+      return raw.name;
+    },
+    get buffered() {
+      return raw.buffered;
+    },
+    done: raw.done,
+    close: () => raw.close(),
+    [Symbol.asyncDispose]: () => raw.close(),
+    async *[Symbol.asyncIterator]() {
+      for await (const message of raw) {
+        if (message.id.marshal() === damaged()) {
+          await raw.close();
+          throw new WalError('UNRECOVERABLE', 'cannot read an entry: its zstd payload does not decode', {
+            retriable: false,
+            details: { reason: 'malformed-payload', codec: 'zstd', messageId: message.id.marshal() },
+          });
+        }
+        yield message;
+      }
+    },
+  });
+  const wrapWal = (wal: WalImpls): WalImpls => {
+    const read = async (options: Parameters<WalImpls['read']>[0]) => failingRaw(await wal.read(options));
+    return new Proxy(wal, {
+      get(target, property) {
+        if (property === 'read') return read;
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  };
+  return {
+    name: inner.name,
+    capabilities: inner.capabilities,
+    async build(options) {
+      const opener = await inner.build(options);
+      return {
+        open: async (openOptions) => wrapWal(await opener.open(openOptions)),
+        close: () => opener.close(),
+        [Symbol.asyncDispose]: () => opener.close(),
+      } satisfies WalImplsOpener;
+    },
+  };
+}
+
+describe('entries the adapter cannot decode', () => {
+  test('skip: recovery and readers read on after the entry, warned and counted like a foreign record', async () => {
+    const { adapter, notes } = await seeded('undecodable-skip');
+    // The first foreign record stands for an entry of a codec the adapter cannot read.
+    const raw = await (await adapter.build()).open({ channel: pchannel('undecodable-skip', 1n, 'ro') });
+    let damaged: string | undefined;
+    for await (const message of await raw.read({ name: 'find', deliverPolicy: DeliverPolicy.all() })) {
+      if (message.properties.source === 'elsewhere') {
+        damaged = message.id.marshal();
+        break;
+      }
+    }
+    expect(damaged).toBeDefined();
+    const lines: LogLine[] = [];
+    await using opener = await createWal({ logger: recordingLogger(lines) })
+      .adapter(withUndecodable(adapter, () => damaged))
+      .use(...walSemantics())
+      .build();
+    const wal = await opener.open({ channel: pchannel('undecodable-skip', 2n) });
+    await wal.append(newMessage(Note).vchannel(notes).body('after').build());
+    await using scanner = await wal.read({ vchannel: notes, deliverPolicy: DeliverPolicy.all() });
+    expect(await notesUntil(scanner, 'after')).toEqual(['before', 'after']);
+    const skipped = lines.filter((line) => line.fields.messageId === damaged);
+    expect(skipped.map((line) => String(line.fields.reader).split(' ')[0])).toEqual(['recovery', 'scanner']);
+  });
+
+  test('fail: the reader ends with the policy error, the adapter error as its cause', async () => {
+    const { adapter } = await seeded('undecodable-fail');
+    const raw = await (await adapter.build()).open({ channel: pchannel('undecodable-fail', 1n, 'ro') });
+    let damaged: string | undefined;
+    for await (const message of await raw.read({ name: 'find', deliverPolicy: DeliverPolicy.all() })) {
+      if (message.properties.source === 'elsewhere') {
+        damaged = message.id.marshal();
+        break;
+      }
+    }
+    await using opener = await createWal({ runtime: { foreignRecords: 'fail' } })
+      .adapter(withUndecodable(adapter, () => damaged))
+      .use(...walSemantics())
+      .build();
+    const wal = await opener.open({ channel: pchannel('undecodable-fail', 1n, 'ro') });
+    const scanner = await wal.read({ deliverPolicy: DeliverPolicy.all() });
+    let thrown: unknown;
+    try {
+      for await (const _ of scanner) {
+        // until the damaged entry
+      }
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({
+      code: 'UNRECOVERABLE',
+      details: { reason: 'foreign-record', messageId: damaged },
+    });
+    expect((thrown as Error).cause).toMatchObject({ details: { reason: 'malformed-payload' } });
+    expect(await scanner.done).toBe(thrown);
   });
 });
 

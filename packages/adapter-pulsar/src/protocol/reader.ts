@@ -11,6 +11,7 @@
  */
 import { WalError } from '@walstream/core';
 import { delay } from '@walstream/core/internal';
+import { PulsarMessageId } from '../message-id.js';
 import { ChunkAssembler } from './chunks.js';
 import type { PulsarClient } from './client.js';
 import {
@@ -83,6 +84,23 @@ const LATEST: MessageIdData = {
 };
 
 let readerSequence = 0;
+
+/** Above every batch index: the id of an entry's last possible member, to read on after the entry. */
+const LAST_MEMBER = 0x7fffffff;
+
+/**
+ * A decoding failure with the entry it is about (`details.messageId`, marshalled), so the stack's
+ * foreign-records policy can read on after it; the id is past every member of the entry.
+ */
+function withEntry(error: WalError, entry: MessageIdData): WalError {
+  if (error.details.reason === undefined) return error;
+  const messageId = new PulsarMessageId({ ...entry, batchIndex: LAST_MEMBER, batchSize: 0 }).marshal();
+  return new WalError(error.code, error.message, {
+    retriable: error.retriable,
+    cause: error.cause,
+    details: { ...error.details, messageId },
+  });
+}
 
 export class Reader {
   readonly #client: PulsarClient;
@@ -282,6 +300,12 @@ export class Reader {
           return;
         }
         let entryId: MessageIdData = message.messageId;
+        // An entry wholly before the resume position is not decoded at all (a reader that re-reads
+        // after an entry it could not decode starts at that entry: the broker's start is inclusive).
+        if (!this.#wanted({ ...entryId, batchIndex: LAST_MEMBER })) {
+          this.#returnPermits(metadata.numMessagesInBatch ?? 1);
+          return;
+        }
         let members: ReturnType<typeof splitEntry>;
         try {
           if (metadata.chunk) {
@@ -296,7 +320,9 @@ export class Reader {
           }
           members = splitEntry(metadata, payload);
         } catch (error) {
-          this.#fail(WalError.is(error) ? error : unavailable('cannot decode an entry', error));
+          this.#fail(
+            WalError.is(error) ? withEntry(error, entryId) : unavailable('cannot decode an entry', error),
+          );
           return;
         }
         const permits = metadata.numMessagesInBatch ?? 1;

@@ -1,7 +1,9 @@
 import { WalError } from '../errors/wal-error.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { decodeBase36, SystemProperty } from '../message/properties.js';
+import { type MessageID, unmarshalMessageId } from '../message-id/message-id.js';
 import type { Observability } from '../observability/observability.js';
+import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
 
 /**
@@ -13,6 +15,24 @@ import type { RawScanner } from '../walimpls/spi.js';
 export type ForeignRecordsPolicy = 'skip' | 'fail';
 
 const INTEGER = /^-?\d+$/;
+
+/**
+ * Reasons an adapter gives (in `details.reason`) when it fails a reader on an entry it cannot decode: a
+ * codec it does not know, bytes that do not decode, a feature it lacks. With `details.messageId` (the
+ * marshalled id of the entry) the entry can be passed over by reading on after it.
+ */
+const UNDECODABLE = new Set(['unsupported-codec', 'malformed-payload', 'unsupported-feature']);
+
+/** The entry an adapter failed a reader on because it cannot decode it, or undefined for other failures. */
+export function undecodableEntry(
+  error: unknown,
+): { readonly messageId: string; readonly why: string } | undefined {
+  if (!WalError.is(error) || error.retriable) return undefined;
+  const { reason, messageId } = error.details;
+  if (typeof reason !== 'string' || !UNDECODABLE.has(reason) || typeof messageId !== 'string')
+    return undefined;
+  return { messageId, why: error.message };
+}
 
 /**
  * Why `message` is not a walstream message of a stack that writes TimeTicks, or undefined when it is
@@ -50,40 +70,71 @@ export class ForeignRecords {
   }
 
   /**
-   * A checker for one reader (`reader` names it in logs and errors): returns true for a message to skip,
-   * false for a walstream message, and throws UNRECOVERABLE under `fail`.
+   * A checker for one reader (`reader` names it in logs and errors): `message` returns true for a message
+   * to skip and false for a walstream message; `failure` returns the id to read on after when the reader
+   * failed on an entry the adapter cannot decode, undefined for any other failure. Under `fail` both
+   * throw UNRECOVERABLE instead of skipping.
    */
-  checker(reader: string, pchannel: string): (message: ImmutableMessage) => boolean {
+  checker(reader: string, pchannel: string, walName: string): ForeignCheck {
     let warned = false;
-    return (message) => {
-      const why = foreignReason(message);
-      if (why === undefined) return false;
-      const id = message.id.toString();
+    const skip = (id: string, why: string, cause?: unknown): void => {
       if (this.policy === 'fail') {
         throw new WalError(
           'UNRECOVERABLE',
           `${reader} of ${pchannel}: record ${id} is not a walstream message (${why}); ` +
             "runtime.foreignRecords: 'skip' passes over such records",
-          { retriable: false, details: { reason: 'foreign-record', messageId: id, pchannel } },
+          { retriable: false, details: { reason: 'foreign-record', messageId: id, pchannel }, cause },
         );
       }
       this.#counter.add(1, { pchannel });
-      if (!warned) {
-        warned = true;
-        this.#observability.logger.warn(
-          { pchannel, reader, messageId: id, why },
-          'skipped a record that is not a walstream message (further ones are only counted)',
-        );
-      }
-      return true;
+      if (warned) return;
+      warned = true;
+      this.#observability.logger.warn(
+        { pchannel, reader, messageId: id, why },
+        'skipped a record that is not a walstream message (further ones are only counted)',
+      );
+    };
+    return {
+      message: (message) => {
+        const why = foreignReason(message);
+        if (why === undefined) return false;
+        skip(message.id.toString(), why);
+        return true;
+      },
+      failure: (error) => {
+        const entry = undecodableEntry(error);
+        if (!entry) return undefined;
+        skip(entry.messageId, entry.why, error);
+        return unmarshalMessageId(walName, entry.messageId);
+      },
     };
   }
 
-  /** `raw` with the policy applied to what it yields (for recovery replay, which reads the adapter). */
-  wrap(raw: RawScanner, pchannel: string): RawScanner {
-    const skip = this.checker(`recovery reader ${raw.name}`, pchannel);
+  /**
+   * `raw` with the policy applied to what it yields, for recovery replay (which reads the adapter):
+   * foreign messages are skipped or fail; an entry the adapter cannot decode is passed over by reading
+   * on after it (`reopen`), or fails.
+   */
+  wrap(
+    first: RawScanner,
+    pchannel: string,
+    walName: string,
+    reopen: (policy: DeliverPolicy) => Promise<RawScanner>,
+  ): RawScanner {
+    const check = this.checker(`recovery reader ${first.name}`, pchannel, walName);
+    let raw = first;
     const filtered = async function* (): AsyncGenerator<ImmutableMessage> {
-      for await (const message of raw) if (!skip(message)) yield message;
+      for (;;) {
+        try {
+          for await (const message of raw) if (!check.message(message)) yield message;
+          return;
+        } catch (error) {
+          const after = check.failure(error);
+          if (!after) throw error;
+          await raw.close();
+          raw = await reopen(DeliverPolicy.startAfter(after));
+        }
+      }
     };
     return {
       get name() {
@@ -92,7 +143,9 @@ export class ForeignRecords {
       get buffered() {
         return raw.buffered;
       },
-      done: raw.done,
+      get done() {
+        return raw.done;
+      },
       close: () => raw.close(),
       [Symbol.asyncDispose]: () => raw.close(),
       [Symbol.asyncIterator]: () => {
@@ -107,4 +160,10 @@ export class ForeignRecords {
       },
     };
   }
+}
+
+/** One reader's view of the policy (see {@link ForeignRecords.checker}). */
+export interface ForeignCheck {
+  message(message: ImmutableMessage): boolean;
+  failure(error: unknown): MessageID | undefined;
 }

@@ -94,7 +94,10 @@ export class WalStackOpener implements WalOpener {
         return message.intoImmutable(id);
       },
       // Recovery replays the log: the foreign-records policy applies to it as to readers.
-      readRaw: async (options) => this.#foreign.wrap(await impls.read(options), impls.channel.name),
+      readRaw: async (options) =>
+        this.#foreign.wrap(await impls.read(options), impls.channel.name, impls.walName, (deliverPolicy) =>
+          impls.read({ ...options, deliverPolicy }),
+        ),
     };
   }
 

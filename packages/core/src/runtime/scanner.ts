@@ -2,11 +2,13 @@ import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { PChannelInfo } from '../channel/channel.js';
 import type { ImmutableMessage } from '../message/message.js';
 import { SystemMessageType } from '../message/message-type.js';
+import type { MessageID } from '../message-id/message-id.js';
 import type { WalMetrics } from '../observability/wal-metrics.js';
 import { checkKnownKeys, integerOption } from '../options/check.js';
 import { DeliverPolicy } from '../walimpls/deliver-policy.js';
 import type { RawScanner } from '../walimpls/spi.js';
 import { compileFilters } from './filters.js';
+import type { ForeignCheck } from './foreign.js';
 import { holdProcessWhileWaiting } from './keep-alive.js';
 import { TimeTickOrderer } from './ordering/timetick-orderer.js';
 import type { TailBuffer, TailReader } from './tail-buffer.js';
@@ -33,10 +35,11 @@ export interface WalScannerSource {
   readonly tailBuffer?: TailBuffer;
   readonly metrics?: WalMetrics;
   /**
-   * The stack's foreign-records policy for this reader: true for a record to pass over; throws (the
-   * scanner then fails) under `fail`. Unset: every record is delivered.
+   * The stack's foreign-records policy for this reader: which messages to pass over, and which adapter
+   * failures are an undecodable entry to read on after; throws (the scanner then fails) under `fail`.
+   * Unset: every record is delivered and every failure ends the scanner.
    */
-  readonly skipForeign?: (message: ImmutableMessage) => boolean;
+  readonly foreign?: ForeignCheck;
   readonly onClose: () => void;
 }
 
@@ -220,9 +223,26 @@ export class WalScanner implements Scanner {
       let result: IteratorResult<ImmutableMessage>;
       try {
         result = await mode.iterator.next();
-        if (!result.done && this.#source.skipForeign?.(result.value)) continue;
+        if (!result.done && this.#source.foreign?.message(result.value)) continue;
       } catch (error) {
-        throw await this.#fail(error);
+        let after: MessageID | undefined;
+        try {
+          after = this.#source.foreign?.failure(error);
+        } catch (failure) {
+          throw await this.#fail(failure);
+        }
+        if (!after || this.#stop.signal.aborted) throw await this.#fail(error);
+        // An entry the adapter cannot decode, passed over: read on after it.
+        try {
+          await this.#leaveMode();
+          this.#mode = this.#catchup(
+            await this.#source.openRaw(DeliverPolicy.startAfter(after)),
+            mode.dropUpTo,
+          );
+        } catch (reopen) {
+          throw await this.#fail(reopen);
+        }
+        continue;
       }
       if (result.done) {
         // The adapter reader ended: closed by us, or by the WAL closing under it.

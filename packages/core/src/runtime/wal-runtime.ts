@@ -212,7 +212,7 @@ export class WalRuntime implements Wal {
         ordered: this.#ordered,
         // Only a stack that writes TimeTicks knows what its own messages look like.
         ...(this.#ordered
-          ? { skipForeign: this.#foreign.checker(`scanner ${name}`, this.channel.name) }
+          ? { foreign: this.#foreign.checker(`scanner ${name}`, this.channel.name, this.walName) }
           : {}),
         tailBuffer: this.#tailBuffer,
         metrics: this.#metrics,
