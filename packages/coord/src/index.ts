@@ -58,5 +58,7 @@ export { compareNodeIds } from './policy/order.js';
 export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';
 export { PolicyRegistry } from './policy/registry.js';
 export { VCHANNEL_FAIR, type VChannelFairOptions, vchannelFairPolicy } from './policy/vchannel-fair.js';
+// The coordinator's gRPC services: assignment discovery, broadcast, TSO.
+export { type ServeCoordinatorOptions, serveCoordinator, toWireAssignment } from './service/serve.js';
 // TSO: hybrid timeticks that rise across restarts, from a high-water mark saved ahead of use.
 export { MAX_BATCH, type TimeTickBatch, Tso, type TsoOptions } from './tso/tso.js';
