@@ -1,6 +1,7 @@
 import {
   DeliverPolicy,
   type ImmutableMessage,
+  ImmutableTxnMessage,
   type MessageID,
   physicalMsOf,
   type Scanner,
@@ -312,8 +313,12 @@ class Flusher implements WalFlusher {
       lane.work.open();
     }
     // Without sinks nothing is flushed (a sink added later must still get everything): only sampled, at
-    // the message's own id — retention drops what was written before it.
-    if (this.#lanes.length === 0) this.#sample({ messageId: message.id, timeTick });
+    // where the message starts in the log (a txn at its begin, so a cut never splits one) — retention
+    // drops what was written before it.
+    if (this.#lanes.length === 0) {
+      const start = message instanceof ImmutableTxnMessage ? message.begin.id : message.id;
+      this.#sample({ messageId: start, timeTick });
+    }
   }
 
   /** One sink's worker: everything queued is written, synced, and then counts as durable up to the scan. */
