@@ -1,5 +1,4 @@
 import { type MessageID, WalError } from '@walstream/core';
-import type { WalImpls } from '@walstream/core/spi';
 import { dataMessage } from './messages.js';
 import type { WalImplsTestContext } from './types.js';
 
@@ -21,8 +20,8 @@ export type FrozenWriterOutcome =
 export interface FreezableWriter {
   /** Resolves once the writer is stopped (after the acknowledgements `start` asked for). */
   readonly frozen: Promise<void>;
-  /** Lets the writer go on. */
-  resume(): void;
+  /** Lets the writer go on (a freezer may first keep it stopped for a while: past its timeouts). */
+  resume(): Promise<void>;
   /** Every append's outcome, once each append loop ended at a rejection that is not retriable. */
   readonly finished: Promise<readonly FrozenWriterOutcome[]>;
 }
@@ -36,15 +35,17 @@ export interface FreezableWriter {
 export interface WriterFreezer {
   /** How it stops a writer; named in the case's failure messages. */
   readonly description: string;
-  start(
-    t: WalImplsTestContext,
-    options: {
-      readonly name: string;
-      readonly wal: WalImpls;
-      readonly freezeAfterAcks: number;
-      readonly inFlight: number;
-    },
-  ): FreezableWriter;
+  /** Opens `name` read-write at `term` in the writer and starts its append loops. */
+  start(t: WalImplsTestContext, options: FreezerStart): Promise<FreezableWriter>;
+}
+
+export interface FreezerStart {
+  readonly name: string;
+  readonly term: bigint;
+  /** The writer stops once this many of its appends were acknowledged. */
+  readonly freezeAfterAcks: number;
+  /** Append loops, each with one append in flight. */
+  readonly inFlight: number;
 }
 
 /** Appends per writer before the case gives up on it ever learning it was fenced. */
@@ -59,7 +60,8 @@ const MAX_APPENDS = 20_000;
  */
 export const inProcessWriterFreezer: WriterFreezer = {
   description: 'the append loops paused in-process (the adapter runs on)',
-  start(t, { name, wal, freezeAfterAcks, inFlight }) {
+  async start(t, { name, term, freezeAfterAcks, inFlight }) {
+    const wal = await t.open(name, term);
     const outcomes: FrozenWriterOutcome[] = [];
     let acks = 0;
     let next = 0;
@@ -70,7 +72,6 @@ export const inProcessWriterFreezer: WriterFreezer = {
     const frozen = new Promise<void>((resolve) => {
       markFrozen = resolve;
     });
-    const term = wal.channel.term;
     const loop = async (): Promise<void> => {
       for (;;) {
         if (gate) await gate;
@@ -107,7 +108,7 @@ export const inProcessWriterFreezer: WriterFreezer = {
     const finished = Promise.all(Array.from({ length: inFlight }, loop)).then(() => outcomes);
     return {
       frozen,
-      resume() {
+      async resume() {
         resumed = true;
         gate = undefined;
         open();

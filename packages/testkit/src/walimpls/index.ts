@@ -2,12 +2,18 @@ export { ConformanceFailure } from '../runner/assert.js';
 // How the fencing group's frozen-writer case stops a writer; the in-process default.
 export {
   type FreezableWriter,
+  type FreezerStart,
   type FrozenWriterOutcome,
   inProcessWriterFreezer,
   type WriterFreezer,
 } from './freezer.js';
 // Every group's cases by name, `walimplsGroups` and `walimplsCaseDefinitions`.
 export * from './groups/index.js';
+export {
+  type ProcessWriterFreezerOptions,
+  processWriterFreezer,
+  runFrozenWriter,
+} from './process-freezer.js';
 export {
   registerWalImplsConformance,
   runConformanceCases,

@@ -21,14 +21,18 @@ export const frozenWriter: WalImplsCaseDefinition = {
     const freezer = t.writerFreezer;
     if (!freezer) return t.skip('the harness turned the frozen writer off (writerFreezer: false)');
     const name = t.channelName('frozen');
-    const wal = await t.open(name, 1);
-    const writer = freezer.start(t, { name, wal, freezeAfterAcks: FREEZE_AFTER_ACKS, inFlight: IN_FLIGHT });
+    const writer = await freezer.start(t, {
+      name,
+      term: 1n,
+      freezeAfterAcks: FREEZE_AFTER_ACKS,
+      inFlight: IN_FLIGHT,
+    });
     const how = `(frozen by ${freezer.description})`;
     await abortable(writer.frozen, t.signal, `the term-1 writer to freeze ${how}`);
     const successor = await t.open(name, 2, 'rw', await t.newOpener());
     const first = await t.append(successor, dataMessage(name, 2, 0));
     for (let seq = 1; seq < 3; seq++) await t.append(successor, dataMessage(name, 2, seq));
-    writer.resume();
+    await abortable(writer.resume(), t.signal, `the term-1 writer to resume ${how}`);
     const outcomes = await abortable(writer.finished, t.signal, `the resumed term-1 writer to finish ${how}`);
 
     const scanner = await t.read(successor, { deliverPolicy: DeliverPolicy.all() });
