@@ -151,7 +151,10 @@ describe('compression on the adapter’s own appends', () => {
     const opener = await adapter({ compression: codec as PulsarCompression }).build();
     try {
       const wal = await opener.open({ channel: pchannel(name, 1n) });
-      const payloads = [0, 1, 2].map((i) => new TextEncoder().encode(`row ${i} `.repeat(50 + i)));
+      // The last compressed one is large: the broker's examinemessage decompresses it with Pulsar's Java codecs.
+      const payloads = [0, 1, 2].map((i) =>
+        new TextEncoder().encode(`row ${i} `.repeat(i === 2 ? 40_000 : 50 + i)),
+      );
       payloads.push(new Uint8Array([7])); // too small to gain: sent as it is
       for (const [i, payload] of payloads.entries()) {
         await wal.append(new MutableMessage(payload, { seq: String(i) }));
@@ -160,6 +163,11 @@ describe('compression on the adapter’s own appends', () => {
       expect(headers.get('X-Pulsar-compression')).toBe(codec === 'none' ? null : COMPRESSION_NUMBER[codec]);
       const last = await examine(name, payloads.length);
       expect(last.get('X-Pulsar-compression')).toBeNull();
+      const big = await fetch(
+        `${broker().adminUrl}/admin/v2/persistent/public/default/${name}/examinemessage?initialPosition=earliest&messagePosition=3`,
+      );
+      expect(big.status).toBe(200);
+      expect(Buffer.from(await big.arrayBuffer()).equals(Buffer.from(payloads[2]!))).toBe(true);
       const got = await take(
         await wal.read({ name: 'own', deliverPolicy: DeliverPolicy.all() }),
         payloads.length,
@@ -182,7 +190,7 @@ describe('compression on the adapter’s own appends', () => {
         .adapter(adapter({ compression: codec }))
         .use(...walSemantics({ timeTick: { closeTimeoutMs: 200 } }))
         .build();
-    const bodies = [0, 1, 2].map((i) => `note ${i} `.repeat(40));
+    const bodies = [0, 1, 2].map((i) => `note ${i} `.repeat(i === 2 ? 30_000 : 40));
     {
       await using opener = await build();
       const wal = await opener.open({ channel: pchannel(name, 1n) });

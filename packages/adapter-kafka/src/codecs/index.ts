@@ -14,6 +14,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import * as lz4 from 'lz4js';
 import { hash as xxh32 } from 'lz4js/xxh32.js';
 import * as snappy from 'snappyjs';
+import { compressBlock } from './lz4-block.js';
 
 /** The codecs of a Kafka record batch, as the `compression` option names them. */
 export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -82,8 +83,6 @@ function snappyUnframed(data: Buffer): Buffer {
 
 const LZ4_MAGIC = 0x184d2204;
 const LZ4_BLOCK = 64 * 1024;
-/** Reused between blocks, cleared for each: blocks must not refer to one another. */
-const lz4Table = new Uint32Array(1 << 16);
 
 /**
  * An LZ4 frame as Kafka reads it: version 1 with independent blocks (Kafka refuses dependent ones, which
@@ -96,15 +95,13 @@ function lz4Frame(data: Buffer): Buffer {
   header[5] = 0x40;
   header[6] = (xxh32(0, header, 4, 2) >>> 8) & 0xff;
   const parts: Buffer[] = [header];
-  const scratch = Buffer.alloc(lz4.compressBound(LZ4_BLOCK));
   for (let at = 0; at < data.length; at += LZ4_BLOCK) {
     const block = data.subarray(at, at + LZ4_BLOCK);
-    lz4Table.fill(0);
-    const size = lz4.compressBlock(block, scratch, 0, block.length, lz4Table);
+    const compressed = compressBlock(block);
     const length = Buffer.alloc(4);
-    if (size > 0 && size < block.length) {
-      length.writeUInt32LE(size);
-      parts.push(length, Buffer.from(scratch.subarray(0, size)));
+    if (compressed.length < block.length) {
+      length.writeUInt32LE(compressed.length);
+      parts.push(length, asBuffer(compressed));
     } else {
       // Stored: the high bit marks a block kept as it is.
       length.writeUInt32LE((0x80000000 | block.length) >>> 0);

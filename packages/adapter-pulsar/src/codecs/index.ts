@@ -13,6 +13,7 @@ import { WalError } from '@walstream/core';
 import { decompress as zstdDecompress } from 'fzstd';
 import * as lz4 from 'lz4js';
 import * as snappy from 'snappyjs';
+import { compressBlock } from './lz4-block.js';
 
 /** Names of Pulsar's compression types, as the `compression` option takes them. */
 export type PulsarCompression = 'none' | 'lz4' | 'zlib' | 'zstd' | 'snappy';
@@ -49,29 +50,9 @@ function malformedPayload(codec: string, why: string, cause?: unknown): WalError
   });
 }
 
-/** lz4js's match table, reused and cleared for each block. */
-const lz4Table = new Uint32Array(1 << 16);
-
-/** LZ4 raw block of `data`: what lz4js finds, or all literals when it finds no match. */
+/** An LZ4 raw block of `data` (Pulsar's LZ4 entries are one block, its size in the metadata). */
 function lz4Block(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(lz4.compressBound(data.length) + 16);
-  lz4Table.fill(0);
-  const written = data.length === 0 ? 0 : lz4.compressBlock(data, out, 0, data.length, lz4Table);
-  if (written > 0) return out.subarray(0, written);
-  // One sequence of literals only: token, length continuation bytes, the bytes.
-  let at = 0;
-  const n = data.length;
-  out[at++] = Math.min(n, 15) << 4;
-  if (n >= 15) {
-    let rest = n - 15;
-    while (rest >= 255) {
-      out[at++] = 255;
-      rest -= 255;
-    }
-    out[at++] = rest;
-  }
-  out.set(data, at);
-  return out.subarray(0, at + n);
+  return compressBlock(data);
 }
 
 let zstdEncoder: Promise<(data: Uint8Array) => Uint8Array> | undefined;
