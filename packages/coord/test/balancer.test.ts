@@ -1,4 +1,11 @@
-import { hasCode, type PChannelInfo, vchannelName, WalError, type WalOpener } from '@walstream/core';
+import {
+  hasCode,
+  MemoryCatalog,
+  type PChannelInfo,
+  vchannelName,
+  WalError,
+  type WalOpener,
+} from '@walstream/core';
 import { createVChannel } from '@walstream/interceptors';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { NodeManagerClient, NodeStatusReport } from '../src/index.js';
@@ -236,6 +243,22 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
     await appendOn('pch00');
   });
 
+  test('a move whose catalog save another coordinator fenced stops instead of retrying', async () => {
+    cluster = new TestCluster(new FencingCatalog());
+    await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(1));
+    await until(() => cluster.moves.some((m) => m.outcome === 'superseded'));
+    const last = cluster.moves.at(-1);
+    expect(last).toMatchObject({
+      pchannel: 'pch00',
+      outcome: 'superseded',
+      error: { code: 'CHANNEL_FENCED' },
+    });
+    expect(cluster.moves.filter((m) => m.outcome === 'retrying')).toEqual([]);
+    expect(cluster.channels.get('pch00').state).toBe('uninitialized');
+    await balancer.close();
+  });
+
   test('a restarted coordinator finishes a move it had saved as ASSIGNING and keeps every other term', async () => {
     cluster = new TestCluster();
     await cluster.addNode();
@@ -294,6 +317,13 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
     expect(seen).toContainEqual([`${a.nodeId} stopping`, b.nodeId]);
   });
 });
+
+/** A catalog that refuses every pchannel save as etcd refuses a stale compare-and-swap. */
+class FencingCatalog extends MemoryCatalog {
+  override async savePChannels(): Promise<void> {
+    throw new WalError('CHANNEL_FENCED', 'the pchannel changed since it was read', { retriable: false });
+  }
+}
 
 /** A node whose remove() does not answer while `stall` is set (as a hung or partitioned node would). */
 class StallingRemoves implements NodeManagerClient {

@@ -544,6 +544,17 @@ export class Balancer {
       } catch (error) {
         if (signal.aborted || this.#closed) continue;
         const coded = WalError.is(error) ? error : new WalError('UNKNOWN', String(error), { cause: error });
+        if (coded.code === 'CHANNEL_FENCED' && coded.details.catalog === true) {
+          // Another coordinator owns the catalog now: retrying would only fight it.
+          this.#obs.reportError({ component: 'balancer', pchannel: name, error: coded, retrying: false });
+          this.#moves.next({
+            ...base,
+            ...(term === undefined ? {} : { term }),
+            outcome: 'superseded',
+            error: coded,
+          });
+          return;
+        }
         this.#moves.next({
           ...base,
           ...(term === undefined ? {} : { term }),

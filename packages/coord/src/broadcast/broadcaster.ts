@@ -581,9 +581,17 @@ export class Broadcaster {
             return;
           } catch (error) {
             if (stop.aborted) throw error;
+            // An uncoded failure may pass (a dropped connection): retried like a retriable one.
             const coded = WalError.is(error)
               ? error
-              : new WalError('UNKNOWN', String(error), { cause: error });
+              : new WalError(
+                  'UNKNOWN',
+                  `append threw: ${error instanceof Error ? error.message : String(error)}`,
+                  {
+                    cause: error,
+                    retriable: true,
+                  },
+                );
             task.attempts = n;
             task.error = coded;
             this.#publish();

@@ -1,4 +1,4 @@
-import type { AccessMode, Catalog, PChannelMeta } from '@walstream/core';
+import { type AccessMode, type Catalog, hasCode, type PChannelMeta } from '@walstream/core';
 import { walError } from '@walstream/core/internal';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { compareNames } from '../policy/order.js';
@@ -169,7 +169,19 @@ export class ChannelManager {
       const meta = this.get(name);
       const next = update(meta);
       if (next === undefined) return meta;
-      await this.#catalog.savePChannels([next]);
+      try {
+        await this.#catalog.savePChannels([next]);
+      } catch (error) {
+        // A catalog with compare-and-swap (etcd) refuses a save over a meta another coordinator wrote.
+        if (hasCode(error, 'CHANNEL_FENCED')) {
+          throw walError(
+            'CHANNEL_FENCED',
+            `pchannel ${name} was changed in the catalog by another coordinator: this one is not the active one`,
+            { retriable: false, cause: error, details: { pchannel: name, catalog: true } },
+          );
+        }
+        throw error;
+      }
       this.#metas.set(name, next);
       this.#local++;
       this.#snapshots.next(this.#snapshot());

@@ -17,15 +17,20 @@ import {
  * coordinator's channel manager and balancer over one MemoryCatalog, the TSO as every node's allocator.
  */
 export class TestCluster {
-  readonly catalog = new MemoryCatalog();
+  readonly catalog: MemoryCatalog;
   readonly store = new MemoryLogStore();
   readonly sessions = new InProcessSessions();
-  readonly tso = new Tso({ catalog: this.catalog });
+  readonly tso: Tso;
   readonly nodes: InProcessNode[] = [];
   readonly openers: WalOpener[] = [];
   readonly moves: MoveEvent[] = [];
   channels!: ChannelManager;
   balancer!: Balancer;
+
+  constructor(catalog: MemoryCatalog = new MemoryCatalog()) {
+    this.catalog = catalog;
+    this.tso = new Tso({ catalog });
+  }
 
   /** A node on the shared store; `join: false` leaves joining to the test (behind a wrapper, say). */
   async addNode(options: { join?: boolean } = {}): Promise<InProcessNode> {
