@@ -27,9 +27,11 @@ export interface NodeChild {
 
 /** Starts a node process and waits (bounded) for the line that names its address. */
 export async function spawnNode(config: NodeProcessConfig, timeoutMs = 60_000): Promise<NodeChild> {
+  // NODE_PROCESS_EXEC_ARGS: more node flags for the node process (`--cpu-prof`, say, to profile a bench).
+  const extra = process.env.NODE_PROCESS_EXEC_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(
     process.execPath,
-    ['--expose-gc', '--import', tsxLoader, script, JSON.stringify(config)],
+    ['--expose-gc', ...extra, '--import', tsxLoader, script, JSON.stringify(config)],
     {
       cwd: root,
       env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.tests.json' },

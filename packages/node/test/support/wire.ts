@@ -194,6 +194,11 @@ export type Delivered =
 export class WireConsumer {
   readonly #call: ClientDuplex<ConsumeRequest, ConsumeResponse>;
   readonly received: Delivered[] = [];
+  /** User messages received (those with a `seq` property; txn bodies counted one by one). */
+  userCount = 0;
+  #wake: (() => void) | undefined;
+  #wanted = Number.POSITIVE_INFINITY;
+  #done = false;
   closed = false;
   endError: WalError | undefined;
   readonly ended: Promise<void>;
@@ -212,14 +217,19 @@ export class WireConsumer {
           if (r.case === 'opened') {
             first = false;
             opened();
-          } else if (r.case === 'message')
+          } else if (r.case === 'message') {
             this.received.push({ kind: 'message', message: fromWireImmutable(r.value) });
-          else if (r.case === 'txn') this.received.push({ kind: 'txn', message: fromWireTxn(r.value) });
-          else if (r.case === 'closed') this.closed = true;
+            if (r.value.properties.seq !== undefined) this.#counted(1);
+          } else if (r.case === 'txn') {
+            this.received.push({ kind: 'txn', message: fromWireTxn(r.value) });
+            this.#counted(r.value.bodies.length);
+          } else if (r.case === 'closed') this.closed = true;
         }
       } catch (error) {
         this.endError = WalError.is(error) ? error : new WalError('UNKNOWN', String(error));
       }
+      this.#done = true;
+      this.#wake?.();
       if (first) failed(this.endError ?? new WalError('UNKNOWN', 'the consume stream ended before opened'));
     })();
   }
@@ -255,6 +265,22 @@ export class WireConsumer {
     );
     await ready;
     return consumer;
+  }
+
+  #counted(n: number): void {
+    this.userCount += n;
+    if (this.userCount >= this.#wanted) this.#wake?.();
+  }
+
+  /** Resolves once `count` user messages arrived; rejects when the stream ended before. */
+  async until(count: number): Promise<void> {
+    while (this.userCount < count) {
+      if (this.#done) throw this.endError ?? new Error('the consume stream ended');
+      this.#wanted = count;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
   }
 
   /** The user messages received (txn bodies expanded), with their `seq` property. */
