@@ -2,9 +2,22 @@
  * A node in a child process on the memory adapter, this test acting as the coordinator and the clients
  * over gRPC: the protocol, bad requests, and flow control measured in the node process.
  */
-import { DeliverFilter, DeliverPolicy, hasCode, MutableMessage, WalError } from '@walstream/core';
+
+import { Client, credentials, status as GrpcStatus } from '@grpc/grpc-js';
+import { DeliverFilter, DeliverPolicy, hasCode, MutableMessage, pchannel, WalError } from '@walstream/core';
 import { beginTxnMessage, commitTxnMessage, createVChannel, inTxn } from '@walstream/interceptors';
-import { connectRpc, type RpcChannel, WalLifetimeState } from '@walstream/rpc';
+import {
+  connectRpc,
+  create,
+  ERROR_TRAILER,
+  fromBinary,
+  ProduceRequestSchema,
+  type RpcChannel,
+  StreamingErrorSchema,
+  toBinary,
+  toWirePChannel,
+  WalLifetimeState,
+} from '@walstream/rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userMessage } from './support/in-process.js';
 import { type NodeChild, spawnNode } from './support/spawn-node.js';
@@ -114,6 +127,41 @@ describe('a node process on the memory adapter', () => {
     expect(await codeOf(producer.append(stamped))).toBe('INVALID_ARGUMENT');
     await producer.append(userMessage('malformed_v0', 1));
     await producer.close();
+  });
+
+  it('ends a stream that sends a garbage frame INVALID_ARGUMENT, and keeps serving the others', async () => {
+    await assignReady(rpc, 'garbage', 1n);
+    const setup = await WireProducer.open(rpc, 'garbage', 1n);
+    await setup.append(createVChannel('garbage_v0'));
+    const raw = new Client(node.address, credentials.createInsecure());
+    const identity = (bytes: Buffer): Buffer => bytes;
+    const open = toBinary(
+      ProduceRequestSchema,
+      create(ProduceRequestSchema, {
+        request: { case: 'open', value: { pchannel: toWirePChannel(pchannel('garbage', 1n)) } },
+      }),
+    );
+    const ended = await new Promise<{ code: number; walCode?: string }>((resolve) => {
+      const call = raw.makeBidiStreamRequest('/walstream.v1.NodeHandlerService/Produce', identity, identity);
+      call.on('data', () => {});
+      call.on('error', () => {});
+      call.on('status', (status) => {
+        const trailer = status.metadata.get(ERROR_TRAILER)[0];
+        resolve({
+          code: status.code,
+          ...(Buffer.isBuffer(trailer) ? { walCode: fromBinary(StreamingErrorSchema, trailer).code } : {}),
+        });
+      });
+      call.write(Buffer.from(open));
+      // Field 2 (produce) as a length-delimited field that claims more bytes than follow.
+      call.write(Buffer.from([0x12, 0x7f, 0x01, 0x02]));
+    });
+    raw.close();
+    expect(ended.code).not.toBe(GrpcStatus.OK);
+    expect(ended.walCode).toBe('INVALID_ARGUMENT');
+    // The producer opened before goes on.
+    await setup.append(userMessage('garbage_v0', 1));
+    await setup.close();
   });
 
   it('lets the appends of a client that vanished complete, and keeps serving the others', async () => {
