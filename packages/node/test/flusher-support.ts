@@ -52,6 +52,10 @@ export class MemorySink implements FlushSink {
     this.#stalled = { promise, resolve };
   }
 
+  get stalled(): boolean {
+    return this.#stalled !== undefined;
+  }
+
   release(): void {
     const stalled = this.#stalled;
     this.#stalled = undefined;
