@@ -1,6 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { localAdapter } from '@walstream/adapter-local';
 import {
+  createWal,
+  DeliverPolicy,
   defineMessageType,
   hasCode,
+  MemoryCatalog,
   type MessageTypeDefinition,
   messageTypes,
   newMessage,
@@ -8,10 +15,10 @@ import {
   type Wal,
   WalError,
 } from '@walstream/core';
-import { createVChannel } from '@walstream/interceptors';
+import { createVChannel, walSemantics } from '@walstream/interceptors';
 import { createWalManager, type WalLifetimeEvent, type WalManager } from '@walstream/node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type MemoryStack, memoryStack, until } from './wal-manager-support.js';
+import { type MemoryStack, memoryStack, recording, until } from './wal-manager-support.js';
 
 const Note: MessageTypeDefinition<unknown> =
   messageTypes.byName('NodeWalManagerNote') ??
@@ -258,6 +265,37 @@ describe('WalManager', () => {
         'ON_SHUTDOWN',
       ),
     ).toBe(true);
+  });
+
+  it('on the local adapter a higher term reopens the log and reads what the first term wrote', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'walstream-wal-manager-'));
+    const catalog = new MemoryCatalog();
+    const opener = recording(
+      await createWal({ catalog })
+        .adapter(localAdapter({ directory }))
+        .use(...walSemantics())
+        .build(),
+    );
+    const manager = createWalManager({ opener, catalog });
+    cleanup.push(async () => {
+      await manager.close();
+      await opener.close();
+      await rm(directory, { recursive: true, force: true });
+    });
+    manager.assign(pchannel('a', 1n));
+    const first = await manager.get('a', 1n);
+    await first.append(createVChannel('a_xv0'));
+    const written = await first.append(note('a_xv0', 7));
+    manager.assign(pchannel('a', 2n));
+    const second = await manager.get('a', 2n);
+    expect(opener.overlaps).toEqual([]);
+    const scanner = await second.read({ vchannel: 'a_xv0', deliverPolicy: DeliverPolicy.all() });
+    const seen: bigint[] = [];
+    for await (const message of scanner) {
+      if (message.messageType === Note.code) seen.push(message.timeTick);
+      if (seen.length === 1) break;
+    }
+    expect(seen).toEqual([written.timeTick]);
   });
 
   it('checks its options', async () => {
