@@ -611,10 +611,24 @@ describe('options', () => {
     expect(listen.details.option).toBe('listen');
   });
 
+  it('a closed channel refuses new calls with CLOSED; a second close is harmless', async () => {
+    await using server = await serve({ tso: echoTso });
+    const channel = connectRpc(server.address);
+    expect((await channel.tso.allocate(create(AllocateRequestSchema, { count: 1 }))).count).toBe(1);
+    channel.close();
+    channel.close();
+    const error = await rejection(channel.tso.allocate(create(AllocateRequestSchema, { count: 1 })));
+    expect([error.code, error.retriable]).toEqual(['CLOSED', false]);
+    expect(() => channel.nodeHandler.produce()).toThrowError(/closed/);
+  });
+
   it('bad options are INVALID_ARGUMENT naming the option', async () => {
     const listen = await rejection(serve({}, { maxMessageBytes: 0 }));
     expect(listen.details.option).toBe('maxMessageBytes');
     expect(() => connectRpc('nowhere')).toThrowError(/host:port/);
+    await using server = await serve({ tso: echoTso });
+    const grace = await rejection(server.close({ graceMs: -1 }));
+    expect(grace.details.option).toBe('graceMs');
     try {
       connectRpc('127.0.0.1:1', { keepalive: { timeMs: -1 } });
       expect.unreachable();

@@ -10,7 +10,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { WalError } from '@walstream/core';
-import { checkKnownKeys, stringOption } from '@walstream/core/internal';
+import { checkKnownKeys, integerOption, stringOption } from '@walstream/core/internal';
 import { createObservability, type Observability } from '@walstream/core/spi';
 import { channelOptions, serverCredentials, tokenOption } from './options.js';
 import { MalformedRequest, type MethodWire, methodsOf, SERVICES, type ServiceKey } from './services.js';
@@ -114,9 +114,12 @@ class GrpcRpcServer implements RpcServer {
     this.#active = active;
   }
 
-  close(options: { readonly graceMs?: number } = {}): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
-      const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  async close(options: { readonly graceMs?: number } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const graceMs = integerOption('RpcServer.close', 'graceMs', options.graceMs, DEFAULT_GRACE_MS, {
+      min: 0,
+    });
+    this.#closing = new Promise<void>((resolve) => {
       let force: NodeJS.Timeout | undefined;
       const cut = setTimeout(() => {
         // Calls still running end with ON_SHUTDOWN (retriable: another server may serve them); if the
