@@ -105,6 +105,18 @@ describe('TLS', () => {
     expect((await channel.tso.allocate(one())).first).toBe(2n ** 62n + 1n);
   });
 
+  it('serverName sets the name checked against the certificate', async () => {
+    await using server = await serve({ tso: echoTso }, { tls: serverTls() });
+    await using named = connectRpc(server.address, {
+      tls: { caFile: certs.caFile, serverName: 'localhost' },
+    });
+    expect((await named.tso.allocate(one())).count).toBe(1);
+    await using misnamed = connectRpc(server.address, {
+      tls: { caFile: certs.caFile, serverName: 'elsewhere.example' },
+    });
+    expect((await rejection(misnamed.tso.allocate(one(), { deadlineMs: 10_000 }))).code).toBe('UNAVAILABLE');
+  });
+
   it('a client that does not trust the server CA fails UNAVAILABLE', async () => {
     await using server = await serve({ tso: echoTso }, { tls: serverTls() });
     await using channel = connectRpc(server.address, { tls: { caFile: certs.otherCaFile } });
