@@ -44,6 +44,10 @@ async function main(): Promise<void> {
         const appendSeconds = await windowedRun(CODEC_MESSAGES, CODEC_WINDOW, (i) =>
           wal.append(messages[i]!),
         );
+        if (codec === 'warmup') {
+          await wal.close();
+          continue;
+        }
         const started = performance.now();
         const scanner = await wal.read({
           name: 'bench',

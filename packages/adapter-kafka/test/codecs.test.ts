@@ -16,6 +16,7 @@ import {
 } from '@walstream/core';
 import type { RawScanner } from '@walstream/core/spi';
 import { createVChannel, walSemantics } from '@walstream/interceptors';
+import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
 import type { KafkaCompression } from '../src/codecs/index.js';
 import { adapterFor, bootstrap, DRIVERS, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
@@ -107,11 +108,44 @@ describe("batches written by Kafka's Java producer", () => {
       await opener.close();
     }
   });
+
+  test.each(
+    DRIVERS,
+  )('%s: the full stack opens each topic read-write past its foreign records, counting them', async (driver) => {
+    for (const codec of ['none', ...CODECS]) {
+      const topic = `${prefix}-${codec}`;
+      const lines: LogLine[] = [];
+      await using opener = await createWal({ logger: recordingLogger(lines) })
+        .adapter(adapterFor(driver))
+        .use(...walSemantics({ timeTick: { closeTimeoutMs: 200 } }))
+        .build();
+      // Both drivers take the same topics in turn: each at a term of its own.
+      const term = BigInt(DRIVERS.indexOf(driver) + 1);
+      const wal = await opener.open({ channel: pchannel(topic, term) });
+      const notes = vchannelName(topic, `notes-${driver}`);
+      await wal.append(createVChannel(notes));
+      const { messageId } = await wal.append(newMessage(Note).vchannel(notes).body(`on ${codec}`).build());
+      await using scanner = await wal.read({ vchannel: notes, deliverPolicy: DeliverPolicy.all() });
+      const got: string[] = [];
+      for await (const message of scanner) {
+        if (message.messageType !== Note.code) continue;
+        got.push(decodeBody(Note, message));
+        if (message.id.compare(messageId) === 0) break;
+      }
+      expect(got).toEqual([`on ${codec}`]);
+      // The recovery replay and the reader each warned once about the Java records they passed over.
+      const skipped = lines.filter((line) => /not a walstream message/.test(line.message ?? ''));
+      expect(skipped.map((line) => String(line.fields.reader).split(' ')[0])).toEqual([
+        'recovery',
+        'scanner',
+      ]);
+    }
+  });
 });
 
 const Note = defineMessageType<string>({
   name: 'KafkaCodecNote',
-  code: 7302,
+  code: 7412,
   flags: {},
   codec: { encode: (s) => new TextEncoder().encode(s), decode: (b) => new TextDecoder().decode(b) },
 });

@@ -12,6 +12,7 @@ import {
 } from '@walstream/core';
 import type { RawScanner } from '@walstream/core/spi';
 import { createVChannel, walSemantics } from '@walstream/interceptors';
+import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { runJava } from '@walstream/testkit/pulsar';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { PulsarCompression } from '../src/codecs/index.js';
@@ -124,6 +125,33 @@ describe("the codec matrix written by Pulsar's Java client", () => {
     }
   });
 
+  test('the full stack opens Java-written topics read-write past their foreign records, counting them', async () => {
+    for (const topic of [`${prefix}-zstd-batched`, `${prefix}-lz4-chunked`, `${prefix}-zlib-unbatched`]) {
+      const lines: LogLine[] = [];
+      await using opener = await createWal({ logger: recordingLogger(lines) })
+        .adapter(adapter())
+        .use(...walSemantics({ timeTick: { closeTimeoutMs: 200 } }))
+        .build();
+      const wal = await opener.open({ channel: pchannel(topic, 1n) });
+      const notes = vchannelName(topic, 'notes');
+      await wal.append(createVChannel(notes));
+      const { messageId } = await wal.append(newMessage(Note).vchannel(notes).body(topic).build());
+      await using scanner = await wal.read({ vchannel: notes, deliverPolicy: DeliverPolicy.all() });
+      const got: string[] = [];
+      for await (const message of scanner) {
+        if (message.messageType !== Note.code) continue;
+        got.push(decodeBody(Note, message));
+        if (message.id.compare(messageId) === 0) break;
+      }
+      expect(got).toEqual([topic]);
+      const skipped = lines.filter((line) => /not a walstream message/.test(line.message ?? ''));
+      expect(skipped.map((line) => String(line.fields.reader).split(' ')[0])).toEqual([
+        'recovery',
+        'scanner',
+      ]);
+    }
+  });
+
   test('a message of nearly the max message size is stored and read back (the bookie takes its frame)', async () => {
     expect(written.get(`${prefix}-big`)).toBe(1);
     const opener = await adapter().build();
@@ -140,7 +168,7 @@ describe("the codec matrix written by Pulsar's Java client", () => {
 
 const Note = defineMessageType<string>({
   name: 'CodecNote',
-  code: 7301,
+  code: 7411,
   flags: {},
   codec: { encode: (s) => new TextEncoder().encode(s), decode: (b) => new TextDecoder().decode(b) },
 });

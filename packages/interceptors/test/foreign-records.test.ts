@@ -26,7 +26,7 @@ import { describe, expect, test } from 'vitest';
  */
 const Note = defineMessageType<string>({
   name: 'ForeignTestNote',
-  code: 7303,
+  code: 7413,
   flags: {},
   codec: { encode: (s) => new TextEncoder().encode(s), decode: (b) => new TextDecoder().decode(b) },
 });
