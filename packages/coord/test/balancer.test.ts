@@ -148,8 +148,9 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
   test('drain closes each pchannel on the node before it opens elsewhere, and resolves when the node holds none', async () => {
     cluster = new TestCluster();
     const drained = await cluster.addNode();
-    await cluster.addNode();
-    await cluster.addNode();
+    // The nodes that take over answer Assign slowly: drain must wait for them, not just for the decision.
+    await cluster.addNode({ wrap: (node) => new SlowAssign(node) });
+    await cluster.addNode({ wrap: (node) => new SlowAssign(node) });
     const balancer = await cluster.startCoordinator(names(12));
     await balancer.idle(within());
     const held = balancer.layout.assignments
@@ -157,6 +158,14 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
       .map((a) => a.pchannel.name);
     expect(held.length).toBe(4);
     await balancer.drain(drained.nodeId, within());
+    // Resolved only once every pchannel it held is ASSIGNED elsewhere.
+    expect(held.map((name) => cluster.channels.get(name).state)).toEqual([
+      'assigned',
+      'assigned',
+      'assigned',
+      'assigned',
+    ]);
+    expect(cluster.moves.filter((m) => m.outcome === 'done' && m.reason === 'drain').length).toBe(4);
     await balancer.idle(within());
     for (const name of held) {
       expect(() => drained.wal(name)).toThrow(/does not serve/);
@@ -317,6 +326,24 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
     expect(seen).toContainEqual([`${a.nodeId} stopping`, b.nodeId]);
   });
 });
+
+/** A node that takes 50 ms to answer each Assign. */
+class SlowAssign implements NodeManagerClient {
+  readonly #node: InProcessNode;
+  constructor(node: InProcessNode) {
+    this.#node = node;
+  }
+  async assign(pchannel: PChannelInfo): Promise<void> {
+    await new Promise((r) => setTimeout(r, 50));
+    return this.#node.assign(pchannel);
+  }
+  remove(pchannel: PChannelInfo): Promise<void> {
+    return this.#node.remove(pchannel);
+  }
+  collectStatus(): Promise<NodeStatusReport> {
+    return this.#node.collectStatus();
+  }
+}
 
 /** A catalog that refuses every pchannel save as etcd refuses a stale compare-and-swap. */
 class FencingCatalog extends MemoryCatalog {

@@ -245,8 +245,15 @@ export class Balancer {
     this.#draining.add(nodeId);
     this.#publishNodes();
     await this.#wake('drain');
+    // Done when the node neither owns nor may still hold any pchannel (every old owner released), and
+    // each pchannel it held is ASSIGNED elsewhere.
+    const holds = (m: PChannelMeta): boolean =>
+      m.nodeId === nodeId || m.history.some((h) => h.nodeId === nodeId);
     await this.#until(
-      () => this.#channels.snapshot.metas.every((m) => m.nodeId !== nodeId || m.state === 'unavailable'),
+      () =>
+        this.#channels.snapshot.metas.every(
+          (m) => !holds(m) && (m.state === 'assigned' || m.state === 'uninitialized'),
+        ),
       signal,
     );
   }
@@ -609,7 +616,7 @@ export class Balancer {
 
   async #waitReady(session: NodeSession, pchannel: PChannelInfo, signal: AbortSignal): Promise<void> {
     const deadline = this.#now() + this.#operationTimeoutMs;
-    let wait = 5;
+    let wait = 2;
     for (;;) {
       const report: NodeStatusReport = await this.#bounded(
         (s) => session.client.collectStatus(s),
@@ -640,7 +647,7 @@ export class Balancer {
         );
       }
       await delay(wait, signal);
-      wait = Math.min(200, wait * 2);
+      wait = Math.min(50, wait * 2);
     }
   }
 

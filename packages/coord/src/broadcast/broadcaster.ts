@@ -207,6 +207,10 @@ export class Broadcaster {
   readonly #ackCallbacks = new Map<number, AckCallback>();
   readonly #checkCallbacks = new Map<number, CheckCallback>();
   readonly #status = new BehaviorSubject<readonly BroadcastTaskStatus[]>([]);
+  /** Tombstones in the order they were made (by id after a recovery): GC takes them from the front. */
+  readonly #tombstones: Task[] = [];
+  #gcRun: Promise<number> = Promise.resolve(0);
+  #publishPending = false;
   readonly #stop = new AbortController();
   readonly #running = new Set<Promise<void>>();
 
@@ -266,14 +270,18 @@ export class Broadcaster {
     const broadcaster = new Broadcaster(options);
     for (const [type, callback] of callbacks.ack ?? []) broadcaster.onAck(type, callback);
     for (const [type, callback] of callbacks.check ?? []) broadcaster.onCheck(type, callback);
-    const records = await options.catalog.listBroadcastTasks();
+    const records = (await options.catalog.listBroadcastTasks()).sort((a, b) =>
+      a.broadcastId < b.broadcastId ? -1 : a.broadcastId > b.broadcastId ? 1 : 0,
+    );
     const now = broadcaster.#now();
     const resume: Task[] = [];
     for (const record of records) {
       const task = Task.fromRecord(record);
       broadcaster.#tasks.set(task.id, task);
-      if (task.state === 'tombstone') task.tombstonedAt = now;
-      else if (task.state === 'pending') {
+      if (task.state === 'tombstone') {
+        task.tombstonedAt = now;
+        broadcaster.#tombstones.push(task);
+      } else if (task.state === 'pending') {
         // Saved tasks never conflict: each one held its keys when it was saved.
         const guard = broadcaster.locks.tryLock(task.header.resourceKeys);
         if (!guard) {
@@ -297,7 +305,7 @@ export class Broadcaster {
   }
 
   status(): readonly BroadcastTaskStatus[] {
-    return this.#status.value;
+    return this.#snapshot();
   }
 
   /** The callback run once per broadcast of `type` after every vchannel acked; replaces an earlier one. */
@@ -404,26 +412,34 @@ export class Broadcaster {
     task.error = undefined;
     task.tombstonedAt = this.#now();
     await this.#save(task);
+    this.#tombstones.push(task);
     this.#publish();
   }
 
-  /** Removes tombstones past their lifetime or beyond the most kept; resolves how many went. */
-  async gc(): Promise<number> {
-    const tombstones = [...this.#tasks.values()]
-      .filter((t) => t.state === 'tombstone')
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
-    const now = this.#now();
-    let removed = 0;
-    for (const [i, task] of tombstones.entries()) {
-      const over = tombstones.length - i > this.#maxTombstones;
-      const old = now - task.tombstonedAt >= this.#tombstoneTtlMs;
-      if (!over && !old) break;
-      await this.#catalog.removeBroadcastTask(task.id);
-      this.#tasks.delete(task.id);
-      removed++;
-    }
-    if (removed > 0) this.#publish();
-    return removed;
+  /**
+   * Removes tombstones past their lifetime or beyond the most kept, oldest first; resolves how many went.
+   * One pass at a time.
+   */
+  gc(): Promise<number> {
+    const run = this.#gcRun.then(async () => {
+      const now = this.#now();
+      let removed = 0;
+      for (;;) {
+        const task = this.#tombstones[0];
+        if (!task) break;
+        const over = this.#tombstones.length > this.#maxTombstones;
+        const old = now - task.tombstonedAt >= this.#tombstoneTtlMs;
+        if (!over && !old) break;
+        await this.#catalog.removeBroadcastTask(task.id);
+        this.#tombstones.shift();
+        this.#tasks.delete(task.id);
+        removed++;
+      }
+      if (removed > 0) this.#publish();
+      return removed;
+    });
+    this.#gcRun = run.catch(() => 0);
+    return run;
   }
 
   /** Stops every task where it is (they resume from the catalog in the next broadcaster). */
@@ -530,6 +546,7 @@ export class Broadcaster {
       task.error = undefined;
       task.tombstonedAt = this.#now();
       await this.#save(task);
+      this.#tombstones.push(task);
       task.guard?.release();
       task.guard = undefined;
       this.#publish();
@@ -620,11 +637,18 @@ export class Broadcaster {
     return this.#catalog.saveBroadcastTask(task.record());
   }
 
+  /** Coalesced: at most one snapshot per turn of the event loop, however many tasks changed in it. */
   #publish(): void {
-    if (this.#status.closed) return;
-    this.#status.next(
-      [...this.#tasks.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((t) => t.status()),
-    );
+    if (this.#status.closed || this.#publishPending) return;
+    this.#publishPending = true;
+    setImmediate(() => {
+      this.#publishPending = false;
+      if (!this.#status.closed) this.#status.next(this.#snapshot());
+    });
+  }
+
+  #snapshot(): BroadcastTaskStatus[] {
+    return [...this.#tasks.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((t) => t.status());
   }
 }
 

@@ -8,6 +8,7 @@ import {
   InProcessNode,
   InProcessSessions,
   type MoveEvent,
+  type NodeManagerClient,
   pchannelCountPolicy,
   Tso,
 } from '../../src/index.js';
@@ -32,15 +33,24 @@ export class TestCluster {
     this.tso = new Tso({ catalog });
   }
 
-  /** A node on the shared store; `join: false` leaves joining to the test (behind a wrapper, say). */
-  async addNode(options: { join?: boolean } = {}): Promise<InProcessNode> {
+  /** Nodes that joined behind a wrapper, by their session id. */
+  readonly #aliases = new Map<string, InProcessNode>();
+
+  /**
+   * A node on the shared store. `join: false` leaves joining to the test; `wrap` joins the node behind
+   * a client made from it (a fault-injecting one, say).
+   */
+  async addNode(
+    options: { join?: boolean; wrap?: (node: InProcessNode) => NodeManagerClient } = {},
+  ): Promise<InProcessNode> {
     const opener = await createWal({ catalog: this.catalog, allocator: this.tso })
       .adapter(memoryAdapter({ store: this.store }))
       .use(...walSemantics())
       .build();
     this.openers.push(opener);
     const node = new InProcessNode(opener);
-    if (options.join !== false) node.join(this.sessions);
+    if (options.wrap) this.#aliases.set(this.sessions.join(options.wrap(node)).nodeId, node);
+    else if (options.join !== false) node.join(this.sessions);
     this.nodes.push(node);
     return node;
   }
@@ -69,7 +79,7 @@ export class TestCluster {
   }
 
   node(nodeId: string): InProcessNode {
-    const node = this.nodes.find((n) => n.nodeId === nodeId);
+    const node = this.#aliases.get(nodeId) ?? this.nodes.find((n) => n.nodeId === nodeId);
     if (!node) throw new Error(`no node ${nodeId}`);
     return node;
   }
