@@ -12,6 +12,7 @@ import {
 import { WalError } from '@walstream/core';
 import { checkKnownKeys, integerOption, stringOption } from '@walstream/core/internal';
 import { createObservability, type Observability } from '@walstream/core/spi';
+import { ServerMetrics } from './metrics.js';
 import { channelOptions, serverCredentials, tokenOption } from './options.js';
 import { MalformedRequest, type MethodWire, methodsOf, SERVICES, type ServiceKey } from './services.js';
 import { statusOfError } from './status.js';
@@ -158,6 +159,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const grpcOptions = channelOptions(WHERE, options.maxMessageBytes, options.keepalive);
   const credentials = serverCredentials(WHERE, options.tls);
   const observability = createObservability(options.observability).child({ component: 'rpc-server' });
+  const metrics = new ServerMetrics(observability.meter);
 
   const server = new Server(grpcOptions);
   const auth = new Authenticator(token);
@@ -189,7 +191,14 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         responseDeserialize: method.deserializeResponse,
         originalName: method.localName,
       };
-      implementation[method.localName] = adapt(method, handler.bind(impl), auth, active, observability);
+      implementation[method.localName] = adapt(
+        method,
+        handler.bind(impl),
+        auth,
+        active,
+        observability,
+        metrics,
+      );
     }
     // grpc-js types service definitions loosely; the definition above is the shape it reads.
     server.addService(definition as Parameters<Server['addService']>[0], implementation);
@@ -282,6 +291,7 @@ function adapt(
   auth: Authenticator,
   active: ActiveCalls,
   observability: Observability,
+  metrics: ServerMetrics,
 ): UntypedHandleCall {
   const path = method.path;
   const invoke = handler as (...args: unknown[]) => Promise<unknown>;
@@ -292,7 +302,11 @@ function adapt(
     start: (signal: AbortSignal) => Promise<unknown>,
   ): void => {
     const controller = cancellation(call, path);
-    const finish = active.track(controller, respond);
+    const ended = metrics.started(path);
+    const finish = active.track(controller, (error, response) => {
+      ended(error);
+      respond(error, response);
+    });
     start(controller.signal).then(
       (response) => finish(undefined, response),
       (error: unknown) => {
@@ -302,8 +316,11 @@ function adapt(
     );
   };
   /** The error to refuse a call with before its handler runs, if any. */
-  const refusal = (call: GrpcCall, request?: unknown): WalError | undefined =>
-    auth.check(call) ?? (request instanceof MalformedRequest ? request.error : undefined);
+  const refusal = (call: GrpcCall, request?: unknown): WalError | undefined => {
+    const refused = auth.check(call) ?? (request instanceof MalformedRequest ? request.error : undefined);
+    if (refused) metrics.refused(path, refused);
+    return refused;
+  };
 
   switch (method.kind) {
     case 'unary':
