@@ -306,6 +306,43 @@ async function checkpointTimeTick(catalog: Catalog): Promise<bigint> {
   return (await catalog.getCheckpoint(P))?.timeTick ?? -1n;
 }
 
+describe('flusher on the local adapter', () => {
+  it('a stalled sink holds truncation back: no segment it still needs is removed; released, truncation goes on', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'walstream-flusher-stall-'));
+    cleanup.push(() => rm(directory, { recursive: true, force: true }));
+    // Small segments, so truncation removes files as the test goes.
+    const adapter = localAdapter({ directory, segmentBytes: 1024 });
+    const catalog = new MemoryCatalog();
+    const fast = new MemorySink('fast');
+    const slow = new MemorySink('slow');
+    const node = await startNode(adapter, catalog, { sinks: [fast, slow], syncIntervalMs: 1 });
+    node.manager.assign(pchannel(P, 1n));
+    const wal = await node.manager.get(P, 1n);
+    const firstKept = async () => (await adapter.stats(P))?.firstOffset ?? 0;
+    const offset = (entry: Appended) => Number(entry.result.messageId.marshal());
+    const before = [...(await createVChannels(wal, VCHANNELS)), ...(await appendNotes(wal, VCHANNELS, 20))];
+    await until(() => before.every((entry) => slow.has(entry)), 'the slow sink to hold the first batch');
+    await until(async () => (await firstKept()) > 0, 'a truncation behind the first batch');
+    slow.stall();
+    const after = await appendNotes(wal, VCHANNELS, 40, 20);
+    await until(() => after.every((entry) => fast.has(entry)), 'the fast sink to hold the second batch');
+    // Two saves past the second batch, each answered by the flusher with a truncation where it may.
+    const last = after.at(-1)!.timeTick;
+    await until(async () => (await checkpointTimeTick(catalog)) > last, 'a checkpoint past the second batch');
+    const seen = await checkpointTimeTick(catalog);
+    await until(async () => (await checkpointTimeTick(catalog)) > seen, 'the next save');
+    const kept = await firstKept();
+    expect(offset(after[0]!)).toBeGreaterThanOrEqual(kept);
+    for (const entry of [...before, ...after]) {
+      if (offset(entry) < kept) expect(slow.has(entry) && fast.has(entry)).toBe(true);
+    }
+
+    slow.release();
+    await until(() => after.every((entry) => slow.has(entry)), 'the slow sink to catch up');
+    await until(async () => (await firstKept()) > offset(after[0]!), 'truncation into the second batch');
+  });
+});
+
 describe.each([
   [
     'memory',
