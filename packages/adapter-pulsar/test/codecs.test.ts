@@ -16,6 +16,9 @@ import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { runJava } from '@walstream/testkit/pulsar';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { PulsarCompression } from '../src/codecs/index.js';
+import { PulsarClient } from '../src/protocol/client.js';
+import { ProducerAccessMode, producerCommand } from '../src/protocol/commands.js';
+import { encodeFrame, encodeSendFrame } from '../src/protocol/frame.js';
 import { adapter, broker, uniqueName } from './env.js';
 
 /**
@@ -242,5 +245,125 @@ describe('compression on the adapter’s own appends', () => {
       codecs.add((await examine(name, position)).get('X-Pulsar-compression'));
     }
     expect(codecs).toContain(COMPRESSION_NUMBER[codec]);
+  });
+});
+
+/**
+ * One entry of a compression type no Pulsar client knows (9), written over the binary protocol: the
+ * broker stores payloads as they come, so this is what a newer client's codec looks like to this one.
+ */
+async function writeUnknownCodecEntry(topic: string): Promise<void> {
+  const client = new PulsarClient({ serviceUrl: broker().serviceUrl });
+  try {
+    const connection = await client.dedicatedConnection(
+      await client.lookup(`persistent://public/default/${topic}`),
+    );
+    const producerId = connection.nextResourceId();
+    const receipt = new Promise<void>((resolve, reject) => {
+      connection.registerProducer(producerId, {
+        onReceipt: () => resolve(),
+        onSendError: (error) => reject(new Error(`send error ${JSON.stringify(error)}`)),
+        onClose: (reason) => reject(reason),
+      });
+    });
+    const requestId = connection.nextRequestId();
+    await connection.request(
+      requestId,
+      encodeFrame(
+        producerCommand({
+          topic: `persistent://public/default/${topic}`,
+          producerId,
+          requestId,
+          producerName: `future-client-${topic}`,
+          accessMode: ProducerAccessMode.Shared,
+          topicEpoch: 0n,
+          epoch: 0,
+        }),
+      ),
+      'creating the future client producer',
+    );
+    const name = new TextEncoder().encode(`future-client-${topic}`);
+    connection.write(
+      encodeSendFrame(producerId, 0, name, Date.now(), {}, new Uint8Array([1, 2, 3]), {
+        type: 9,
+        uncompressedSize: 3,
+      }),
+    );
+    await receipt;
+  } finally {
+    await client.close();
+  }
+}
+
+describe('an entry of a codec this client does not know', () => {
+  const build = (policy?: 'skip' | 'fail', lines: LogLine[] = []) =>
+    createWal({ logger: recordingLogger(lines), ...(policy ? { runtime: { foreignRecords: policy } } : {}) })
+      .adapter(adapter())
+      .use(...walSemantics({ timeTick: { closeTimeoutMs: 200 } }))
+      .build();
+
+  async function seeded(label: string) {
+    const name = uniqueName(label);
+    const notes = vchannelName(name, 'notes');
+    {
+      await using opener = await build();
+      const wal = await opener.open({ channel: pchannel(name, 1n) });
+      await wal.append(createVChannel(notes));
+      await wal.append(newMessage(Note).vchannel(notes).body('before').build());
+    }
+    await writeUnknownCodecEntry(name);
+    return { name, notes };
+  }
+
+  test('the raw scanner refuses it: UNRECOVERABLE unsupported-codec, naming the codec and the entry', async () => {
+    const { name } = await seeded('unknown-raw');
+    const opener = await adapter().build();
+    try {
+      const wal = await opener.open({ channel: pchannel(name, 1n, 'ro') });
+      const scanner = await wal.read({ name: 'raw', deliverPolicy: DeliverPolicy.all() });
+      let thrown: unknown;
+      try {
+        for await (const _ of scanner) {
+          // up to the entry
+        }
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toMatchObject({
+        code: 'UNRECOVERABLE',
+        retriable: false,
+        details: { reason: 'unsupported-codec', codec: 'compression type 9' },
+      });
+      expect(typeof (thrown as { details: { messageId?: unknown } }).details.messageId).toBe('string');
+    } finally {
+      await opener.close();
+    }
+  });
+
+  test('skip (default): the stack reopens read-write past it and reads on after it', async () => {
+    const { name, notes } = await seeded('unknown-skip');
+    const lines: LogLine[] = [];
+    await using opener = await build(undefined, lines);
+    const wal = await opener.open({ channel: pchannel(name, 2n) });
+    const { messageId } = await wal.append(newMessage(Note).vchannel(notes).body('after').build());
+    await using scanner = await wal.read({ vchannel: notes, deliverPolicy: DeliverPolicy.all() });
+    const got: string[] = [];
+    for await (const message of scanner) {
+      if (message.messageType !== Note.code) continue;
+      got.push(decodeBody(Note, message));
+      if (message.id.compare(messageId) === 0) break;
+    }
+    expect(got).toEqual(['before', 'after']);
+    const skipped = lines.filter((line) => /not a walstream message/.test(line.message ?? ''));
+    expect(skipped.map((line) => String(line.fields.reader).split(' ')[0])).toEqual(['recovery', 'scanner']);
+  });
+
+  test('fail: the read-write reopen is refused', async () => {
+    const { name } = await seeded('unknown-fail');
+    await using opener = await build('fail');
+    await expect(opener.open({ channel: pchannel(name, 2n) })).rejects.toMatchObject({
+      code: 'UNRECOVERABLE',
+      details: { reason: 'foreign-record' },
+    });
   });
 });
