@@ -408,6 +408,35 @@ describe('streams and connections', () => {
     expect(call.signal.aborted).toBe(true);
   });
 
+  it('leaving the loop over a server stream early cancels the call, and the handler sees it', async () => {
+    const handlerEnded = deferred<string>();
+    await using server = await serve({
+      assignment: {
+        ...threeSnapshots,
+        assignmentDiscover: async (_request, stream, call) => {
+          try {
+            for (let i = 0n; ; i++) {
+              await stream.send(
+                create(AssignmentDiscoverResponseSchema, { fullAssignment: snapshot(i, 4096) }),
+              );
+            }
+          } catch (error) {
+            handlerEnded.resolve(WalError.is(error) ? error.code : String(error));
+            expect(call.signal.aborted).toBe(true);
+          }
+        },
+      },
+    });
+    await using channel = connectRpc(server.address);
+    for await (const response of channel.assignment.assignmentDiscover(
+      create(AssignmentDiscoverRequestSchema),
+    )) {
+      expect(response.fullAssignment?.version?.local).toBe(0n);
+      break;
+    }
+    expect(await handlerEnded.promise).toBe('ABORTED');
+  });
+
   it('a message over the size limit is INVALID_ARGUMENT, and the server keeps serving', async () => {
     await using server = await serve(
       {

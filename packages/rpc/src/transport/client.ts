@@ -65,6 +65,20 @@ export function connectRpc(address: string, options: RpcClientOptions = {}): Rpc
   return new GrpcRpcChannel(address, client, token);
 }
 
+/**
+ * The responses, cancelling the call when the caller leaves the loop before they ended: otherwise the
+ * server would go on sending into a stream nobody reads, its handler held by flow control for good.
+ */
+async function* cancelOnExit<T>(responses: AsyncGenerator<T>, cancel: () => void): AsyncGenerator<T> {
+  let ended = false;
+  try {
+    for await (const response of responses) yield response;
+    ended = true;
+  } finally {
+    if (!ended) cancel();
+  }
+}
+
 class GrpcRpcChannel implements RpcChannel {
   readonly address: string;
   readonly nodeHandler: NodeHandlerClient;
@@ -218,7 +232,11 @@ class GrpcRpcChannel implements RpcChannel {
       cancel,
       failure: (): WalError | undefined => (cancelled.signal.aborted ? cancelledError() : failure),
       iterate: () =>
-        pull<never>(call, () => (cancelled.signal.aborted ? cancelledError() : failure), cancelled.signal),
+        cancelOnExit(
+          pull<never>(call, () => (cancelled.signal.aborted ? cancelledError() : failure), cancelled.signal),
+          () =>
+            cancel(new WalError('ABORTED', 'the caller stopped reading the responses', { retriable: false })),
+        ),
     };
   }
 

@@ -33,7 +33,10 @@ export interface ClientCallOptions {
   readonly deadlineMs?: number;
 }
 
-/** The responses of a server-streaming call. Iterating reads them one at a time (flow control). */
+/**
+ * The responses of a server-streaming call. Iterating reads them one at a time (flow control); leaving
+ * the loop before they ended cancels the call.
+ */
 export interface ServerStream<Res> extends AsyncIterable<Res> {
   /** Ends the call; a pending or later iteration fails with ABORTED. */
   cancel(): void;
