@@ -103,6 +103,21 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
     for (const a of moved) await appendOn(a.pchannel.name);
   }, 60_000);
 
+  test('with the vchannels of each pchannel, vchannelFair puts the shards of one collection on different nodes', async () => {
+    cluster = new TestCluster();
+    await cluster.addNode();
+    await cluster.addNode();
+    // Without collections the policy would deal pch00 and pch02 to one node, pch01 and pch03 to the other.
+    const collection = (p: string) => (p === 'pch00' || p === 'pch02' ? 'orders' : 'users');
+    const balancer = await cluster.startCoordinator(names(4), {
+      policy: vchannelFairPolicy(),
+      vchannels: (p) => [{ name: vchannelName(p, 'x'), collection: collection(p) }],
+    });
+    await balancer.idle(within());
+    expect(cluster.ownerOf('pch00')).not.toBe(cluster.ownerOf('pch02'));
+    expect(cluster.ownerOf('pch01')).not.toBe(cluster.ownerOf('pch03'));
+  });
+
   test('a node whose removes hang holds up only its own pchannels: a lost node’s pchannels move meanwhile', async () => {
     cluster = new TestCluster();
     const stuck = new StallingRemoves(await cluster.addNode({ join: false }));
