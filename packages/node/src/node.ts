@@ -21,6 +21,7 @@ import {
 } from './services/flow-control.js';
 import { consumeService, produceService } from './services/handler.js';
 import { managerService } from './services/manager.js';
+import { observeFlowControl } from './services/metrics.js';
 import type { ServiceContext } from './services/stream.js';
 import { createWalManager, type WalManager } from './wal-manager/wal-manager.js';
 
@@ -166,6 +167,7 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
   });
   const shutdown = new AbortController();
   const flow = new NodeFlowControl(flowOptions);
+  const unobserve = observeFlowControl(observability.meter, flow);
   const context: ServiceContext = {
     nodeId,
     wals: walManager,
@@ -188,6 +190,7 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
       observability: observabilityOptions,
     });
   } catch (error) {
+    unobserve();
     await walManager.close();
     if (ownsOpener) await opener.close();
     throw error;
@@ -207,6 +210,7 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
           await rpc.close({ graceMs: closeGraceMs });
         } finally {
           if (ownsOpener) await opener.close();
+          unobserve();
           observability.logger.info?.({ address: rpc.address }, 'node closed');
         }
       }

@@ -1,3 +1,9 @@
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { memoryAdapter } from '@walstream/adapter-memory';
 import { createWal, DeliverPolicy, MemoryCatalog, WalError } from '@walstream/core';
 import { createVChannel, walSemantics } from '@walstream/interceptors';
@@ -87,5 +93,45 @@ describe('startNode', () => {
     // The server is gone: a new call cannot reach it.
     expect(await codeOf(statusOf(rpc, 'draining'))).toBe('UNAVAILABLE');
     rpc.close();
+  });
+
+  it('reports flow control through the meter provider: appends in flight, their bytes, refusals, the rate-limit state', async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const adapter = memoryAdapter();
+    adapter.store.faults('metered').set({ appendDelayMs: 200 });
+    await using node = await startNode({
+      ...base(),
+      adapter,
+      meterProvider,
+      flowControl: { maxInFlightPerStream: 4 },
+    });
+    const rpc = connectRpc(node.address);
+    await assignReady(rpc, 'metered', 1n);
+    const producer = await WireProducer.open(rpc, 'metered', 1n);
+    await producer.append(createVChannel('metered_v0'));
+    const sent = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => producer.send(userMessage('metered_v0', i, 100))),
+    );
+    await waitFor(
+      () => node.flowControl().appendsInFlight === 4 && node.flowControl().rejected === 2,
+      '4 in flight, 2 refused',
+    );
+    await reader.forceFlush();
+    const metrics = new Map(
+      exporter
+        .getMetrics()
+        .flatMap((batch) => batch.scopeMetrics.flatMap((scope) => scope.metrics))
+        .map((metric) => [metric.descriptor.name, metric.dataPoints[0]?.value]),
+    );
+    expect(metrics.get('walstream.node.produce.in_flight')).toBe(4);
+    expect(metrics.get('walstream.node.produce.bytes_in_flight')).toBe(node.flowControl().bytesInFlight);
+    expect(metrics.get('walstream.node.produce.rejected')).toBe(2);
+    expect(metrics.get('walstream.node.rate_limit')).toBe(0);
+    await Promise.allSettled(sent.map((s) => s.result));
+    await producer.close();
+    rpc.close();
+    await meterProvider.shutdown();
   });
 });
