@@ -208,6 +208,34 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
     expect(kept.every((name) => cluster.ownerOf(name) === frozen.nodeId)).toBe(true);
   });
 
+  test('suspended rebalancing keeps a joined node empty until resumed; undrain and unfreeze let a node take pchannels again', async () => {
+    cluster = new TestCluster();
+    const a = await cluster.addNode();
+    const balancer = await cluster.startCoordinator(names(4));
+    await balancer.idle(within());
+    await balancer.setRebalance(false);
+    const b = await cluster.addNode();
+    await balancer.trigger();
+    await balancer.idle(within());
+    expect(countsByNode(balancer.layout)).toEqual({ [a.nodeId]: 4 });
+    await balancer.setRebalance(true);
+    await balancer.idle(within());
+    expect(countsByNode(balancer.layout)).toEqual({ [a.nodeId]: 2, [b.nodeId]: 2 });
+    await balancer.drain(b.nodeId, within());
+    expect(countsByNode(balancer.layout)).toEqual({ [a.nodeId]: 4 });
+    await balancer.undrain(b.nodeId);
+    await balancer.idle(within());
+    expect(countsByNode(balancer.layout)).toEqual({ [a.nodeId]: 2, [b.nodeId]: 2 });
+    await balancer.freeze(a.nodeId);
+    const c = await cluster.addNode();
+    await balancer.idle(within());
+    // Frozen a keeps its two; c takes one of b's.
+    expect(countsByNode(balancer.layout)).toEqual({ [a.nodeId]: 2, [b.nodeId]: 1, [c.nodeId]: 1 });
+    await balancer.unfreeze(a.nodeId);
+    await balancer.idle(within());
+    expect(Object.values(countsByNode(balancer.layout)).sort()).toEqual([1, 1, 2]);
+  });
+
   test('a reported error reassigns the pchannel at a new term; a report of an old term is ignored', async () => {
     cluster = new TestCluster();
     await cluster.addNode();

@@ -240,6 +240,42 @@ describe('Broadcaster', () => {
     expect(broadcaster.locks.describe()).toEqual([]);
   });
 
+  test('a check that fails with a retriable error is called up to the bound, then the broadcast is rejected', async () => {
+    const vchannels = await setUp();
+    const broadcaster = await open(new OwnerAppender(), { maxCallbackAttempts: 4 });
+    let calls = 0;
+    broadcaster.onCheck(Ddl, async () => {
+      calls++;
+      throw new WalError('UNAVAILABLE', 'metadata store down');
+    });
+    const error = await broadcaster.broadcast(ddl(vchannels)).catch((e: unknown) => e);
+    expect(hasCode(error, 'UNRECOVERABLE')).toBe(true);
+    expect(calls).toBe(4);
+    expect(broadcaster.status()).toEqual([]);
+  });
+
+  test('tasks$ shows a broadcast in its callback, then as a tombstone, never going back', async () => {
+    const vchannels = await setUp();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const broadcaster = await open(new OwnerAppender(), {}, cluster.catalog, [[Ddl, () => gate]]);
+    const states: string[] = [];
+    broadcaster.tasks$.subscribe((tasks) => {
+      const state = tasks[0]?.state;
+      if (state && states.at(-1) !== state) states.push(state);
+    });
+    const done = broadcaster.broadcast(ddl(vchannels));
+    await until(() => states.includes('callback'));
+    release();
+    await done;
+    await until(() => states.includes('tombstone'));
+    // Coalesced per event-loop turn: 'pending' shows only when the appends take longer than one turn.
+    expect(states.filter((x) => x !== 'pending')).toEqual(['callback', 'tombstone']);
+    expect(states.indexOf('pending')).toBeLessThanOrEqual(0);
+  });
+
   test('tombstones past their lifetime are collected; a late ack of one is ignored', async () => {
     const vchannels = await setUp();
     let now = 1_000;

@@ -299,7 +299,10 @@ export class Broadcaster {
     return broadcaster;
   }
 
-  /** Every task now, then after every change. */
+  /**
+   * Every task now, then after changes: at most one snapshot per event-loop turn, so a state that lasts
+   * less than a turn may not show.
+   */
   get tasks$(): Observable<readonly BroadcastTaskStatus[]> {
     return this.#status.asObservable();
   }
