@@ -1,4 +1,5 @@
 import type { ObservabilityOptions } from '@walstream/core';
+import type { ServiceImplementations } from './services.js';
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -82,7 +83,7 @@ export interface KeepaliveOptions {
 export interface RpcServerOptions {
   /** `host:port` to listen on; port 0 picks a free one (see {@link RpcServer.address}). */
   readonly listen: string;
-  readonly services: import('./services.js').ServiceImplementations;
+  readonly services: ServiceImplementations;
   /** Serve TLS (or mutual TLS) instead of plaintext. */
   readonly tls?: TlsServerOptions;
   /** Require `authorization: Bearer <token>` on every call; others get UNAUTHENTICATED. */
