@@ -10,6 +10,10 @@
  * - Planned moves: drain a node holding 8 pchannels, in process and over gRPC (three StreamingNodes on
  *   loopback); the time from each move's start to its ASSIGNED, per pchannel, and the whole drain.
  *
+ * - Node loss: the owner of a pchannel is closed and its session ends (BENCH_LOSSES times, default 20);
+ *   the time until an append is acknowledged by the new owner, over gRPC. The session TTL that detects a
+ *   crashed node in a cluster is not in it (etcd sessions are not built yet).
+ *
  * Every rate case runs once to warm up, then BENCH_ROUNDS rounds (default 3) of all cases in turn; each
  * keeps its median round. BENCH_BROADCASTS (default 500) broadcasts per round, BENCH_TSO (default 20000)
  * allocations per round (a tenth of them over gRPC).
@@ -264,6 +268,101 @@ async function drain(balancer: Balancer, nodeId: string, where: string): Promise
   return { where, perChannelMs, totalMs };
 }
 
+/**
+ * A node's session ends (the node is closed and leaves: what the coordinator sees once a lost node's lease
+ * expires) while it owns pchannel `lost0`; the time until an append on `lost0` is acknowledged by the new
+ * owner, over gRPC. Detection (the session TTL) is not in it: sessions in etcd are not built yet.
+ */
+async function nodeLossOverGrpc(losses: number): Promise<number[]> {
+  const catalog = new MemoryCatalog();
+  const store = new MemoryLogStore();
+  const tso = new Tso({ catalog });
+  const sessions = new InProcessSessions();
+  const live = new Map<string, { node: StreamingNode; close: () => Promise<void>; leave: () => void }>();
+  let nextId = 1n;
+  const addNode = async (): Promise<void> => {
+    const id = nextId++;
+    const node = await startNode({
+      adapter: memoryAdapter({ store }),
+      catalog,
+      listen: '127.0.0.1:0',
+      nodeId: id,
+      allocator: tso,
+    });
+    const rpc = connectRpc(node.address);
+    const session = sessions.join(new RpcNodeManagerClient(rpc), {
+      address: node.address,
+      nodeId: String(id),
+    });
+    live.set(String(id), {
+      node,
+      leave: () => session.leave(),
+      close: async () => {
+        rpc.close();
+        await node.close();
+      },
+    });
+  };
+  for (let i = 0; i < 3; i++) await addNode();
+  const pchannels = ['lost0', 'lost1', 'lost2', 'lost3'];
+  const channels = await ChannelManager.recover({ catalog, pchannels, incarnation: await tso.allocate() });
+  const balancer = new Balancer({
+    channels,
+    sessions,
+    policy: pchannelCountPolicy(),
+    minMoveIntervalMs: 0,
+    backoff: { initialMs: 10, maxMs: 200 },
+  });
+  await balancer.idle(AbortSignal.timeout(30_000));
+  const vchannel = vchannelName('lost0', 'v');
+  const append = async (): Promise<void> => {
+    const meta = channels.get('lost0');
+    const owner = live.get(meta.nodeId ?? '');
+    if (!owner || meta.state !== 'assigned') throw new Error('no owner');
+    const wal = await owner.node.walManager.get('lost0', meta.channel.term, AbortSignal.timeout(5_000));
+    await wal.append(newMessage(Ddl).vchannel(vchannel).body(new Uint8Array(16)).build());
+  };
+  const first = live.get(channels.get('lost0').nodeId ?? '');
+  const wal = await first?.node.walManager.get('lost0', channels.get('lost0').channel.term);
+  await wal?.append(createVChannel(vchannel));
+  const times: number[] = [];
+  for (let i = 0; i < losses; i++) {
+    const ownerId = channels.get('lost0').nodeId ?? '';
+    const owner = live.get(ownerId);
+    if (!owner) throw new Error('lost0 has no owner');
+    live.delete(ownerId);
+    await owner.close();
+    const start = now();
+    owner.leave();
+    for (;;) {
+      try {
+        await append();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    times.push(now() - start);
+    await addNode();
+    await balancer.idle(AbortSignal.timeout(30_000));
+  }
+  await balancer.close();
+  for (const n of live.values()) await n.close();
+  return times;
+}
+
+function printLosses(times: readonly number[]): void {
+  const sorted = [...times].sort((a, b) => a - b);
+  console.log(
+    `\n### Node lost → first append on the new owner, over gRPC (${sorted.length} losses, detection not included)\n`,
+  );
+  console.log('| p50 ms | p99 ms | max ms |');
+  console.log('|---|---|---|');
+  console.log(
+    `| ${percentile(sorted, 50).toFixed(1)} | ${percentile(sorted, 99).toFixed(1)} | ${(sorted.at(-1) ?? Number.NaN).toFixed(1)} |`,
+  );
+}
+
 function printDrains(results: readonly DrainResult[]): void {
   console.log('\n### Planned moves: drain a node holding 8 pchannels\n');
   console.log('| where | pchannels moved | per pchannel p50 ms | per pchannel max ms | whole drain ms |');
@@ -279,3 +378,4 @@ function printDrains(results: readonly DrainResult[]): void {
 await tsoBench();
 await broadcastBench();
 printDrains([await drainInProcess(), await drainOverGrpc()]);
+printLosses(await nodeLossOverGrpc(Number(process.env.BENCH_LOSSES ?? 20)));
