@@ -435,7 +435,11 @@ export class WalWriter {
       const { end } = await bounded(driver.bounds(topic), options.operationTimeoutMs, `bounds of ${topic}`);
       const from = this.#lastOffset === undefined ? 0n : this.#lastOffset + 1n;
       if (from >= end) return { kind: 'absent' };
-      const records = await readRange(driver, topic, from, end, options.operationTimeoutMs);
+      // The transaction sits right after this writer's last known record (its commit marker takes one
+      // offset more); the newer term may have written much since, which need not be read.
+      const window = from + BigInt(2 * expected.length + 64);
+      const until = window < end ? window : end;
+      const records = await readRange(driver, topic, from, until, options.operationTimeoutMs);
       let found: InRecord[] | undefined;
       let transaction: InRecord[] = [];
       let sawNewer = false;
@@ -452,7 +456,7 @@ export class WalWriter {
       }
       if (found) return { kind: 'landed', offsets: found.map((record) => record.offset) };
       if (sawNewer) return { kind: 'absent' };
-      return { kind: 'unknown', why: 'the newer term is not in the log yet' };
+      return { kind: 'unknown', why: `no newer term's stamp in offsets ${from}..${until}` };
     } catch (error) {
       return { kind: 'unknown', why: `the log could not be read: ${errorMessage(error)}` };
     }
