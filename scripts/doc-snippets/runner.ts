@@ -224,8 +224,9 @@ async function runTsc(
       emitDeclarationOnly: false,
     },
     files: [...bySlug.keys()],
-    // Not the test files tsconfig.tests.json includes: only the blocks and what they import.
-    include: [],
+    // Not the test files tsconfig.tests.json includes: only the blocks, what they import, and the
+    // packages' ambient declarations (for untyped dependencies), which nothing imports by name.
+    include: [relative(cacheDir, join(root, 'packages/*/src/**/*.d.ts'))],
   };
   await writeFile(join(cacheDir, 'tsconfig.json'), `${JSON.stringify(tsconfig, null, 2)}\n`);
   const tsc = await runProcess(
