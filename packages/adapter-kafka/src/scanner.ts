@@ -1,5 +1,6 @@
 import { type DeliverPolicy, WalError } from '@walstream/core';
 import { createRawScanner, type Observability, type RawScanner } from '@walstream/core/spi';
+import { codecFailure } from './codecs/index.js';
 import type { KafkaDriver } from './driver/types.js';
 import { asKafkaMessageId } from './message-id.js';
 import { inspectControl, toImmutable } from './records.js';
@@ -92,7 +93,11 @@ export async function openScanner(spec: ScannerSpec): Promise<RawScanner> {
           );
           return;
         } catch (error) {
-          if (signal.aborted || driver.classify(error) !== 'offsetOutOfRange') throw error;
+          if (signal.aborted) throw error;
+          // A batch that does not decode: the client wraps the codec's coded error; it is what failed.
+          const undecodable = codecFailure(error);
+          if (undecodable) throw undecodable;
+          if (driver.classify(error) !== 'offsetOutOfRange') throw error;
           const { start, end } = await driver.bounds(topic);
           // Below the log's start (a truncated id, or a truncate that overtook the reader): the SPI says
           // reading starts at the first entry kept, whatever the policy.

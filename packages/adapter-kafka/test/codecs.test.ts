@@ -10,6 +10,7 @@ import {
   decodeBody,
   defineMessageType,
   type ImmutableMessage,
+  MutableMessage,
   newMessage,
   pchannel,
   vchannelName,
@@ -18,7 +19,7 @@ import type { RawScanner } from '@walstream/core/spi';
 import { createVChannel, walSemantics } from '@walstream/interceptors';
 import { type LogLine, recordingLogger } from '@walstream/testkit';
 import { beforeAll, beforeEach, describe, expect, inject, test } from 'vitest';
-import type { KafkaCompression } from '../src/codecs/index.js';
+import { CODECS as CODEC_TABLE, type KafkaCompression } from '../src/codecs/index.js';
 import { adapterFor, bootstrap, DRIVERS, showBrokerLogOnFailure, uniqueChannel } from './helpers.js';
 
 /**
@@ -201,6 +202,47 @@ describe('the compression option', () => {
     expectedCodec.set(name, codec);
     await roundTrip(driver, name, { compression: codec as KafkaCompression });
   });
+});
+
+describe('a record batch that does not decode', () => {
+  // The stored batch is fine; its decoder is made to fail, as it would on a damaged batch (a broker
+  // validates what it is sent, so a damaged one cannot be produced). Before, kafkajs failed UNAVAILABLE
+  // (retriable) and @platformatic/kafka retried the fetch 40 times (~67 s) before a retriable timeout.
+  test.each(
+    DRIVERS,
+  )('%s: fails the scanner UNRECOVERABLE malformed-payload, not a retriable outage', async (driver) => {
+    const name = uniqueChannel('undecodable');
+    {
+      const writer = await adapterFor(driver, { compression: 'snappy' }).build();
+      try {
+        const wal = await writer.open({ channel: pchannel(name, 1n) });
+        await wal.append(new MutableMessage(Buffer.from('x'.repeat(1000)), {}));
+      } finally {
+        await writer.close();
+      }
+    }
+    const reader = await adapterFor(driver).build();
+    const codec = CODEC_TABLE.snappy as { decompress: (data: Buffer) => Buffer };
+    const decompress = codec.decompress;
+    codec.decompress = () => {
+      throw new Error('damaged');
+    };
+    let thrown: unknown;
+    try {
+      const wal = await reader.open({ channel: pchannel(name, 1n, 'ro') });
+      for await (const _ of await wal.read({ name: 'damaged', deliverPolicy: DeliverPolicy.all() })) break;
+    } catch (error) {
+      thrown = error;
+    } finally {
+      codec.decompress = decompress;
+      await reader.close();
+    }
+    expect(thrown).toMatchObject({
+      code: 'UNRECOVERABLE',
+      retriable: false,
+      details: { reason: 'malformed-payload' },
+    });
+  }, 30_000);
 });
 
 test("every topic's data batches carry the codec of its case and decompress in Kafka's DumpLogSegments", async () => {

@@ -9,7 +9,8 @@
  *   producers, and has zstd only where node:zlib has it (Node 22.15+): its snappy codec is replaced, and
  *   zstd is filled in where node:zlib lacks it. Its gzip and lz4 read Kafka's batches as they are.
  */
-import { CODECS, type KafkaCodec, type KafkaCodecName } from './index.js';
+import { WalError } from '@walstream/core';
+import { CODECS, type KafkaCodec, type KafkaCodecName, malformedBatch } from './index.js';
 
 interface KafkaJsCodecRegistry {
   readonly CompressionTypes: Readonly<Record<'GZIP' | 'Snappy' | 'LZ4' | 'ZSTD', number>>;
@@ -22,13 +23,20 @@ const KAFKAJS_NAMES: readonly [keyof KafkaJsCodecRegistry['CompressionTypes'], K
   ['ZSTD', 'zstd'],
 ];
 
-function kafkaJsCodec(codec: KafkaCodec) {
+function kafkaJsCodec(codec: KafkaCodec, name: KafkaCodecName) {
   return {
     async compress(encoder: { buffer: Buffer }): Promise<Buffer> {
       return codec.compress(encoder.buffer);
     },
     async decompress(buffer: Buffer): Promise<Buffer> {
-      return codec.decompress(buffer);
+      try {
+        return codec.decompress(buffer);
+      } catch (error) {
+        // kafkajs retries a fetch whose decoding failed unless the error is not retriable.
+        throw WalError.is(error)
+          ? error
+          : malformedBatch(name, `does not decode: ${errorText(error)}`, error);
+      }
     },
   };
 }
@@ -58,7 +66,7 @@ export function installKafkaJsCodecs(module: unknown): void {
       // kafkajs's placeholder throws KafkaJSNotImplemented: ours goes in its place.
     }
     if (!usable) {
-      const codec = kafkaJsCodec(CODECS[name]);
+      const codec = kafkaJsCodec(CODECS[name], name);
       registry.CompressionCodecs[number] = () => codec;
     }
   }
@@ -88,11 +96,46 @@ function replace(algorithm: PltAlgorithm, codec: KafkaCodec): void {
   algorithm.available = true;
 }
 
-/** Gives @platformatic/kafka a snappy codec that reads both framings, and zstd where it has none. */
+const FINAL = Symbol.for('walstream.kafka.codec-final');
+
+/**
+ * A batch that does not decode never will: @platformatic/kafka retries a fetch whose decoding failed
+ * (40 times, about 67 s with the adapter's backoff) unless the error says `canRetry: false`. Every
+ * codec's decode failure is marked so, and coded as walstream's malformed-payload error.
+ */
+function finalOnFailure(algorithm: PltAlgorithm, codec: KafkaCodecName): void {
+  const decompress = algorithm.decompressSync as PltAlgorithm['decompressSync'] & { [FINAL]?: true };
+  if (decompress[FINAL]) return;
+  const wrapped = (data: unknown): Buffer => {
+    try {
+      return decompress(data);
+    } catch (error) {
+      const coded = WalError.is(error)
+        ? error
+        : malformedBatch(codec, `does not decode: ${errorText(error)}`, error);
+      Object.defineProperty(coded, 'canRetry', { value: false });
+      throw coded;
+    }
+  };
+  algorithm.decompressSync = Object.assign(wrapped, { [FINAL]: true as const });
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Gives @platformatic/kafka a snappy codec that reads both framings and zstd where it has none, and
+ * makes every codec's decode failure final (not retried).
+ */
 export function installPlatformaticCodecs(module: unknown): void {
   const algorithms = (module as { compressionsAlgorithms?: Partial<Record<KafkaCodecName, PltAlgorithm>> })
     .compressionsAlgorithms;
   if (!algorithms) return;
   if (algorithms.snappy) replace(algorithms.snappy, CODECS.snappy);
   if (algorithms.zstd && !algorithms.zstd.available) replace(algorithms.zstd, CODECS.zstd);
+  for (const name of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    const algorithm = algorithms[name];
+    if (algorithm) finalOnFailure(algorithm, name);
+  }
 }

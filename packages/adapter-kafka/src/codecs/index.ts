@@ -34,12 +34,48 @@ export interface KafkaCodec {
   decompress(data: Buffer): Buffer;
 }
 
+const MALFORMED_PREFIX = 'cannot read a Kafka record batch: ';
+
 export function malformedBatch(codec: string, why: string, cause?: unknown): WalError {
-  return new WalError('UNRECOVERABLE', `cannot read a Kafka record batch: its ${codec} data ${why}`, {
+  return new WalError('UNRECOVERABLE', `${MALFORMED_PREFIX}its ${codec} data ${why}`, {
     retriable: false,
     details: { reason: 'malformed-payload', codec },
     ...(cause === undefined ? {} : { cause }),
   });
+}
+
+const CODEC_REASONS = new Set(['malformed-payload', 'unsupported-codec']);
+
+/**
+ * The codec error somewhere in what a client library threw (its causes, and the errors of aggregate
+ * errors): the libraries wrap what a codec throws.
+ */
+export function codecFailure(error: unknown, depth = 0): WalError | undefined {
+  if (depth > 8 || typeof error !== 'object' || error === null) return undefined;
+  if (WalError.is(error) && CODEC_REASONS.has(String(error.details.reason))) return error;
+  // kafkajs rethrows a codec's error as KafkaJSNonRetriableError with its message (and its cause, not it).
+  const { name, message } = error as { name?: unknown; message?: unknown };
+  if (
+    name === 'KafkaJSNonRetriableError' &&
+    typeof message === 'string' &&
+    message.startsWith(MALFORMED_PREFIX)
+  ) {
+    return new WalError('UNRECOVERABLE', message, {
+      retriable: false,
+      details: { reason: 'malformed-payload' },
+      cause: error,
+    });
+  }
+  const nested = error as { cause?: unknown; errors?: unknown };
+  const fromCause = codecFailure(nested.cause, depth + 1);
+  if (fromCause) return fromCause;
+  if (Array.isArray(nested.errors)) {
+    for (const inner of nested.errors) {
+      const found = codecFailure(inner, depth + 1);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {

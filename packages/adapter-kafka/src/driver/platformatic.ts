@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WalError } from '@walstream/core';
 import { delay, retryWithBackoff } from '@walstream/core/internal';
 import { installPlatformaticCodecs } from '../codecs/drivers.js';
-import { prepareCompression } from '../codecs/index.js';
+import { codecFailure, prepareCompression } from '../codecs/index.js';
 import type { ResolvedOptions } from '../options.js';
 import { errorMessage } from '../util.js';
 import { classifyChain, errorChain } from './classify.js';
@@ -147,7 +147,13 @@ class PlatformaticDriver implements KafkaDriver {
         attempt: number,
         _retries: number,
         error: unknown,
-      ) => (concurrentTransactions(error) ? Math.min(2 * attempt, 20) : Math.min(5 * 2 ** attempt, 2_000)),
+      ) =>
+        // A batch that does not decode never will: the client still retries it, but at once.
+        codecFailure(error)
+          ? 0
+          : concurrentTransactions(error)
+            ? Math.min(2 * attempt, 20)
+            : Math.min(5 * 2 ** attempt, 2_000),
       autocreateTopics: false,
     };
   }
