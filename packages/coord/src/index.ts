@@ -38,6 +38,8 @@ export {
 } from './channel/channel-manager.js';
 // The coordinator in one call (the embedded mode).
 export { type Coordinator, type CoordinatorOptions, startCoordinator } from './coordinator.js';
+// Coordinator election: one active coordinator at a time, by a key under a lease in etcd.
+export { type CampaignOptions, campaign, type Leadership } from './election/etcd-election.js';
 // Nodes: the calls the coordinator makes on a node, and in-process nodes for the embedded mode.
 export { InProcessNode } from './nodes/in-process-node.js';
 export {
@@ -60,5 +62,13 @@ export { PolicyRegistry } from './policy/registry.js';
 export { VCHANNEL_FAIR, type VChannelFairOptions, vchannelFairPolicy } from './policy/vchannel-fair.js';
 // The coordinator's gRPC services: assignment discovery, broadcast, TSO.
 export { type ServeCoordinatorOptions, serveCoordinator, toWireAssignment } from './service/serve.js';
+// Node sessions in etcd: a key under a lease per node, ids never reused, and the coordinator's watch.
+export {
+  DEFAULT_SESSION_TTL_SECONDS,
+  EtcdNodeSession,
+  type EtcdNodeSessionOptions,
+  EtcdSessionDirectory,
+  type EtcdSessionDirectoryOptions,
+} from './sessions/etcd-sessions.js';
 // TSO: hybrid timeticks that rise across restarts, from a high-water mark saved ahead of use.
 export { MAX_BATCH, type TimeTickBatch, Tso, type TsoOptions } from './tso/tso.js';

@@ -1,0 +1,324 @@
+import { etcdError } from '@walstream/catalog-etcd';
+import { WalError } from '@walstream/core';
+import { checkKnownKeys, functionOption, integerOption, stringOption } from '@walstream/core/internal';
+import { noObservability, type Observability } from '@walstream/core/spi';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { BehaviorSubject, type Observable } from 'rxjs';
+import type { SessionDirectory } from '../nodes/in-process-sessions.js';
+import type { NodeManagerClient, NodeSession } from '../nodes/node-client.js';
+import { compareNodeIds } from '../policy/order.js';
+import { KeptLease } from './lease.js';
+
+/** Milvus's session TTL; etcd with default settings raises anything below 2 s to 2 s. */
+export const DEFAULT_SESSION_TTL_SECONDS = 10;
+const DEFAULT_PREFIX = 'walstream/';
+/** A node-id allocation that loses this many compare-and-swaps in a row gives up (retriable). */
+const MAX_ID_ATTEMPTS = 100;
+
+/** What a node's session key holds. */
+interface SessionRecord {
+  readonly nodeId: string;
+  readonly address?: string;
+  readonly stopping: boolean;
+}
+
+function sessionKeys(prefix: string | undefined): {
+  nextId: string;
+  nodes: string;
+  node(id: string): string;
+} {
+  let p = prefix ?? DEFAULT_PREFIX;
+  if (!p.endsWith('/')) p += '/';
+  return {
+    nextId: `${p}sessions/next-node-id`,
+    nodes: `${p}sessions/nodes/`,
+    node: (id) => `${p}sessions/nodes/${id}`,
+  };
+}
+
+function checkClient(where: string, client: unknown): Etcd3 {
+  if (typeof client !== 'object' || client === null || typeof (client as Etcd3).lease !== 'function') {
+    throw new WalError(
+      'INVALID_ARGUMENT',
+      `${where}: option client must be an etcd client (createEtcdClient)`,
+      {
+        retriable: false,
+        details: { option: 'client' },
+      },
+    );
+  }
+  return client as Etcd3;
+}
+
+export interface EtcdNodeSessionOptions {
+  /** The node's etcd client, from `createEtcdClient` of @walstream/catalog-etcd. The session does not close it. */
+  readonly client: Etcd3;
+  /** Prefix of the session keys; the same as the catalog's. Default `walstream/`. */
+  readonly prefix?: string;
+  /** Where clients and the coordinator reach the node. */
+  readonly address?: string;
+  /**
+   * Seconds etcd keeps the session after the node's last keepalive. Default 10. etcd 3.4 with its default
+   * timing raises anything below 2 to 2 (see docs/coord.md); `grantedTtlSeconds` tells what etcd applied.
+   */
+  readonly ttlSeconds?: number;
+  readonly observability?: Observability;
+}
+
+/**
+ * A node's session in etcd: a key under a lease the node keeps alive. The node id comes from a counter in
+ * etcd raised by compare-and-swap, so no two registrations ever get the same id — a node that registers
+ * again, after a crash or a restart, is a new node to the coordinator.
+ */
+export class EtcdNodeSession implements AsyncDisposable {
+  readonly nodeId: string;
+  readonly address: string | undefined;
+  readonly #client: Etcd3;
+  readonly #key: string;
+  readonly #lease: KeptLease;
+  #stopping = false;
+  #stopped: Promise<void> | undefined;
+
+  private constructor(client: Etcd3, key: string, record: SessionRecord, lease: KeptLease) {
+    this.#client = client;
+    this.#key = key;
+    this.nodeId = record.nodeId;
+    this.address = record.address;
+    this.#lease = lease;
+  }
+
+  /** Allocates a node id, grants the lease and writes the session key under it. */
+  static async register(options: EtcdNodeSessionOptions): Promise<EtcdNodeSession> {
+    const where = 'EtcdNodeSession.register';
+    checkKnownKeys(where, options, ['client', 'prefix', 'address', 'ttlSeconds', 'observability']);
+    const client = checkClient(where, options.client);
+    const ttl = integerOption(where, 'ttlSeconds', options.ttlSeconds, DEFAULT_SESSION_TTL_SECONDS);
+    const address =
+      options.address === undefined ? undefined : stringOption(where, 'address', options.address, '', false);
+    const keys = sessionKeys(stringOption(where, 'prefix', options.prefix, DEFAULT_PREFIX));
+    const nodeId = (await allocateNodeId(client, keys.nextId)).toString();
+    const obs = (options.observability ?? noObservability).child({ component: 'session', nodeId });
+    const lease = await KeptLease.grant(client, ttl, `session of node ${nodeId}`, obs);
+    const record: SessionRecord = { nodeId, stopping: false, ...(address === undefined ? {} : { address }) };
+    const key = keys.node(nodeId);
+    try {
+      await lease.lease.put(key).value(JSON.stringify(record)).exec();
+    } catch (error) {
+      await lease.revoke().catch(() => {});
+      throw etcdError(error, `register session ${key}`);
+    }
+    obs.logger.info({ lease: lease.id, ttl: lease.grantedTtlSeconds }, `node ${nodeId} registered`);
+    return new EtcdNodeSession(client, key, record, lease);
+  }
+
+  /** The TTL etcd applied to the session's lease, in seconds. */
+  get grantedTtlSeconds(): number {
+    return this.#lease.grantedTtlSeconds;
+  }
+
+  /**
+   * Aborted when the session ended: stopped, or lost because no keepalive got through within the TTL (the
+   * reason is an UNAVAILABLE WalError then). A node whose session is lost has been given up by the
+   * coordinator and must not go on serving its channels.
+   */
+  get signal(): AbortSignal {
+    return this.#lease.signal;
+  }
+
+  /** Announces a graceful stop: the session stays, marked `stopping`, while the coordinator moves channels away. */
+  async markStopping(): Promise<void> {
+    if (this.#lease.signal.aborted) {
+      throw new WalError('ON_SHUTDOWN', `node ${this.nodeId}: the session has ended`, { retriable: false });
+    }
+    if (this.#stopping) return;
+    const record: SessionRecord = {
+      nodeId: this.nodeId,
+      stopping: true,
+      ...(this.address === undefined ? {} : { address: this.address }),
+    };
+    try {
+      // Only while the key is still there: a put on an ended lease would fail anyway, and an absent key
+      // must not come back.
+      const result = await this.#client
+        .if(this.#key, 'Create', '>', 0)
+        .then(this.#lease.lease.put(this.#key).value(JSON.stringify(record)))
+        .commit();
+      if (!result.succeeded) {
+        throw new WalError('ON_SHUTDOWN', `node ${this.nodeId}: the session key is gone`, {
+          retriable: false,
+        });
+      }
+    } catch (error) {
+      throw etcdError(error, `mark session ${this.#key} stopping`);
+    }
+    this.#stopping = true;
+  }
+
+  /** Marks the session stopping (when it is not yet), then revokes its lease so it ends now. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      if (!this.#lease.signal.aborted && !this.#stopping) await this.markStopping();
+      if (!this.#lease.signal.aborted) await this.#lease.revoke();
+    })();
+    return this.#stopped;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/** The next node id: the counter's value (1 when absent), raised by one in the same compare-and-swap. */
+async function allocateNodeId(client: Etcd3, key: string): Promise<bigint> {
+  for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
+    let current: { value: bigint; revision: string };
+    try {
+      const got = await client.get(key).exec();
+      const kv = got.kvs[0];
+      current = kv
+        ? { value: BigInt(kv.value.toString()), revision: kv.mod_revision }
+        : { value: 1n, revision: '0' };
+      const swapped = await client
+        .if(key, 'Mod', '==', current.revision)
+        .then(client.put(key).value((current.value + 1n).toString()))
+        .commit();
+      if (swapped.succeeded) return current.value;
+    } catch (error) {
+      // A swap whose answer was lost may have landed: the id it took is skipped, never handed out twice.
+      throw etcdError(error, `allocate node id ${key}`);
+    }
+  }
+  throw new WalError(
+    'UNAVAILABLE',
+    `allocate node id ${key}: lost ${MAX_ID_ATTEMPTS} compare-and-swaps in a row`,
+    {
+      retriable: true,
+    },
+  );
+}
+
+export interface EtcdSessionDirectoryOptions {
+  /** The coordinator's etcd client (`createEtcdClient`). The directory does not close it. */
+  readonly client: Etcd3;
+  /** Prefix of the session keys; the nodes' one. Default `walstream/`. */
+  readonly prefix?: string;
+  /**
+   * The client the coordinator calls a node with, made once per session (e.g. an `RpcNodeManagerClient`
+   * for its address).
+   */
+  readonly connect: (node: { readonly nodeId: string; readonly address?: string }) => NodeManagerClient;
+  readonly observability?: Observability;
+}
+
+/**
+ * The coordinator's view of the node sessions in etcd: read once, then followed with a watch from the
+ * revision read. `sessions$` has the shape the balancer takes from `InProcessSessions`.
+ */
+export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
+  readonly #subject = new BehaviorSubject<readonly NodeSession[]>([]);
+  readonly sessions$: Observable<readonly NodeSession[]> = this.#subject.asObservable();
+  readonly #sessions = new Map<string, NodeSession>();
+  readonly #connect: EtcdSessionDirectoryOptions['connect'] & {};
+  readonly #obs: Observability;
+  #watcher: Watcher | undefined;
+  #closed = false;
+
+  private constructor(connect: EtcdSessionDirectoryOptions['connect'], obs: Observability) {
+    this.#connect = connect;
+    this.#obs = obs;
+  }
+
+  static async open(options: EtcdSessionDirectoryOptions): Promise<EtcdSessionDirectory> {
+    const where = 'EtcdSessionDirectory.open';
+    checkKnownKeys(where, options, ['client', 'prefix', 'connect', 'observability']);
+    const client = checkClient(where, options.client);
+    const connect = functionOption<EtcdSessionDirectoryOptions['connect']>(where, 'connect', options.connect);
+    if (!connect) {
+      throw new WalError('INVALID_ARGUMENT', `${where}: option connect is required`, {
+        retriable: false,
+        details: { option: 'connect' },
+      });
+    }
+    const keys = sessionKeys(stringOption(where, 'prefix', options.prefix, DEFAULT_PREFIX));
+    const obs = (options.observability ?? noObservability).child({ component: 'sessions' });
+    const directory = new EtcdSessionDirectory(connect, obs);
+    let revision: string;
+    try {
+      const listed = await client.getAll().prefix(keys.nodes).exec();
+      for (const kv of listed.kvs) directory.#apply('put', kv);
+      revision = listed.header.revision;
+      // From the revision after the listing: nothing between the two is missed, nothing is seen twice.
+      directory.#watcher = await client
+        .watch()
+        .prefix(keys.nodes)
+        .startRevision((BigInt(revision) + 1n).toString())
+        .create();
+    } catch (error) {
+      throw etcdError(error, `list sessions ${keys.nodes}`);
+    }
+    directory.#watcher.on('put', (kv) => directory.#apply('put', kv));
+    directory.#watcher.on('delete', (kv) => directory.#apply('delete', kv));
+    directory.#watcher.on('error', (error) =>
+      obs.reportError({ component: 'sessions', error: etcdError(error, 'watch sessions'), retrying: true }),
+    );
+    directory.#publish();
+    return directory;
+  }
+
+  /** The live sessions now. */
+  get sessions(): readonly NodeSession[] {
+    return this.#subject.value;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#watcher?.cancel().catch(() => {});
+    this.#subject.complete();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #apply(kind: 'put' | 'delete', kv: IKeyValue): void {
+    if (this.#closed) return;
+    const nodeId = kv.key.toString().split('/').pop() ?? '';
+    if (kind === 'delete') {
+      if (this.#sessions.delete(nodeId)) {
+        this.#obs.logger.info({ nodeId }, `node ${nodeId}'s session ended`);
+        this.#publish();
+      }
+      return;
+    }
+    let record: SessionRecord;
+    try {
+      record = JSON.parse(kv.value.toString()) as SessionRecord;
+    } catch (error) {
+      this.#obs.reportError({
+        component: 'sessions',
+        error: new WalError('UNKNOWN', `session ${kv.key.toString()} is not JSON`, {
+          cause: error,
+          retriable: false,
+        }),
+        retrying: false,
+      });
+      return;
+    }
+    const known = this.#sessions.get(nodeId);
+    this.#sessions.set(nodeId, {
+      nodeId,
+      stopping: record.stopping === true,
+      client:
+        known?.client ??
+        this.#connect({ nodeId, ...(record.address === undefined ? {} : { address: record.address }) }),
+      ...(record.address === undefined ? {} : { address: record.address }),
+    });
+    this.#publish();
+  }
+
+  #publish(): void {
+    if (this.#closed) return;
+    this.#subject.next([...this.#sessions.values()].sort((a, b) => compareNodeIds(a.nodeId, b.nodeId)));
+  }
+}

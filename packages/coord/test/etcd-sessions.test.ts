@@ -1,0 +1,273 @@
+/**
+ * Node sessions and coordinator election on a real etcd (Debian's etcd-server, started for this file).
+ * A crashed process is a client closed without revoking: etcd hears no more keepalives and ends the lease
+ * after its TTL, as it would for a killed process.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { createEtcdClient } from '@walstream/catalog-etcd';
+import { WalError } from '@walstream/core';
+import { type EtcdServer, startEtcd } from '@walstream/testkit/etcd';
+import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  campaign,
+  EtcdNodeSession,
+  EtcdSessionDirectory,
+  type Leadership,
+  type NodeManagerClient,
+  type NodeSession,
+} from '../src/index.js';
+
+let etcd: EtcdServer;
+const clients: Etcd3[] = [];
+beforeAll(async () => {
+  etcd = await startEtcd();
+}, 180_000);
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await etcd?.stop();
+});
+
+/** An etcd client of its own, as a separate process would have. */
+function client(): Etcd3 {
+  const c = createEtcdClient({ endpoints: [...etcd.endpoints] });
+  clients.push(c);
+  return c;
+}
+const freshPrefix = () => `sessions-test/${randomBytes(6).toString('hex')}/`;
+
+/**
+ * A TCP relay to etcd that can be cut: every connection through it is dropped and new ones are refused,
+ * while the client on the other side stays open and keeps trying — a network partition.
+ */
+async function relay(): Promise<{ endpoint: string; cut(): void; close(): Promise<void> }> {
+  const target = new URL(etcd.endpoints[0] as string);
+  const sockets = new Set<Socket>();
+  let cut = false;
+  const server: Server = createServer((inbound) => {
+    if (cut) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = tcpConnect(Number(target.port), target.hostname);
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    cut: () => {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const unreachable: NodeManagerClient = {
+  assign: async () => {},
+  remove: async () => {},
+  collectStatus: async () => ({ nodeId: '', wals: [] }),
+};
+const connect = () => unreachable;
+
+async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${condition}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('etcd node sessions', () => {
+  test('a TTL of 1 s is granted as 2 s by etcd with default settings; 10 s is the default and kept', async () => {
+    const prefix = freshPrefix();
+    const short = await EtcdNodeSession.register({ client: client(), prefix, ttlSeconds: 1 });
+    const standard = await EtcdNodeSession.register({ client: client(), prefix });
+    expect(short.grantedTtlSeconds).toBe(2);
+    expect(standard.grantedTtlSeconds).toBe(10);
+    await short.stop();
+    await standard.stop();
+  });
+
+  test('a registered node is in the directory with its address, not stopping', async () => {
+    const prefix = freshPrefix();
+    const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
+    const node = await EtcdNodeSession.register({ client: client(), prefix, address: 'node-a:19530' });
+    await waitUntil(() => directory.sessions.length === 1, 5_000);
+    const [session] = directory.sessions as [NodeSession];
+    expect({ nodeId: session.nodeId, address: session.address, stopping: session.stopping }).toEqual({
+      nodeId: node.nodeId,
+      address: 'node-a:19530',
+      stopping: false,
+    });
+    await node.stop();
+    await directory.close();
+  });
+
+  test('node ids are never reused: 3 rounds of 8 concurrent registrations, each round on new clients after the last stopped or crashed', async () => {
+    const prefix = freshPrefix();
+    const seen: bigint[] = [];
+    for (let round = 0; round < 3; round++) {
+      const sessions = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          EtcdNodeSession.register({ client: client(), prefix, ttlSeconds: 2 }),
+        ),
+      );
+      seen.push(...sessions.map((s) => BigInt(s.nodeId)));
+      // Half stop gracefully, half "crash" (their client closes with the lease still granted).
+      for (const [i, s] of sessions.entries()) {
+        if (i % 2 === 0) await s.stop();
+      }
+      for (const c of clients.splice(clients.length - 8)) {
+        c.close();
+      }
+    }
+    expect(new Set(seen).size).toBe(24);
+    expect(seen.slice(8).every((id) => id > seen.slice(0, 8).reduce((a, b) => (a > b ? a : b)))).toBe(true);
+    expect(seen.slice(16).every((id) => id > seen.slice(0, 16).reduce((a, b) => (a > b ? a : b)))).toBe(true);
+  }, 30_000);
+
+  test('a node that stops keeping alive leaves the directory after its TTL (2 s), and its own signal fires no later', async () => {
+    const prefix = freshPrefix();
+    const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
+    const nodeClient = client();
+    const node = await EtcdNodeSession.register({ client: nodeClient, prefix, ttlSeconds: 2 });
+    await waitUntil(() => directory.sessions.some((s) => s.nodeId === node.nodeId), 5_000);
+    let nodeGaveUp = Number.NaN;
+    node.signal.addEventListener('abort', () => (nodeGaveUp = performance.now()));
+    let gone = Number.NaN;
+    const subscription = directory.sessions$.subscribe((sessions) => {
+      if (Number.isNaN(gone) && !sessions.some((s) => s.nodeId === node.nodeId)) gone = performance.now();
+    });
+    const crashed = performance.now();
+    nodeClient.close();
+    await waitUntil(() => !Number.isNaN(gone), 2_000 + 3_000);
+    subscription.unsubscribe();
+    const detectMs = gone - crashed;
+    console.info(
+      `session TTL 2 s: crash → gone from the directory ${detectMs.toFixed(0)} ms; node gave up at ${(nodeGaveUp - crashed).toFixed(0)} ms`,
+    );
+    // The last keepalive was at most a third of the TTL before the crash.
+    expect(detectMs).toBeGreaterThan((2_000 * 2) / 3 - 100);
+    expect(detectMs).toBeLessThan(2_000 + 1_500);
+    expect(nodeGaveUp).toBeLessThanOrEqual(gone);
+    expect(WalError.is(node.signal.reason) && node.signal.reason.code).toBe('UNAVAILABLE');
+    await directory.close();
+  }, 20_000);
+
+  test('a graceful stop is seen as stopping, then gone', async () => {
+    const prefix = freshPrefix();
+    const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
+    const node = await EtcdNodeSession.register({ client: client(), prefix });
+    const states: string[] = [];
+    const subscription = directory.sessions$.subscribe((sessions) => {
+      const s = sessions.find((x) => x.nodeId === node.nodeId);
+      const state = s ? (s.stopping ? 'stopping' : 'live') : 'gone';
+      if (states.at(-1) !== state) states.push(state);
+    });
+    await waitUntil(() => states.at(-1) === 'live', 5_000);
+    await node.stop();
+    await waitUntil(() => states.at(-1) === 'gone', 5_000);
+    subscription.unsubscribe();
+    expect(states).toEqual(['gone', 'live', 'stopping', 'gone']);
+    expect(WalError.is(node.signal.reason) && node.signal.reason.code).toBe('CLOSED');
+    await directory.close();
+  });
+});
+
+describe('coordinator election on etcd', () => {
+  test('the standby takes over after the active coordinator crashes, within TTL + 1.5 s, and never while the other is still active', async () => {
+    const prefix = freshPrefix();
+    const ttlSeconds = 2;
+    const aClient = client();
+    const a = await campaign({ client: aClient, prefix, candidate: 'coord-a', ttlSeconds });
+    const active = new Map<string, { from: number; to?: number }>([['coord-a', { from: performance.now() }]]);
+    a.signal.addEventListener('abort', () => {
+      const term = active.get('coord-a');
+      if (term) term.to = performance.now();
+    });
+    let b: Leadership | undefined;
+    const standby = campaign({ client: client(), prefix, candidate: 'coord-b', ttlSeconds }).then((l) => {
+      active.set('coord-b', { from: performance.now() });
+      b = l;
+      return l;
+    });
+    expect((await aClient.get(`${prefix}coordinator/active`).string()) ?? '').toBe('coord-a');
+    expect(b).toBeUndefined();
+    const crashed = performance.now();
+    aClient.close();
+    await standby;
+    const takeoverMs = (active.get('coord-b')?.from ?? Number.NaN) - crashed;
+    const aEnd = active.get('coord-a')?.to;
+    console.info(
+      `election TTL 2 s: crash → standby active ${takeoverMs.toFixed(0)} ms; old one stood down at ${((aEnd ?? Number.NaN) - crashed).toFixed(0)} ms`,
+    );
+    expect(aEnd).toBeDefined();
+    expect(aEnd as number).toBeLessThanOrEqual(active.get('coord-b')?.from as number);
+    expect(takeoverMs).toBeLessThan(ttlSeconds * 1_000 + 1_500);
+    expect(WalError.is(a.signal.reason) && a.signal.reason.code).toBe('UNAVAILABLE');
+    expect(b?.revision).toBeGreaterThan(a.revision);
+    await b?.resign();
+  }, 20_000);
+
+  test('an active coordinator cut off from etcd stands down before the standby is elected (keepalives fail, client open)', async () => {
+    const prefix = freshPrefix();
+    const ttlSeconds = 2;
+    const link = await relay();
+    const aClient = createEtcdClient({ endpoints: [link.endpoint] });
+    clients.push(aClient);
+    const a = await campaign({ client: aClient, prefix, candidate: 'coord-a', ttlSeconds });
+    let aEnd = Number.NaN;
+    a.signal.addEventListener('abort', () => (aEnd = performance.now()));
+    let bStart = Number.NaN;
+    const standby = campaign({ client: client(), prefix, candidate: 'coord-b', ttlSeconds }).then((l) => {
+      bStart = performance.now();
+      return l;
+    });
+    const cut = performance.now();
+    link.cut();
+    const b = await standby;
+    console.info(
+      `election TTL 2 s, partition: old one stood down at ${(aEnd - cut).toFixed(0)} ms; standby active at ${(bStart - cut).toFixed(0)} ms`,
+    );
+    expect(aEnd).toBeLessThanOrEqual(bStart);
+    expect(bStart - cut).toBeLessThan(ttlSeconds * 1_000 + 1_500);
+    expect(WalError.is(a.signal.reason) && a.signal.reason.message).toMatch(/no keepalive acknowledged/);
+    await b.resign();
+    await link.close();
+  }, 20_000);
+
+  test('a resignation hands over at once: the standby is active within 1 s', async () => {
+    const prefix = freshPrefix();
+    const a = await campaign({ client: client(), prefix, candidate: 'coord-a', ttlSeconds: 10 });
+    const standby = campaign({ client: client(), prefix, candidate: 'coord-b', ttlSeconds: 10 });
+    const started = performance.now();
+    await a.resign();
+    const b = await standby;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(a.signal.aborted).toBe(true);
+    expect(b.signal.aborted).toBe(false);
+    await b.resign();
+  });
+
+  test('campaigning stops with ABORTED when its signal fires', async () => {
+    const prefix = freshPrefix();
+    const a = await campaign({ client: client(), prefix, candidate: 'coord-a' });
+    const abort = new AbortController();
+    const standby = campaign({ client: client(), prefix, candidate: 'coord-b', signal: abort.signal }).catch(
+      (e: unknown) => e,
+    );
+    abort.abort();
+    const outcome = await standby;
+    expect(WalError.is(outcome) && outcome.code).toBe('ABORTED');
+    expect(a.signal.aborted).toBe(false);
+    await a.resign();
+  });
+});
