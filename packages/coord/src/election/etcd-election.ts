@@ -101,22 +101,13 @@ export async function campaign(options: CampaignOptions): Promise<Leadership> {
         throw etcdError(error, `campaign on ${key}`);
       }
       if (outcome.succeeded) {
-        const created = await client
-          .get(key)
-          .exec()
-          .catch((error: unknown) => {
-            throw etcdError(error, `read ${key}`);
-          });
-        const kv = created.kvs[0];
-        if (kv && kv.lease === lease.id) {
-          obs.logger.info(
-            { lease: lease.id, revision: kv.create_revision },
-            `${candidate} is the active coordinator`,
-          );
-          return leadership(client, key, candidate, BigInt(kv.create_revision), lease);
-        }
-        // Our lease ended between the put and the read: the key went with it. Campaign again.
-        continue;
+        // The put created the key, so its create revision is the transaction's revision.
+        const revision = BigInt(outcome.header.revision);
+        obs.logger.info(
+          { lease: lease.id, revision: revision.toString() },
+          `${candidate} is the active coordinator`,
+        );
+        return leadership(client, key, candidate, revision, lease);
       }
       const holder = outcome.responses[0]?.response_range?.kvs[0];
       obs.logger.debug({ holder: holder?.value.toString() }, `${candidate} waits as a standby`);

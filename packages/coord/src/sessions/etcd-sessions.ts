@@ -154,11 +154,21 @@ export class EtcdNodeSession implements AsyncDisposable {
     this.#stopping = true;
   }
 
-  /** Marks the session stopping (when it is not yet), then revokes its lease so it ends now. */
+  /**
+   * Marks the session stopping (when it is not yet), then revokes its lease so it ends now. Rejects when
+   * the mark or the revoke failed; the session ends anyway, at the latest after its TTL.
+   */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      if (!this.#lease.signal.aborted && !this.#stopping) await this.markStopping();
+      let marking: unknown;
+      if (!this.#lease.signal.aborted && !this.#stopping) {
+        // A failed mark does not keep the node registered: the session ends either way.
+        await this.markStopping().catch((error: unknown) => {
+          marking = error;
+        });
+      }
       if (!this.#lease.signal.aborted) await this.#lease.revoke();
+      if (marking !== undefined) throw marking;
     })();
     return this.#stopped;
   }
