@@ -11,6 +11,7 @@ import { createWal, hasCode, vchannelName, WalError } from '@walstream/core';
 import { createVChannel, walSemantics } from '@walstream/interceptors';
 import { type EtcdServer, startEtcd } from '@walstream/testkit/etcd';
 import type { Etcd3 } from 'etcd3';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   Balancer,
@@ -170,9 +171,17 @@ describe('etcd node sessions', () => {
     await directory.close();
   }, 20_000);
 
-  test('a graceful stop is seen as stopping, then gone', async () => {
+  test("a graceful stop is seen as stopping, then gone, and the node's client is handed to disconnect", async () => {
     const prefix = freshPrefix();
-    const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
+    const released: string[] = [];
+    const directory = await EtcdSessionDirectory.open({
+      client: client(),
+      prefix,
+      connect,
+      disconnect: (c, { nodeId }) => {
+        if (c === unreachable) released.push(nodeId);
+      },
+    });
     const node = await EtcdNodeSession.register({ client: client(), prefix });
     const states: string[] = [];
     const subscription = directory.sessions$.subscribe((sessions) => {
@@ -185,9 +194,101 @@ describe('etcd node sessions', () => {
     await waitUntil(() => states.at(-1) === 'gone', 5_000);
     subscription.unsubscribe();
     expect(states).toEqual(['gone', 'live', 'stopping', 'gone']);
+    expect(released).toEqual([node.nodeId]);
     expect(WalError.is(node.signal.reason) && node.signal.reason.code).toBe('CLOSED');
     await directory.close();
   });
+});
+
+describe('etcd node sessions: sequences', () => {
+  test('any sequence of registrations, stopping marks and stops: the directory sees each node live → stopping → gone in that order, and ids rise', async () => {
+    const seen = { runs: 0, stopped: 0, markedOnly: 0 };
+    const nodeClient = client();
+    const watchClient = client();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.constant({ op: 'register' as const, pick: 0 }),
+            fc.record({ op: fc.constantFrom('mark' as const, 'stop' as const), pick: fc.nat(7) }),
+          ),
+          { minLength: 1, maxLength: 10 },
+        ),
+        async (commands) => {
+          const prefix = freshPrefix();
+          const directory = await EtcdSessionDirectory.open({ client: watchClient, prefix, connect });
+          const observed = new Map<string, string[]>();
+          const subscription = directory.sessions$.subscribe((sessions) => {
+            const present = new Set<string>();
+            for (const s of sessions) {
+              present.add(s.nodeId);
+              const states = observed.get(s.nodeId) ?? [];
+              const state = s.stopping ? 'stopping' : 'live';
+              if (states.at(-1) !== state) states.push(state);
+              observed.set(s.nodeId, states);
+            }
+            for (const [id, states] of observed)
+              if (!present.has(id) && states.at(-1) !== 'gone') states.push('gone');
+          });
+          const model = new Map<string, string[]>();
+          const live: EtcdNodeSession[] = [];
+          const ids: bigint[] = [];
+          for (const command of commands) {
+            if (command.op === 'register') {
+              const session = await EtcdNodeSession.register({ client: nodeClient, prefix });
+              ids.push(BigInt(session.nodeId));
+              live.push(session);
+              model.set(session.nodeId, ['live']);
+              continue;
+            }
+            const session = live[command.pick % Math.max(1, live.length)];
+            if (!session) continue;
+            const states = model.get(session.nodeId) as string[];
+            if (command.op === 'mark') {
+              await session.markStopping();
+              if (states.at(-1) !== 'stopping') states.push('stopping');
+            } else {
+              await session.stop();
+              if (states.at(-1) !== 'stopping') states.push('stopping');
+              states.push('gone');
+              live.splice(live.indexOf(session), 1);
+            }
+          }
+          const expected = JSON.stringify([...model].sort());
+          await waitUntil(() => JSON.stringify([...observed].sort()) === expected, 5_000).catch(() => {});
+          subscription.unsubscribe();
+          expect([...observed].sort()).toEqual([...model].sort());
+          expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as bigint))).toBe(true);
+          seen.runs++;
+          if ([...model.values()].some((s) => s.at(-1) === 'gone')) seen.stopped++;
+          if ([...model.values()].some((s) => s.at(-1) === 'stopping')) seen.markedOnly++;
+          for (const session of live) await session.stop();
+          await directory.close();
+        },
+      ),
+      { numRuns: 25 },
+    );
+    // The runs that matter: some nodes stopped, some only marked.
+    expect(seen.stopped).toBeGreaterThan(3);
+    expect(seen.markedOnly).toBeGreaterThan(3);
+  }, 60_000);
+
+  test('the directory follows the sessions across a hard restart of etcd', async () => {
+    const prefix = freshPrefix();
+    const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
+    const before = await EtcdNodeSession.register({ client: client(), prefix });
+    await waitUntil(() => directory.sessions.length === 1, 5_000);
+    await etcd.restart({ hard: true });
+    const after = await EtcdNodeSession.register({ client: client(), prefix });
+    await before.stop();
+    await waitUntil(
+      () => directory.sessions.length === 1 && directory.sessions[0]?.nodeId === after.nodeId,
+      15_000,
+    );
+    expect(directory.sessions.map((s) => s.nodeId)).toEqual([after.nodeId]);
+    await after.stop();
+    await directory.close();
+  }, 60_000);
 });
 
 describe('coordinator election on etcd', () => {

@@ -217,30 +217,52 @@ export interface EtcdSessionDirectoryOptions {
    * for its address).
    */
   readonly connect: (node: { readonly nodeId: string; readonly address?: string }) => NodeManagerClient;
+  /** Called with a node's client once its session ended (or the directory closed), to release it. */
+  readonly disconnect?: (client: NodeManagerClient, node: { readonly nodeId: string }) => void;
   readonly observability?: Observability;
 }
 
+/** Wait before listing again after the watch failed: doubling from the first to the last. */
+const RESYNC_BACKOFF_MS = [50, 5_000] as const;
+
 /**
- * The coordinator's view of the node sessions in etcd: read once, then followed with a watch from the
- * revision read. `sessions$` has the shape the balancer takes from `InProcessSessions`.
+ * The coordinator's view of the node sessions in etcd: one listing, then a watch from the revision after
+ * it, so no change is missed or seen twice. The etcd client resumes a watch across reconnects by itself;
+ * when etcd cancels it (its start revision was compacted away, say) the directory lists again and
+ * replaces what it knew, which drops every session that ended meanwhile. `sessions$` has the shape the
+ * balancer takes from `InProcessSessions`.
  */
 export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
   readonly #subject = new BehaviorSubject<readonly NodeSession[]>([]);
   readonly sessions$: Observable<readonly NodeSession[]> = this.#subject.asObservable();
   readonly #sessions = new Map<string, NodeSession>();
-  readonly #connect: EtcdSessionDirectoryOptions['connect'] & {};
+  readonly #client: Etcd3;
+  readonly #prefix: string;
+  readonly #connect: EtcdSessionDirectoryOptions['connect'];
+  readonly #disconnect: EtcdSessionDirectoryOptions['disconnect'];
   readonly #obs: Observability;
   #watcher: Watcher | undefined;
+  #resync: ReturnType<typeof setTimeout> | undefined;
+  #resyncs = 0;
   #closed = false;
 
-  private constructor(connect: EtcdSessionDirectoryOptions['connect'], obs: Observability) {
+  private constructor(
+    client: Etcd3,
+    prefix: string,
+    connect: EtcdSessionDirectoryOptions['connect'],
+    disconnect: EtcdSessionDirectoryOptions['disconnect'],
+    obs: Observability,
+  ) {
+    this.#client = client;
+    this.#prefix = prefix;
     this.#connect = connect;
+    this.#disconnect = disconnect;
     this.#obs = obs;
   }
 
   static async open(options: EtcdSessionDirectoryOptions): Promise<EtcdSessionDirectory> {
     const where = 'EtcdSessionDirectory.open';
-    checkKnownKeys(where, options, ['client', 'prefix', 'connect', 'observability']);
+    checkKnownKeys(where, options, ['client', 'prefix', 'connect', 'disconnect', 'observability']);
     const client = checkClient(where, options.client);
     const connect = functionOption<EtcdSessionDirectoryOptions['connect']>(where, 'connect', options.connect);
     if (!connect) {
@@ -249,29 +271,15 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
         details: { option: 'connect' },
       });
     }
+    const disconnect = functionOption<NonNullable<EtcdSessionDirectoryOptions['disconnect']>>(
+      where,
+      'disconnect',
+      options.disconnect,
+    );
     const keys = sessionKeys(stringOption(where, 'prefix', options.prefix, DEFAULT_PREFIX));
     const obs = (options.observability ?? noObservability).child({ component: 'sessions' });
-    const directory = new EtcdSessionDirectory(connect, obs);
-    let revision: string;
-    try {
-      const listed = await client.getAll().prefix(keys.nodes).exec();
-      for (const kv of listed.kvs) directory.#apply('put', kv);
-      revision = listed.header.revision;
-      // From the revision after the listing: nothing between the two is missed, nothing is seen twice.
-      directory.#watcher = await client
-        .watch()
-        .prefix(keys.nodes)
-        .startRevision((BigInt(revision) + 1n).toString())
-        .create();
-    } catch (error) {
-      throw etcdError(error, `list sessions ${keys.nodes}`);
-    }
-    directory.#watcher.on('put', (kv) => directory.#apply('put', kv));
-    directory.#watcher.on('delete', (kv) => directory.#apply('delete', kv));
-    directory.#watcher.on('error', (error) =>
-      obs.reportError({ component: 'sessions', error: etcdError(error, 'watch sessions'), retrying: true }),
-    );
-    directory.#publish();
+    const directory = new EtcdSessionDirectory(client, keys.nodes, connect, disconnect, obs);
+    await directory.#sync();
     return directory;
   }
 
@@ -283,7 +291,10 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#resync);
     await this.#watcher?.cancel().catch(() => {});
+    for (const session of this.#sessions.values()) this.#release(session);
+    this.#sessions.clear();
     this.#subject.complete();
   }
 
@@ -291,15 +302,90 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
     return this.close();
   }
 
-  #apply(kind: 'put' | 'delete', kv: IKeyValue): void {
-    if (this.#closed) return;
-    const nodeId = kv.key.toString().split('/').pop() ?? '';
-    if (kind === 'delete') {
-      if (this.#sessions.delete(nodeId)) {
-        this.#obs.logger.info({ nodeId }, `node ${nodeId}'s session ended`);
-        this.#publish();
+  /** Lists the sessions, replaces what was known with them, and watches from the revision after. */
+  async #sync(): Promise<void> {
+    const previous = this.#watcher;
+    this.#watcher = undefined;
+    await previous?.cancel().catch(() => {});
+    let watcher: Watcher;
+    try {
+      const listed = await this.#client.getAll().prefix(this.#prefix).exec();
+      if (this.#closed) return;
+      const seen = new Set<string>();
+      for (const kv of listed.kvs) seen.add(this.#apply('put', kv, false) ?? '');
+      for (const [nodeId, session] of [...this.#sessions]) {
+        if (!seen.has(nodeId)) {
+          this.#sessions.delete(nodeId);
+          this.#release(session);
+        }
       }
+      this.#publish();
+      watcher = await this.#client
+        .watch()
+        .prefix(this.#prefix)
+        .startRevision((BigInt(listed.header.revision) + 1n).toString())
+        .create();
+    } catch (error) {
+      throw etcdError(error, `list sessions ${this.#prefix}`);
+    }
+    if (this.#closed) {
+      await watcher.cancel().catch(() => {});
       return;
+    }
+    this.#watcher = watcher;
+    watcher.on('put', (kv) => this.#apply('put', kv));
+    watcher.on('delete', (kv) => this.#apply('delete', kv));
+    watcher.on('error', (error) => {
+      if (this.#watcher !== watcher) return;
+      this.#obs.reportError({
+        component: 'sessions',
+        error: etcdError(error, 'watch sessions'),
+        retrying: true,
+      });
+      this.#scheduleResync();
+    });
+  }
+
+  #scheduleResync(): void {
+    if (this.#closed) return;
+    const [first, last] = RESYNC_BACKOFF_MS;
+    const wait = Math.min(last, first * 2 ** Math.min(this.#resyncs++, 16));
+    clearTimeout(this.#resync);
+    this.#resync = setTimeout(() => {
+      this.#sync().then(
+        () => {
+          this.#resyncs = 0;
+        },
+        (error: unknown) => {
+          this.#obs.reportError({ component: 'sessions', error, retrying: true });
+          this.#scheduleResync();
+        },
+      );
+    }, wait);
+    this.#resync.unref?.();
+  }
+
+  #release(session: NodeSession): void {
+    try {
+      this.#disconnect?.(session.client, { nodeId: session.nodeId });
+    } catch (error) {
+      this.#obs.reportError({ component: 'sessions', error, retrying: false });
+    }
+  }
+
+  /** Applies one change; returns the node id of a put that was understood. */
+  #apply(kind: 'put' | 'delete', kv: IKeyValue, publish = true): string | undefined {
+    if (this.#closed) return undefined;
+    const nodeId = kv.key.toString().slice(this.#prefix.length);
+    if (kind === 'delete') {
+      const session = this.#sessions.get(nodeId);
+      if (session) {
+        this.#sessions.delete(nodeId);
+        this.#obs.logger.info({ nodeId }, `node ${nodeId}'s session ended`);
+        this.#release(session);
+        if (publish) this.#publish();
+      }
+      return undefined;
     }
     let record: SessionRecord;
     try {
@@ -313,7 +399,7 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
         }),
         retrying: false,
       });
-      return;
+      return undefined;
     }
     const known = this.#sessions.get(nodeId);
     this.#sessions.set(nodeId, {
@@ -324,7 +410,8 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
         this.#connect({ nodeId, ...(record.address === undefined ? {} : { address: record.address }) }),
       ...(record.address === undefined ? {} : { address: record.address }),
     });
-    this.#publish();
+    if (publish) this.#publish();
+    return nodeId;
   }
 
   #publish(): void {
