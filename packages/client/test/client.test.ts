@@ -9,6 +9,7 @@ import {
   type ImmutableMessage,
   MutableMessage,
   messageIdEquals,
+  newMessage,
   vchannelName,
   type WalError,
 } from '@walstream/core';
@@ -31,8 +32,12 @@ afterEach(async () => {
 /** What the client reported as failed and retried, by component (`client.producer`, `client.consumer`). */
 let retried: BackgroundErrorEvent[] = [];
 
-async function start(pchannels: string[], nodes: number): Promise<{ cluster: Cluster; client: Client }> {
-  cluster = await Cluster.start(pchannels, nodes);
+async function start(
+  pchannels: string[],
+  nodes: number,
+  nodeOptions: Parameters<typeof Cluster.start>[2] = {},
+): Promise<{ cluster: Cluster; client: Client }> {
+  cluster = await Cluster.start(pchannels, nodes, nodeOptions);
   retried = [];
   client = createClient({
     coord: cluster.server.address,
@@ -218,6 +223,28 @@ describe('createClient', () => {
     const fresh = await readNotes(client, vchannel, run.seen.length);
     expect(fresh.map((m) => m.id.marshal())).toEqual(run.seen.map((m) => m.id.marshal()));
   }, 60_000);
+
+  test('a node under write pressure: every append lands, and fewer refusals than appends (the client holds back on REJECT and shrinks its window)', async () => {
+    const { cluster, client } = await start(['clr0'], 1, {
+      flowControl: { maxBytesInFlight: 8 * 1024, slowdownAt: 0.5, rejectAt: 0.75, recoverAt: 0.25 },
+    });
+    const vchannel = vchannelName('clr0', 'v0');
+    await client.append(createVChannel(vchannel));
+    cluster.store.faults('clr0').set({ appendDelayMs: 25 });
+    const payload = new Uint8Array(1024);
+    const appends = Array.from({ length: 120 }, (_, seq) =>
+      client.append(newMessage(Note).vchannel(vchannel).property('seq', String(seq)).body(payload).build()),
+    );
+    const results = await Promise.allSettled(appends);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    const stats = cluster.nodes[0]!.node.flowControl();
+    expect(stats.peakBytesInFlight).toBeGreaterThan(0.75 * 8 * 1024);
+    // Measured: 28-39 refusals for 120 appends; a client that resends a refused append at once and ignores
+    // REJECT drew 522 on the same run.
+    expect(stats.rejected).toBeLessThan(120);
+    const read = await readNotes(client, vchannel, 120);
+    expect(new Set(read.map(seqOf)).size).toBe(120);
+  });
 
   test('bad input: a bad coord option and a message without a vchannel are INVALID_ARGUMENT', async () => {
     expect(() => createClient({ coord: 'nope' })).toThrow(

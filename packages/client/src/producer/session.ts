@@ -1,5 +1,4 @@
 import { WalError } from '@walstream/core';
-import { delay } from '@walstream/core/internal';
 import { toWalError } from '@walstream/core/spi';
 import {
   type ClientDuplex,
@@ -16,6 +15,11 @@ import {
   type WireAppendResult,
 } from '@walstream/rpc';
 import type { ChannelOwner } from '../assignment/watcher.js';
+
+/** Appends a new session may have in flight before any result came back. */
+const INITIAL_WINDOW = 64;
+/** The longest SLOWDOWN pacing holds one message back. */
+const MAX_PACE_MS = 100;
 
 interface Pending {
   resolve(result: WireAppendResult): void;
@@ -34,13 +38,22 @@ export function notSent(error: WalError): WalError {
 /**
  * One Produce stream, open at one owner's term. Results come back in completion order and are matched by
  * request id. The session holds appends back while the node pushes REJECT, paces them to the pushed rate
- * while SLOWDOWN, and never has more in flight than the node's `max_in_flight`. When the stream ends,
+ * while SLOWDOWN, and never has more in flight than the node's `max_in_flight` nor more than its window: 64 at
+ * first, growing by one per success until a RATE_LIMIT_REJECTED, then halved at each refusal and grown by
+ * one per window's worth of successes (TCP's congestion window). So a node whose budget is full sees
+ * fewer and fewer refusals instead of a producer retrying into it. When the stream ends,
  * every append still in flight is rejected as "may have landed" (UNAVAILABLE, `written: 'unknown'`).
  */
 export class ProduceSession {
   readonly owner: ChannelOwner;
   readonly #stream: ClientDuplex<ProduceRequest, ProduceResponse>;
   readonly #maxInFlight: number;
+  /**
+   * How many appends may be in flight now, as TCP's congestion window: from a start of 64, +1 per success
+   * until the first refusal, then halved at each refusal and +1 per window's worth of successes.
+   */
+  #window: number;
+  #slowStart = true;
   readonly #inFlight = new Map<bigint, Pending>();
   #nextRequestId = 1n;
   #rateState: RateLimitState = RateLimitState.NORMAL_UNSPECIFIED;
@@ -58,6 +71,7 @@ export class ProduceSession {
     this.owner = owner;
     this.#stream = stream;
     this.#maxInFlight = Math.max(1, maxInFlight);
+    this.#window = Math.min(this.#maxInFlight, INITIAL_WINDOW);
     this.#changed = this.#newChange();
   }
 
@@ -103,26 +117,26 @@ export class ProduceSession {
    * left this process (the session had ended, or `signal` aborted while it waited for a slot or the rate).
    */
   async append(message: Message, bytes: number, signal: AbortSignal | undefined): Promise<WireAppendResult> {
-    // Held back while the node says REJECT or every slot is taken: waiting is cheaper than being refused.
-    while (
-      !this.#ended &&
-      (this.#rateState === RateLimitState.REJECT || this.#inFlight.size >= this.#maxInFlight)
-    ) {
-      await this.#waitChange(signal);
-    }
-    if (this.#ended) throw notSent(this.#ended);
-    if (this.#rateState === RateLimitState.SLOWDOWN && this.#bytesPerSecond > 0) {
-      const now = Date.now();
-      const start = Math.max(now, this.#nextSendAt);
-      this.#nextSendAt = start + (bytes * 1000) / this.#bytesPerSecond;
-      if (start > now) {
-        try {
-          await delay(start - now, signal);
-        } catch (error) {
-          throw notSent(toWalError(error));
-        }
-      }
+    // Held back while the node says REJECT or the window is full (waiting is cheaper than being refused),
+    // and paced to the pushed rate while SLOWDOWN. Every wait ends at the next change, so a newer push or a
+    // freed slot is acted on at once.
+    for (;;) {
       if (this.#ended) throw notSent(this.#ended);
+      if (this.#rateState === RateLimitState.REJECT || this.#inFlight.size >= Math.floor(this.#window)) {
+        await this.#waitChange(signal);
+        continue;
+      }
+      if (this.#rateState === RateLimitState.SLOWDOWN && this.#bytesPerSecond > 0) {
+        const now = Date.now();
+        if (this.#nextSendAt > now) {
+          await this.#waitChange(signal, this.#nextSendAt - now);
+          continue;
+        }
+        // The node measures its rate over the last second, so a SLOWDOWN just after a quiet spell can name
+        // a rate near zero: one message never waits more than MAX_PACE_MS.
+        this.#nextSendAt = now + Math.min(MAX_PACE_MS, (bytes * 1000) / this.#bytesPerSecond);
+      }
+      break;
     }
     const requestId = this.#nextRequestId++;
     const result = new Promise<WireAppendResult>((resolve, reject) => {
@@ -161,13 +175,24 @@ export class ProduceSession {
           this.#inFlight.delete(response.value.requestId);
           const outcome = response.value.outcome;
           if (outcome.case === 'result') {
+            this.#window = Math.min(
+              this.#maxInFlight,
+              this.#window + (this.#slowStart ? 1 : 1 / this.#window),
+            );
             try {
               pending.resolve(fromWireAppendResult(outcome.value));
             } catch (error) {
               pending.reject(toWalError(error));
             }
-          } else if (outcome.case === 'error') pending.reject(fromWireError(outcome.value));
-          else
+          } else if (outcome.case === 'error') {
+            const error = fromWireError(outcome.value);
+            // The node's budget is full: halve what may be in flight (what is in flight now is what filled it).
+            if (error.code === 'RATE_LIMIT_REJECTED') {
+              this.#slowStart = false;
+              this.#window = Math.max(1, this.#inFlight.size / 2);
+            }
+            pending.reject(error);
+          } else
             pending.reject(
               new WalError('UNKNOWN', 'a produce result without an outcome', { retriable: false }),
             );
@@ -175,6 +200,7 @@ export class ProduceSession {
         } else if (response.case === 'rateLimit') {
           this.#rateState = response.value.state;
           this.#bytesPerSecond = Number(response.value.bytesPerSecond);
+          this.#nextSendAt = 0;
           this.#signalChange();
         } else if (response.case === 'closed') {
           endError = new WalError('ON_SHUTDOWN', `node ${this.owner.nodeId} closed the produce stream`);
@@ -223,24 +249,25 @@ export class ProduceSession {
     wake?.();
   }
 
-  async #waitChange(signal: AbortSignal | undefined): Promise<void> {
-    if (!signal) return this.#changed;
-    if (signal.aborted)
-      throw notSent(
-        new WalError('ABORTED', 'the append was aborted', { retriable: false, cause: signal.reason }),
-      );
+  /** Resolves at the next change (a result, a push, the end), or after `timeoutMs`; rejects on abort. */
+  async #waitChange(signal: AbortSignal | undefined, timeoutMs?: number): Promise<void> {
+    const aborted = (): WalError =>
+      notSent(new WalError('ABORTED', 'the append was aborted', { retriable: false, cause: signal?.reason }));
+    if (signal?.aborted) throw aborted();
     await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void =>
-        reject(
-          notSent(
-            new WalError('ABORTED', 'the append was aborted', { retriable: false, cause: signal.reason }),
-          ),
-        );
-      signal.addEventListener('abort', onAbort, { once: true });
-      void this.#changed.then(() => {
-        signal.removeEventListener('abort', onAbort);
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         resolve();
-      });
+      };
+      const onAbort = (): void => {
+        if (timer) clearTimeout(timer);
+        reject(aborted());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
+      void this.#changed.then(done);
     });
   }
 }

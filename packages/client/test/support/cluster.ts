@@ -15,7 +15,7 @@ import {
   messageTypes,
   newMessage,
 } from '@walstream/core';
-import { type StreamingNode, startNode } from '@walstream/node';
+import { type FlowControlOptions, type StreamingNode, startNode } from '@walstream/node';
 import { connectRpc, type RpcChannel, type RpcServer } from '@walstream/rpc';
 
 export const Note: MessageTypeDefinition<Uint8Array> =
@@ -55,7 +55,11 @@ export class Cluster {
   coordinator!: Coordinator;
   server!: RpcServer;
 
-  static async start(pchannels: readonly string[], nodeCount: number): Promise<Cluster> {
+  static async start(
+    pchannels: readonly string[],
+    nodeCount: number,
+    nodeOptions: { flowControl?: FlowControlOptions } = {},
+  ): Promise<Cluster> {
     const cluster = new Cluster();
     cluster.coordinator = await startCoordinator({
       catalog: cluster.catalog,
@@ -63,14 +67,16 @@ export class Cluster {
       policy: 'pchannelCount',
       balancer: { minMoveIntervalMs: 0, operationTimeoutMs: 5_000, backoff: { initialMs: 10, maxMs: 200 } },
     });
-    for (let i = 0; i < nodeCount; i++) await cluster.addNode(BigInt(101 + i));
+    for (let i = 0; i < nodeCount; i++)
+      await cluster.addNode(BigInt(101 + i), 5_000, nodeOptions.flowControl);
     await cluster.coordinator.balancer.idle(AbortSignal.timeout(20_000));
     cluster.server = await serveCoordinator(cluster.coordinator, { listen: '127.0.0.1:0' });
     return cluster;
   }
 
-  async addNode(id: bigint, closeGraceMs = 5_000): Promise<WireNode> {
+  async addNode(id: bigint, closeGraceMs = 5_000, flowControl?: FlowControlOptions): Promise<WireNode> {
     const node = await startNode({
+      ...(flowControl ? { flowControl } : {}),
       adapter: memoryAdapter({ store: this.store }),
       catalog: this.catalog,
       listen: '127.0.0.1:0',
