@@ -57,9 +57,35 @@ async function seeded(name: string) {
   return { adapter, notes };
 }
 
-function stack(adapter: ReturnType<typeof memoryAdapter>, lines: LogLine[], policy?: 'skip' | 'fail') {
+/** Counter adds by instrument name, through a meter provider that records counters and ignores the rest. */
+function recordingMeterProvider(adds: { name: string; value: number; attributes: unknown }[]) {
+  const ignored = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
+  const meter = {
+    createCounter: (name: string) => ({
+      add: (value: number, attributes?: unknown) => adds.push({ name, value, attributes }),
+    }),
+    createHistogram: () => ignored,
+    createUpDownCounter: () => ignored,
+    createObservableGauge: () => ignored,
+    createObservableCounter: () => ignored,
+    createObservableUpDownCounter: () => ignored,
+    addBatchObservableCallback() {},
+    removeBatchObservableCallback() {},
+  };
+  return { getMeter: () => meter } as unknown as NonNullable<
+    Parameters<typeof createWal>[0]
+  >['meterProvider'];
+}
+
+function stack(
+  adapter: ReturnType<typeof memoryAdapter>,
+  lines: LogLine[],
+  policy?: 'skip' | 'fail',
+  adds: { name: string; value: number; attributes: unknown }[] = [],
+) {
   return createWal({
     logger: recordingLogger(lines),
+    meterProvider: recordingMeterProvider(adds),
     ...(policy ? { runtime: { foreignRecords: policy } } : {}),
   })
     .adapter(adapter)
@@ -89,7 +115,8 @@ describe('foreign records', () => {
   test('skip (the default): a read-write reopen recovers past them and readers pass over them, warned once', async () => {
     const { adapter, notes } = await seeded('foreign-skip');
     const lines: LogLine[] = [];
-    await using opener = await stack(adapter, lines);
+    const adds: { name: string; value: number; attributes: unknown }[] = [];
+    await using opener = await stack(adapter, lines, undefined, adds);
     const wal = await opener.open({ channel: pchannel('foreign-skip', 2n) });
     await wal.append(newMessage(Note).vchannel(notes).body('after').build());
     await using scanner = await wal.read({ vchannel: notes, deliverPolicy: DeliverPolicy.all() });
@@ -97,7 +124,13 @@ describe('foreign records', () => {
     const warnings = lines.filter(
       (line) => line.level === 'warn' && /not a walstream message/.test(line.message ?? ''),
     );
-    // One for the recovery replay, one for the reader.
+    // Every foreign record counted, by the recovery replay and by the reader: three each.
+    const counted = adds.filter((add) => add.name === 'walstream.foreign_records');
+    expect(counted.reduce((sum, add) => sum + add.value, 0)).toBe(2 * FOREIGN.length);
+    expect(counted.every((add) => JSON.stringify(add.attributes) === '{"pchannel":"foreign-skip"}')).toBe(
+      true,
+    );
+    // Warned once each: by the recovery replay and by the reader.
     expect(warnings.map((line) => line.fields.reader)).toEqual([
       expect.stringMatching(/^recovery reader /),
       expect.stringMatching(/^scanner /),
