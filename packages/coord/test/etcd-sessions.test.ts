@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   Balancer,
   ChannelManager,
+  type Coordinator,
   campaign,
   EtcdNodeSession,
   EtcdSessionDirectory,
@@ -24,6 +25,7 @@ import {
   type NodeManagerClient,
   type NodeSession,
   pchannelCountPolicy,
+  startCoordinator,
   Tso,
 } from '../src/index.js';
 import { within } from './support/cluster.js';
@@ -182,13 +184,14 @@ describe('etcd node sessions', () => {
         if (c === unreachable) released.push(nodeId);
       },
     });
-    const node = await EtcdNodeSession.register({ client: client(), prefix });
+    // The prefix is fresh: the one session in it is the node's. Followed from before it registers.
     const states: string[] = [];
     const subscription = directory.sessions$.subscribe((sessions) => {
-      const s = sessions.find((x) => x.nodeId === node.nodeId);
+      const s = sessions[0];
       const state = s ? (s.stopping ? 'stopping' : 'live') : 'gone';
       if (states.at(-1) !== state) states.push(state);
     });
+    const node = await EtcdNodeSession.register({ client: client(), prefix });
     await waitUntil(() => states.at(-1) === 'live', 5_000);
     await node.stop();
     await waitUntil(() => states.at(-1) === 'gone', 5_000);
@@ -502,5 +505,93 @@ describe('the balancer on etcd sessions', () => {
       await node.close();
     }
     for (const opener of openers) await opener.close();
+  }, 60_000);
+});
+
+describe('coordinator failover on etcd', () => {
+  test("the elected standby rebuilds the layout from the catalog alone and moves the lost process's pchannels at term + 1; the deposed one closed before", async () => {
+    const prefix = freshPrefix();
+    const pchannels = ['p0', 'p1', 'p2', 'p3'];
+    const store = new MemoryLogStore();
+    const openers: { close(): Promise<void> }[] = [];
+    async function nodesFor(
+      coordinator: Coordinator,
+      catalog: EtcdCatalog,
+      count: number,
+    ): Promise<InProcessNode[]> {
+      const nodes: InProcessNode[] = [];
+      for (let i = 0; i < count; i++) {
+        const opener = await createWal({ catalog, allocator: coordinator.tso })
+          .adapter(memoryAdapter({ store }))
+          .use(...walSemantics())
+          .build();
+        openers.push(opener);
+        nodes.push(new InProcessNode(opener).join(coordinator.sessions));
+      }
+      return nodes;
+    }
+
+    // Process A: its etcd client carries both its election lease and its catalog.
+    const aClient = client();
+    const a = await campaign({ client: aClient, prefix, candidate: 'coord-a', ttlSeconds: 2 });
+    const catalogA = new EtcdCatalog({ client: aClient, prefix });
+    const coordA = await startCoordinator({
+      catalog: catalogA,
+      pchannels,
+      balancer: { minMoveIntervalMs: 0 },
+    });
+    let aClosed = Number.NaN;
+    a.signal.addEventListener('abort', () => void coordA.close().then(() => (aClosed = performance.now())));
+    const nodesA = await nodesFor(coordA, catalogA, 2);
+    await coordA.balancer.idle(within());
+    await waitUntil(() => pchannels.every((p) => coordA.channels.get(p).state === 'assigned'), 10_000);
+    const left = new Map(
+      pchannels.map((p) => [
+        p,
+        { term: coordA.channels.get(p).channel.term, nodeId: coordA.channels.get(p).nodeId },
+      ]),
+    );
+
+    const bClient = client();
+    let bElected = Number.NaN;
+    const standby = campaign({ client: bClient, prefix, candidate: 'coord-b', ttlSeconds: 2 }).then((l) => {
+      bElected = performance.now();
+      return l;
+    });
+    // Process A dies: its etcd client and its nodes with it.
+    aClient.close();
+    for (const node of nodesA) await node.close();
+    const b = await standby;
+    await waitUntil(() => !Number.isNaN(aClosed), 5_000);
+    expect(aClosed).toBeLessThanOrEqual(bElected);
+
+    const catalogB = new EtcdCatalog({ client: bClient, prefix });
+    const coordB = await startCoordinator({
+      catalog: catalogB,
+      pchannels,
+      balancer: { minMoveIntervalMs: 0 },
+    });
+    for (const p of pchannels) {
+      const meta = coordB.channels.get(p);
+      expect({ term: meta.channel.term, nodeId: meta.nodeId }, p).toEqual(left.get(p));
+    }
+    const nodesB = await nodesFor(coordB, catalogB, 2);
+    await waitUntil(
+      () =>
+        pchannels.every((p) => {
+          const meta = coordB.channels.get(p);
+          return meta.state === 'assigned' && meta.channel.term === (left.get(p)?.term as bigint) + 1n;
+        }),
+      10_000,
+    );
+    for (const p of pchannels) {
+      const owner = nodesB.find((n) => n.nodeId === coordB.channels.get(p).nodeId);
+      await owner?.wal(p).append(createVChannel(vchannelName(p, 'after-failover')));
+      expect(owner, p).toBeDefined();
+    }
+    await coordB.close();
+    for (const node of nodesB) await node.close();
+    for (const opener of openers) await opener.close();
+    await b.resign();
   }, 60_000);
 });
