@@ -3,8 +3,12 @@
  * A crashed process is a client closed without revoking: etcd hears no more keepalives and ends the lease
  * after its TTL, as it would for a killed process.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
 import { createEtcdClient, EtcdCatalog } from '@walstream/catalog-etcd';
 import { createWal, hasCode, vchannelName, WalError } from '@walstream/core';
@@ -201,6 +205,75 @@ describe('etcd node sessions', () => {
     expect(WalError.is(node.signal.reason) && node.signal.reason.code).toBe('CLOSED');
     await directory.close();
   });
+});
+
+/** A session in a child process (support/session-process.ts): its node id, and a SIGKILL. */
+async function spawnSession(
+  prefix: string,
+  ttlSeconds: number,
+): Promise<{ nodeId: string; kill(): Promise<void> }> {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const script = fileURLToPath(new URL('./support/session-process.ts', import.meta.url));
+  // The tsx loader in the child itself, so the SIGKILL hits the process that holds the session.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const config = JSON.stringify({ endpoints: etcd.endpoints, prefix, ttlSeconds });
+  const child = spawn(process.execPath, ['--import', tsx, script, config], {
+    cwd: root,
+    env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.tests.json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`session process: no node id within 60 s\n${stderr}`)),
+      60_000,
+    );
+    child.once('exit', (code) => reject(new Error(`session process exited ${code}\n${stderr}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (l) => {
+      clearTimeout(timer);
+      resolve(l);
+    });
+  });
+  return {
+    nodeId: (JSON.parse(line) as { nodeId: string }).nodeId,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+describe('etcd node sessions in other processes', () => {
+  test('5 node processes SIGKILLed: each session leaves the directory within TTL + 1.5 s of its kill (TTL 2 s)', async () => {
+    const prefix = freshPrefix();
+    const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
+    const children = await Promise.all(Array.from({ length: 5 }, () => spawnSession(prefix, 2)));
+    await waitUntil(() => directory.sessions.length === 5, 10_000);
+    const gone = new Map<string, number>();
+    const watching = directory.sessions$.subscribe((sessions) => {
+      for (const c of children) {
+        if (!gone.has(c.nodeId) && !sessions.some((s) => s.nodeId === c.nodeId))
+          gone.set(c.nodeId, performance.now());
+      }
+    });
+    const killed = new Map<string, number>();
+    for (const c of children) {
+      killed.set(c.nodeId, performance.now());
+      await c.kill();
+    }
+    await waitUntil(() => gone.size === 5, 2_000 + 3_000);
+    watching.unsubscribe();
+    const delays = children.map((c) => (gone.get(c.nodeId) as number) - (killed.get(c.nodeId) as number));
+    console.info(`SIGKILL → session gone, TTL 2 s: ${delays.map((d) => d.toFixed(0)).join(', ')} ms`);
+    for (const d of delays) {
+      // The last keepalive was at most a third of the TTL before the kill.
+      expect(d).toBeGreaterThan((2_000 * 2) / 3 - 100);
+      expect(d).toBeLessThan(2_000 + 1_500);
+    }
+    await directory.close();
+  }, 120_000);
 });
 
 describe('etcd node sessions: sequences', () => {
