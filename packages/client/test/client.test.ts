@@ -224,6 +224,28 @@ describe('createClient', () => {
     expect(fresh.map((m) => m.id.marshal())).toEqual(run.seen.map((m) => m.id.marshal()));
   }, 60_000);
 
+  test('an owner that stops serving but keeps its session: the client reports it to the coordinator, and the append lands once the coordinator moved the pchannel', async () => {
+    const { cluster, client } = await start(['cle0'], 2);
+    const vchannel = vchannelName('cle0', 'v0');
+    await client.append(createVChannel(vchannel));
+    const owner = cluster.ownerOf('cle0');
+    const reasons: string[] = [];
+    const subscription = cluster.coordinator.moves$.subscribe((m) => {
+      if (m.pchannel === 'cle0' && m.outcome === 'started') reasons.push(m.reason);
+    });
+    // The node goes away, its session stays: nothing but the client's report (or the 60 s timer) tells.
+    await owner.node.close();
+    const pending = client.append(note(vchannel, 1));
+    await waitFor(() => reasons.includes('report-error'), 'a move the client reported');
+    // The coordinator moves the pchannel once the old owner released it or left (its session expiring).
+    owner.session.leave();
+    const result = await pending;
+    subscription.unsubscribe();
+    expect(client.assignment?.channels.get('cle0')?.nodeId).not.toBe(owner.node.nodeId);
+    const read = await readNotes(client, vchannel, 1);
+    expect(messageIdEquals(read[0]!.id, result.messageId)).toBe(true);
+  });
+
   test('a node under write pressure: every append lands, and fewer refusals than appends (the client holds back on REJECT and shrinks its window)', async () => {
     const { cluster, client } = await start(['clr0'], 1, {
       flowControl: { maxBytesInFlight: 8 * 1024, slowdownAt: 0.5, rejectAt: 0.75, recoverAt: 0.25 },
