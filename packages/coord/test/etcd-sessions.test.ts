@@ -276,6 +276,28 @@ describe('etcd node sessions in other processes', () => {
   }, 120_000);
 });
 
+describe('options', () => {
+  test('bad options are INVALID_ARGUMENT, not retriable, naming the option', async () => {
+    const c = client();
+    const outcomes = await Promise.all([
+      EtcdNodeSession.register({ client: c, ttlSeconds: 0 }).catch((e: unknown) => e),
+      EtcdNodeSession.register({ client: c, ttlSeconds: 1.5 }).catch((e: unknown) => e),
+      EtcdNodeSession.register({ client: {} as Etcd3 }).catch((e: unknown) => e),
+      EtcdSessionDirectory.open({ client: c } as unknown as Parameters<
+        typeof EtcdSessionDirectory.open
+      >[0]).catch((e: unknown) => e),
+      campaign({ client: c, candidate: '' }).catch((e: unknown) => e),
+      campaign({ client: c, candidate: 'x', ttlSeconds: -1 }).catch((e: unknown) => e),
+    ]);
+    const names = ['ttlSeconds', 'ttlSeconds', 'client', 'connect', 'candidate', 'ttlSeconds'];
+    for (const [i, outcome] of outcomes.entries()) {
+      expect(WalError.is(outcome) && outcome.code, String(outcome)).toBe('INVALID_ARGUMENT');
+      expect((outcome as WalError).retriable).toBe(false);
+      expect((outcome as WalError).message).toContain(names[i]);
+    }
+  });
+});
+
 describe('etcd node sessions: sequences', () => {
   test('any sequence of registrations, stopping marks and stops: the directory sees each node live → stopping → gone in that order, and ids rise', async () => {
     const seen = { runs: 0, stopped: 0, markedOnly: 0 };
