@@ -93,6 +93,8 @@ async function produceAndConsume(
         acked.set(seq, await client.append(note(vchannel, seq)));
       } catch (error) {
         failures.push(error);
+        // One failure fails the test; stop rather than fail in a loop.
+        stopping = true;
       }
     }
   });
@@ -246,6 +248,25 @@ describe('createClient', () => {
     expect(messageIdEquals(read[0]!.id, result.messageId)).toBe(true);
   });
 
+  test('an owner whose store fences it: appends answered CHANNEL_FENCED go to the next term, nothing lost or read twice', async () => {
+    const { cluster, client } = await start(['clf0'], 2);
+    const vchannel = vchannelName('clf0', 'v0');
+    await client.append(createVChannel(vchannel));
+    const termBefore = cluster.coordinator.channels.get('clf0').channel.term;
+    const run = await produceAndConsume(client, vchannel, async () => {
+      // The store refuses the owner as a newer term would; lifted once the client saw it, so the next
+      // term can write.
+      cluster.store.faults('clf0').set({ fenced: true });
+      // The stream ends CHANNEL_FENCED; the appends it had in flight fail with that as their cause.
+      const fenced = (e: BackgroundErrorEvent): boolean =>
+        e.error.code === 'CHANNEL_FENCED' || hasCode(e.error.cause, 'CHANNEL_FENCED');
+      await waitFor(() => retried.some(fenced), 'the client to meet the fence');
+      cluster.store.faults('clf0').set({ fenced: false });
+    });
+    expectNoGapNoDuplicate(run);
+    expect(cluster.coordinator.channels.get('clf0').channel.term).toBeGreaterThan(termBefore);
+  }, 60_000);
+
   test('a node under write pressure: every append lands, and fewer refusals than appends (the client holds back on REJECT and shrinks its window)', async () => {
     const { cluster, client } = await start(['clr0'], 1, {
       flowControl: { maxBytesInFlight: 8 * 1024, slowdownAt: 0.5, rejectAt: 0.75, recoverAt: 0.25 },
@@ -266,6 +287,14 @@ describe('createClient', () => {
     expect(stats.rejected).toBeLessThan(120);
     const read = await readNotes(client, vchannel, 120);
     expect(new Set(read.map(seqOf)).size).toBe(120);
+  });
+
+  test("an append to a vchannel never created fails at once with the node's VCHANNEL_NOT_FOUND, not written", async () => {
+    const { client } = await start(['clv0'], 1);
+    const error = await client.append(note(vchannelName('clv0', 'missing'), 1)).catch((e: unknown) => e);
+    expect(hasCode(error, 'VCHANNEL_NOT_FOUND'), String(error)).toBe(true);
+    expect((error as WalError).retriable).toBe(false);
+    expect((error as WalError).details.written).toBe(false);
   });
 
   test('bad input: a bad coord option and a message without a vchannel are INVALID_ARGUMENT', async () => {

@@ -20,7 +20,7 @@ import {
   toWirePChannel,
 } from '@walstream/rpc';
 import type { AssignmentWatcher } from '../assignment/watcher.js';
-import { signalError } from '../producer/producer.js';
+import { signalError, worthAnotherOwner } from '../producer/producer.js';
 
 export interface ReadOptions {
   /** Where to start the first time. Default: `DeliverPolicy.all()`. */
@@ -117,7 +117,7 @@ export async function* readVChannel(
     }
     if (signal.aborted)
       throw stop.aborted ? new WalError('CLOSED', 'the client is closed') : signalError(signal);
-    if (!ended.retriable) throw ended;
+    if (!worthAnotherOwner(ended)) throw ended;
     observability.reportError({ component: 'client.consumer', pchannel, error: ended, retrying: true });
     if (ended.code === 'UNAVAILABLE' || ended.code === 'TIMEOUT')
       void watcher.reportError(owner.pchannel, ended);

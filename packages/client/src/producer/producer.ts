@@ -32,6 +32,48 @@ function endsSession(error: WalError): boolean {
 }
 
 /**
+ * Codes that end an owner's part, not the append's chances: the pchannel was fenced by a newer term, its
+ * WAL or node is closing, or it is not (or no longer) here. Some are not retriable for whoever holds that
+ * WAL, but the client can send the append to the next owner.
+ */
+const OWNER_GONE = [
+  'CHANNEL_FENCED',
+  'ON_SHUTDOWN',
+  'CLOSED',
+  'CHANNEL_NOT_EXIST',
+  'UNMATCHED_CHANNEL_TERM',
+] as const;
+
+export function worthAnotherOwner(error: WalError): boolean {
+  return error.retriable || hasCode(error, ...OWNER_GONE);
+}
+
+/** Codes a node answers only for an append that did not land (unless `details.written` says otherwise). */
+const NOT_LANDED = new Set<string>([
+  'CHANNEL_FENCED',
+  'CLOSED',
+  'CHANNEL_NOT_EXIST',
+  'UNMATCHED_CHANNEL_TERM',
+  'INVALID_ARGUMENT',
+  'INVALID_REQUEST_SEQ',
+  'RATE_LIMIT_REJECTED',
+  'VCHANNEL_NOT_FOUND',
+  'VCHANNEL_DROPPED',
+  'READ_ONLY',
+  'CAPACITY_EXCEEDED',
+  'ABORTED',
+  'UNAUTHENTICATED',
+]);
+
+/** Whether a failed try may be in the log: `details.written` when the error says, else by its code. */
+function mayHaveLanded(error: WalError): boolean {
+  const written = error.details.written;
+  if (written === false) return false;
+  if (written === true || written === 'unknown') return true;
+  return appendOutcome(error) !== 'not-written' && !NOT_LANDED.has(error.code);
+}
+
+/**
  * The resumable producer of one pchannel: one Produce stream at a time, opened at the owner's term. An
  * append that fails retriably — its stream broke, the owner was fenced or shut down, the node refused it
  * for rate — is sent again, on a new stream at the owner's newer term when the old one is gone. So an
@@ -70,9 +112,9 @@ export class ResumableProducer {
       } catch (raw) {
         const error = toWalError(raw);
         last = error;
-        if (appendOutcome(error) !== 'not-written') maybeWritten = true;
+        if (mayHaveLanded(error)) maybeWritten = true;
         if (signal.aborted) throw this.#giveUp(signalError(signal), last, maybeWritten);
-        if (!error.retriable) throw this.#giveUp(error, undefined, maybeWritten);
+        if (!worthAnotherOwner(error)) throw this.#giveUp(error, undefined, maybeWritten);
         if (endsSession(error)) {
           failedTerm = session.owner.pchannel.term;
           this.#drop(session, error);
@@ -111,9 +153,10 @@ export class ResumableProducer {
       error,
       retrying: true,
     });
-    // A transport failure is news to the coordinator; a fence or a shutdown is its own doing.
-    if (hasCode(error, 'UNAVAILABLE', 'TIMEOUT'))
-      void this.#context.watcher.reportError(session.owner.pchannel, error);
+    // The coordinator ignores a report at a term it already moved past, so reporting a failure it caused (a
+    // drain, a fence by the next owner) costs nothing, and one it did not see (a WAL failed on its node, a
+    // node unreachable) starts a move at once rather than at its next timed round.
+    void this.#context.watcher.reportError(session.owner.pchannel, error);
   }
 
   /** The live session, or a new one (one opening at a time, shared by every append waiting for it). */
@@ -124,9 +167,12 @@ export class ResumableProducer {
     }
     if (session?.ended) this.#session = undefined;
     if (!this.#opening) {
-      this.#opening = this.#open(failedTerm).finally(() => {
+      const opening = this.#open(failedTerm).finally(() => {
         this.#opening = undefined;
       });
+      // Every append waiting for it handles its own outcome; when none is left, nobody else will.
+      opening.catch(() => {});
+      this.#opening = opening;
     }
     return abortable(
       this.#opening,
@@ -153,14 +199,14 @@ export class ResumableProducer {
         return session;
       } catch (raw) {
         const error = toWalError(raw);
-        if (!error.retriable) throw error;
+        if (!worthAnotherOwner(error)) throw error;
         observability.reportError({
           component: 'client.producer',
           pchannel: this.pchannel,
           error,
           retrying: true,
         });
-        if (hasCode(error, 'UNAVAILABLE', 'TIMEOUT')) void watcher.reportError(owner.pchannel, error);
+        void watcher.reportError(owner.pchannel, error);
         above = owner.pchannel.term;
         await delay(wait, stop).catch(() => {});
         wait = Math.min(backoff.maxMs, wait * (backoff.multiplier ?? 2));
