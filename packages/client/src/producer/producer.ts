@@ -93,7 +93,12 @@ export class ResumableProducer {
 
   async append(message: MutableMessage, signal: AbortSignal): Promise<WireAppendResult> {
     const { backoff } = this.#context;
-    const wire = toWireMessage(message);
+    let wire: ReturnType<typeof toWireMessage>;
+    try {
+      wire = toWireMessage(message);
+    } catch (error) {
+      throw this.#giveUp(error, undefined, false);
+    }
     const bytes = sizeOf(message);
     let maybeWritten = false;
     let failedTerm: bigint | undefined;
