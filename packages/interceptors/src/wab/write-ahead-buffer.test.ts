@@ -28,6 +28,24 @@ async function drain(
 }
 
 describe('WriteAheadBuffer', () => {
+  it('a reader that starts ahead of the buffer (it read the store first) skips what the buffer adds at or below its start', async () => {
+    const wab = buffer(tick(0, 10n));
+    wab.push([msg(1, 11n)], tick(2, 12n));
+    // The reader has read the store up to a TimeTick at 16; the buffer has not been told about 13-16 yet.
+    const reader = wab.readFromExclusiveTimeTick(16n)!;
+    wab.push([msg(3, 13n), msg(4, 15n)], tick(5, 16n));
+    wab.push([msg(6, 17n)], tick(7, 18n));
+    expect((await drain(reader, 2)).map((m) => m.timeTick)).toEqual([17n, 18n]);
+  });
+
+  it('a txn body ordered at its commit above the start is handed out, even though its own timetick is below', async () => {
+    const wab = buffer(tick(0, 10n));
+    const reader = wab.readFromExclusiveTimeTick(14n)!;
+    // A body written at 13 and committed at 15 is ordered at 15.
+    wab.push([msg(1, 13n), msg(2, 15n)], tick(3, 16n), [15n, 15n]);
+    expect((await drain(reader, 3)).map((m) => m.timeTick)).toEqual([13n, 15n, 16n]);
+  });
+
   it('reads everything above an exclusive timetick, in order, then follows new syncs', async () => {
     const wab = buffer(tick(0, 10n));
     wab.push([msg(1, 11n), msg(2, 12n)], tick(3, 12n));

@@ -187,6 +187,12 @@ export class WriteAheadBuffer implements TailBuffer {
     return this.#entries[index]?.message;
   }
 
+  /** @internal The timetick an entry is ordered by (a txn body's is its commit's); undefined past the end. */
+  orderAt(offset: number): bigint | undefined {
+    if (offset < this.#headOffset) return undefined;
+    return this.#entries[this.#head + (offset - this.#headOffset)]?.timeTick;
+  }
+
   /** @internal */
   get closed(): boolean {
     return this.#closed;
@@ -235,6 +241,11 @@ class Reader implements TailReader {
   readonly #buffer: WriteAheadBuffer;
   #offset: number;
   #lastTimeTick: bigint;
+  /**
+   * Where the reader starts, exclusive. The buffer fills after appends are acknowledged, so a reader that
+   * comes from the store may be ahead of it: entries at or below this point were already delivered.
+   */
+  readonly #after: bigint;
   #closed = false;
   readonly #closedSignal = new AbortController();
 
@@ -242,6 +253,7 @@ class Reader implements TailReader {
     this.#buffer = buffer;
     this.#offset = offset;
     this.#lastTimeTick = lastTimeTick;
+    this.#after = lastTimeTick;
   }
 
   async next(signal?: AbortSignal): Promise<ImmutableMessage | undefined> {
@@ -251,6 +263,10 @@ class Reader implements TailReader {
       if (this.#buffer.closed) throw new WalError('CLOSED', 'write-ahead buffer closed');
       const entry = this.#buffer.entryAt(this.#offset);
       if (entry === 'evicted') return undefined;
+      if (entry !== undefined && this.#buffer.orderAt(this.#offset)! <= this.#after) {
+        this.#offset++;
+        continue;
+      }
       if (entry !== undefined) {
         // The store may hold an append before this entry that the buffer does not: read on there.
         if (this.#buffer.unknownBetween(this.#lastTimeTick, entry.timeTick)) return undefined;
