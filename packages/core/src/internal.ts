@@ -52,3 +52,5 @@ export {
   retryWithBackoff,
 } from './util/backoff.js';
 export { BoundedBuffer } from './util/bounded-buffer.js';
+// The LZ4 block compressor both broker adapters' codecs use (strict decoders' end-of-block rules).
+export { compressBlock as compressLz4Block } from './util/lz4-block.js';

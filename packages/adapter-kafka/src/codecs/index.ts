@@ -10,11 +10,11 @@
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { WalError } from '@walstream/core';
+import { compressLz4Block } from '@walstream/core/internal';
 import { decompress as zstdDecompress } from 'fzstd';
 import * as lz4 from 'lz4js';
 import { hash as xxh32 } from 'lz4js/xxh32.js';
 import * as snappy from 'snappyjs';
-import { compressBlock } from './lz4-block.js';
 
 /** The codecs of a Kafka record batch, as the `compression` option names them. */
 export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -133,7 +133,7 @@ function lz4Frame(data: Buffer): Buffer {
   const parts: Buffer[] = [header];
   for (let at = 0; at < data.length; at += LZ4_BLOCK) {
     const block = data.subarray(at, at + LZ4_BLOCK);
-    const compressed = compressBlock(block);
+    const compressed = compressLz4Block(block);
     const length = Buffer.alloc(4);
     if (compressed.length < block.length) {
       length.writeUInt32LE(compressed.length);

@@ -1,8 +1,9 @@
 /// <reference path="../../src/codecs/vendor.d.ts" />
+
+import { compressLz4Block as compressBlock } from '@walstream/core/internal';
 import fc from 'fast-check';
 import * as lz4 from 'lz4js';
 import { expect, test } from 'vitest';
-import { compressBlock } from '../../src/codecs/lz4-block.js';
 
 /** Walks the sequences of a block: every match must start ≥ 12 bytes and end ≥ 5 bytes before the end. */
 function checkEndRules(block: Uint8Array, size: number): void {

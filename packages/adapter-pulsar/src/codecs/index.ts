@@ -10,10 +10,10 @@
  */
 import { constants, deflateSync, inflateSync } from 'node:zlib';
 import { WalError } from '@walstream/core';
+import { compressLz4Block } from '@walstream/core/internal';
 import { decompress as zstdDecompress } from 'fzstd';
 import * as lz4 from 'lz4js';
 import * as snappy from 'snappyjs';
-import { compressBlock } from './lz4-block.js';
 
 /** Names of Pulsar's compression types, as the `compression` option takes them. */
 export type PulsarCompression = 'none' | 'lz4' | 'zlib' | 'zstd' | 'snappy';
@@ -52,7 +52,7 @@ function malformedPayload(codec: string, why: string, cause?: unknown): WalError
 
 /** An LZ4 raw block of `data` (Pulsar's LZ4 entries are one block, its size in the metadata). */
 function lz4Block(data: Uint8Array): Uint8Array {
-  return compressBlock(data);
+  return compressLz4Block(data);
 }
 
 let zstdEncoder: Promise<(data: Uint8Array) => Uint8Array> | undefined;
