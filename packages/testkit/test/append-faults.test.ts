@@ -53,4 +53,17 @@ describe('withAppendFaults', () => {
     expect(await read(clean)).toEqual([...Array(60).keys()]);
     await opener.close();
   });
+
+  it('an append whose signal already fired is rejected ABORTED by the adapter, never by an injected fault', async () => {
+    const adapter = withAppendFaults(memoryAdapter());
+    const opener = await adapter.build();
+    const wal = await opener.open({ channel: pchannel('aborted', 1n) });
+    adapter.switchOf('aborted').set({ appendErrorRate: 1 });
+    for (let i = 0; i < 20; i++) {
+      const outcome = wal.append(note(i).withTimeTick(BigInt(i + 1)), { signal: AbortSignal.abort() });
+      await expect(outcome).rejects.toMatchObject({ code: 'ABORTED' });
+    }
+    await expect(wal.append(note(99).withTimeTick(100n))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await opener.close();
+  });
 });

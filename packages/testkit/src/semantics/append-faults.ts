@@ -39,7 +39,10 @@ export function withAppendFaults(inner: WalImplsBuilder): AppendFaultsAdapter {
       walName: wal.walName,
       channel: wal.channel,
       append(message: MutableMessage, options?: AppendOptions): Promise<MessageID> {
-        if (faults.rate > 0 && Math.random() < faults.rate) {
+        // An append whose signal already fired never leaves the client, so no send failure can precede
+        // its ABORTED: the adapter answers it.
+        const alreadyAborted = options?.signal?.aborted === true;
+        if (!alreadyAborted && faults.rate > 0 && Math.random() < faults.rate) {
           return Promise.reject(
             new WalError('UNAVAILABLE', `injected append error on ${wal.channel.name} (not written)`, {
               details: { injected: true, written: false },

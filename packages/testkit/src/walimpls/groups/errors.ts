@@ -320,6 +320,7 @@ export const errors: readonly WalImplsCaseDefinition[] = [
         'append with an already aborted signal',
         () => seed.wal.append(dataMessage(seed.name, 1, 1), { signal: AbortSignal.abort(reason) }),
         ['ABORTED'],
+        5,
       );
       // ABORTED tells the caller nothing was written: the log must agree.
       await expectLog(t, seed.wal, seed.written, 'aborted-end', 'after the append rejected ABORTED');
