@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file walstream/v1/node.proto.
  */
 export const file_walstream_v1_node: GenFile = /*@__PURE__*/
-  fileDesc("Chd3YWxzdHJlYW0vdjEvbm9kZS5wcm90bxIMd2Fsc3RyZWFtLnYxIqQBCg5Qcm9kdWNlUmVxdWVzdBIqCgRvcGVuGAEgASgLMhoud2Fsc3RyZWFtLnYxLk9wZW5Qcm9kdWNlckgAEi8KB3Byb2R1Y2UYAiABKAsyHC53YWxzdHJlYW0udjEuUHJvZHVjZU1lc3NhZ2VIABIqCgVjbG9zZRgDIAEoCzIZLndhbHN0cmVhbS52MS5DbG9zZVN0cmVhbUgAQgkKB3JlcXVlc3QiPAoMT3BlblByb2R1Y2VyEiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyJMCg5Qcm9kdWNlTWVzc2FnZRISCgpyZXF1ZXN0X2lkGAEgASgEEiYKB21lc3NhZ2UYAiABKAsyFS53YWxzdHJlYW0udjEuTWVzc2FnZSINCgtDbG9zZVN0cmVhbSLaAQoPUHJvZHVjZVJlc3BvbnNlEi4KBm9wZW5lZBgBIAEoCzIcLndhbHN0cmVhbS52MS5Qcm9kdWNlck9wZW5lZEgAEi4KB3Byb2R1Y2UYAiABKAsyGy53YWxzdHJlYW0udjEuUHJvZHVjZVJlc3VsdEgAEi0KCnJhdGVfbGltaXQYAyABKAsyFy53YWxzdHJlYW0udjEuUmF0ZUxpbWl0SAASLAoGY2xvc2VkGAQgASgLMhoud2Fsc3RyZWFtLnYxLlN0cmVhbUNsb3NlZEgAQgoKCHJlc3BvbnNlIjgKDlByb2R1Y2VyT3BlbmVkEg8KB25vZGVfaWQYASABKAMSFQoNbWF4X2luX2ZsaWdodBgCIAEoDSKLAQoNUHJvZHVjZVJlc3VsdBISCgpyZXF1ZXN0X2lkGAEgASgEEiwKBnJlc3VsdBgCIAEoCzIaLndhbHN0cmVhbS52MS5BcHBlbmRSZXN1bHRIABItCgVlcnJvchgDIAEoCzIcLndhbHN0cmVhbS52MS5TdHJlYW1pbmdFcnJvckgAQgkKB291dGNvbWUiUgoJUmF0ZUxpbWl0EisKBXN0YXRlGAEgASgOMhwud2Fsc3RyZWFtLnYxLlJhdGVMaW1pdFN0YXRlEhgKEGJ5dGVzX3Blcl9zZWNvbmQYAiABKAMiDgoMU3RyZWFtQ2xvc2VkInMKDkNvbnN1bWVSZXF1ZXN0EioKBG9wZW4YASABKAsyGi53YWxzdHJlYW0udjEuT3BlbkNvbnN1bWVySAASKgoFY2xvc2UYAiABKAsyGS53YWxzdHJlYW0udjEuQ2xvc2VTdHJlYW1IAEIJCgdyZXF1ZXN0IrEBCgxPcGVuQ29uc3VtZXISLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvEhAKCHZjaGFubmVsGAIgASgJEjMKDmRlbGl2ZXJfcG9saWN5GAMgASgLMhsud2Fsc3RyZWFtLnYxLkRlbGl2ZXJQb2xpY3kSLAoHZmlsdGVycxgEIAMoCzIbLndhbHN0cmVhbS52MS5EZWxpdmVyRmlsdGVyItcBCg9Db25zdW1lUmVzcG9uc2USLgoGb3BlbmVkGAEgASgLMhwud2Fsc3RyZWFtLnYxLkNvbnN1bWVyT3BlbmVkSAASMQoHbWVzc2FnZRgCIAEoCzIeLndhbHN0cmVhbS52MS5JbW11dGFibGVNZXNzYWdlSAASJwoDdHhuGAMgASgLMhgud2Fsc3RyZWFtLnYxLlR4bk1lc3NhZ2VIABIsCgZjbG9zZWQYBCABKAsyGi53YWxzdHJlYW0udjEuU3RyZWFtQ2xvc2VkSABCCgoIcmVzcG9uc2UiIQoOQ29uc3VtZXJPcGVuZWQSDwoHbm9kZV9pZBgBIAEoAyI9Cg1Bc3NpZ25SZXF1ZXN0EiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyIQCg5Bc3NpZ25SZXNwb25zZSI9Cg1SZW1vdmVSZXF1ZXN0EiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyIQCg5SZW1vdmVSZXNwb25zZSIWChRDb2xsZWN0U3RhdHVzUmVxdWVzdCJkChVDb2xsZWN0U3RhdHVzUmVzcG9uc2USJAoEbm9kZRgBIAEoCzIWLndhbHN0cmVhbS52MS5Ob2RlSW5mbxIlCgR3YWxzGAIgAygLMhcud2Fsc3RyZWFtLnYxLldhbFN0YXR1cyKcAgoJV2FsU3RhdHVzEiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbxItCgVzdGF0ZRgCIAEoDjIeLndhbHN0cmVhbS52MS5XYWxMaWZldGltZVN0YXRlEisKBWVycm9yGAMgASgLMhwud2Fsc3RyZWFtLnYxLlN0cmVhbWluZ0Vycm9yEhoKEnJlY292ZXJ5X3RpbWVfdGljaxgEIAEoBBIdChVsYXN0X3N5bmNlZF90aW1lX3RpY2sYBSABKAQSLwoKY2hlY2twb2ludBgGIAEoCzIbLndhbHN0cmVhbS52MS5XYWxDaGVja3BvaW50EhkKEWFwcGVuZHNfaW5fZmxpZ2h0GAcgASgNKnUKDlJhdGVMaW1pdFN0YXRlEicKI1JBVEVfTElNSVRfU1RBVEVfTk9STUFMX1VOU1BFQ0lGSUVEEAASHQoZUkFURV9MSU1JVF9TVEFURV9TTE9XRE9XThABEhsKF1JBVEVfTElNSVRfU1RBVEVfUkVKRUNUEAIq1QEKEFdhbExpZmV0aW1lU3RhdGUSIgoeV0FMX0xJRkVUSU1FX1NUQVRFX1VOU1BFQ0lGSUVEEAASIQodV0FMX0xJRkVUSU1FX1NUQVRFX1JFQ09WRVJJTkcQARIcChhXQUxfTElGRVRJTUVfU1RBVEVfUkVBRFkQAhIeChpXQUxfTElGRVRJTUVfU1RBVEVfQ0xPU0lORxADEh0KGVdBTF9MSUZFVElNRV9TVEFURV9DTE9TRUQQBBIdChlXQUxfTElGRVRJTUVfU1RBVEVfRkFJTEVEEAUyrAEKEk5vZGVIYW5kbGVyU2VydmljZRJKCgdQcm9kdWNlEhwud2Fsc3RyZWFtLnYxLlByb2R1Y2VSZXF1ZXN0Gh0ud2Fsc3RyZWFtLnYxLlByb2R1Y2VSZXNwb25zZSgBMAESSgoHQ29uc3VtZRIcLndhbHN0cmVhbS52MS5Db25zdW1lUmVxdWVzdBodLndhbHN0cmVhbS52MS5Db25zdW1lUmVzcG9uc2UoATABMvgBChJOb2RlTWFuYWdlclNlcnZpY2USQwoGQXNzaWduEhsud2Fsc3RyZWFtLnYxLkFzc2lnblJlcXVlc3QaHC53YWxzdHJlYW0udjEuQXNzaWduUmVzcG9uc2USQwoGUmVtb3ZlEhsud2Fsc3RyZWFtLnYxLlJlbW92ZVJlcXVlc3QaHC53YWxzdHJlYW0udjEuUmVtb3ZlUmVzcG9uc2USWAoNQ29sbGVjdFN0YXR1cxIiLndhbHN0cmVhbS52MS5Db2xsZWN0U3RhdHVzUmVxdWVzdBojLndhbHN0cmVhbS52MS5Db2xsZWN0U3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_walstream_v1_common]);
+  fileDesc("Chd3YWxzdHJlYW0vdjEvbm9kZS5wcm90bxIMd2Fsc3RyZWFtLnYxIqQBCg5Qcm9kdWNlUmVxdWVzdBIqCgRvcGVuGAEgASgLMhoud2Fsc3RyZWFtLnYxLk9wZW5Qcm9kdWNlckgAEi8KB3Byb2R1Y2UYAiABKAsyHC53YWxzdHJlYW0udjEuUHJvZHVjZU1lc3NhZ2VIABIqCgVjbG9zZRgDIAEoCzIZLndhbHN0cmVhbS52MS5DbG9zZVN0cmVhbUgAQgkKB3JlcXVlc3QiPAoMT3BlblByb2R1Y2VyEiwKCHBjaGFubmVsGAEgASgLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyKBAQoOUHJvZHVjZU1lc3NhZ2USEgoKcmVxdWVzdF9pZBgBIAEoBBImCgdtZXNzYWdlGAIgASgLMhUud2Fsc3RyZWFtLnYxLk1lc3NhZ2USMwoLaWRlbXBvdGVuY2UYAyABKAsyHi53YWxzdHJlYW0udjEuUHJvZHVjZXJTZXF1ZW5jZSI5ChBQcm9kdWNlclNlcXVlbmNlEhMKC3Byb2R1Y2VyX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIg0KC0Nsb3NlU3RyZWFtItoBCg9Qcm9kdWNlUmVzcG9uc2USLgoGb3BlbmVkGAEgASgLMhwud2Fsc3RyZWFtLnYxLlByb2R1Y2VyT3BlbmVkSAASLgoHcHJvZHVjZRgCIAEoCzIbLndhbHN0cmVhbS52MS5Qcm9kdWNlUmVzdWx0SAASLQoKcmF0ZV9saW1pdBgDIAEoCzIXLndhbHN0cmVhbS52MS5SYXRlTGltaXRIABIsCgZjbG9zZWQYBCABKAsyGi53YWxzdHJlYW0udjEuU3RyZWFtQ2xvc2VkSABCCgoIcmVzcG9uc2UiOAoOUHJvZHVjZXJPcGVuZWQSDwoHbm9kZV9pZBgBIAEoAxIVCg1tYXhfaW5fZmxpZ2h0GAIgASgNIosBCg1Qcm9kdWNlUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKAQSLAoGcmVzdWx0GAIgASgLMhoud2Fsc3RyZWFtLnYxLkFwcGVuZFJlc3VsdEgAEi0KBWVycm9yGAMgASgLMhwud2Fsc3RyZWFtLnYxLlN0cmVhbWluZ0Vycm9ySABCCQoHb3V0Y29tZSJSCglSYXRlTGltaXQSKwoFc3RhdGUYASABKA4yHC53YWxzdHJlYW0udjEuUmF0ZUxpbWl0U3RhdGUSGAoQYnl0ZXNfcGVyX3NlY29uZBgCIAEoAyIOCgxTdHJlYW1DbG9zZWQicwoOQ29uc3VtZVJlcXVlc3QSKgoEb3BlbhgBIAEoCzIaLndhbHN0cmVhbS52MS5PcGVuQ29uc3VtZXJIABIqCgVjbG9zZRgCIAEoCzIZLndhbHN0cmVhbS52MS5DbG9zZVN0cmVhbUgAQgkKB3JlcXVlc3QisQEKDE9wZW5Db25zdW1lchIsCghwY2hhbm5lbBgBIAEoCzIaLndhbHN0cmVhbS52MS5QQ2hhbm5lbEluZm8SEAoIdmNoYW5uZWwYAiABKAkSMwoOZGVsaXZlcl9wb2xpY3kYAyABKAsyGy53YWxzdHJlYW0udjEuRGVsaXZlclBvbGljeRIsCgdmaWx0ZXJzGAQgAygLMhsud2Fsc3RyZWFtLnYxLkRlbGl2ZXJGaWx0ZXIi1wEKD0NvbnN1bWVSZXNwb25zZRIuCgZvcGVuZWQYASABKAsyHC53YWxzdHJlYW0udjEuQ29uc3VtZXJPcGVuZWRIABIxCgdtZXNzYWdlGAIgASgLMh4ud2Fsc3RyZWFtLnYxLkltbXV0YWJsZU1lc3NhZ2VIABInCgN0eG4YAyABKAsyGC53YWxzdHJlYW0udjEuVHhuTWVzc2FnZUgAEiwKBmNsb3NlZBgEIAEoCzIaLndhbHN0cmVhbS52MS5TdHJlYW1DbG9zZWRIAEIKCghyZXNwb25zZSIhCg5Db25zdW1lck9wZW5lZBIPCgdub2RlX2lkGAEgASgDIj0KDUFzc2lnblJlcXVlc3QSLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvIhAKDkFzc2lnblJlc3BvbnNlIj0KDVJlbW92ZVJlcXVlc3QSLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvIhAKDlJlbW92ZVJlc3BvbnNlIhYKFENvbGxlY3RTdGF0dXNSZXF1ZXN0ImQKFUNvbGxlY3RTdGF0dXNSZXNwb25zZRIkCgRub2RlGAEgASgLMhYud2Fsc3RyZWFtLnYxLk5vZGVJbmZvEiUKBHdhbHMYAiADKAsyFy53YWxzdHJlYW0udjEuV2FsU3RhdHVzIpwCCglXYWxTdGF0dXMSLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvEi0KBXN0YXRlGAIgASgOMh4ud2Fsc3RyZWFtLnYxLldhbExpZmV0aW1lU3RhdGUSKwoFZXJyb3IYAyABKAsyHC53YWxzdHJlYW0udjEuU3RyZWFtaW5nRXJyb3ISGgoScmVjb3ZlcnlfdGltZV90aWNrGAQgASgEEh0KFWxhc3Rfc3luY2VkX3RpbWVfdGljaxgFIAEoBBIvCgpjaGVja3BvaW50GAYgASgLMhsud2Fsc3RyZWFtLnYxLldhbENoZWNrcG9pbnQSGQoRYXBwZW5kc19pbl9mbGlnaHQYByABKA0qdQoOUmF0ZUxpbWl0U3RhdGUSJwojUkFURV9MSU1JVF9TVEFURV9OT1JNQUxfVU5TUEVDSUZJRUQQABIdChlSQVRFX0xJTUlUX1NUQVRFX1NMT1dET1dOEAESGwoXUkFURV9MSU1JVF9TVEFURV9SRUpFQ1QQAirVAQoQV2FsTGlmZXRpbWVTdGF0ZRIiCh5XQUxfTElGRVRJTUVfU1RBVEVfVU5TUEVDSUZJRUQQABIhCh1XQUxfTElGRVRJTUVfU1RBVEVfUkVDT1ZFUklORxABEhwKGFdBTF9MSUZFVElNRV9TVEFURV9SRUFEWRACEh4KGldBTF9MSUZFVElNRV9TVEFURV9DTE9TSU5HEAMSHQoZV0FMX0xJRkVUSU1FX1NUQVRFX0NMT1NFRBAEEh0KGVdBTF9MSUZFVElNRV9TVEFURV9GQUlMRUQQBTKsAQoSTm9kZUhhbmRsZXJTZXJ2aWNlEkoKB1Byb2R1Y2USHC53YWxzdHJlYW0udjEuUHJvZHVjZVJlcXVlc3QaHS53YWxzdHJlYW0udjEuUHJvZHVjZVJlc3BvbnNlKAEwARJKCgdDb25zdW1lEhwud2Fsc3RyZWFtLnYxLkNvbnN1bWVSZXF1ZXN0Gh0ud2Fsc3RyZWFtLnYxLkNvbnN1bWVSZXNwb25zZSgBMAEy+AEKEk5vZGVNYW5hZ2VyU2VydmljZRJDCgZBc3NpZ24SGy53YWxzdHJlYW0udjEuQXNzaWduUmVxdWVzdBocLndhbHN0cmVhbS52MS5Bc3NpZ25SZXNwb25zZRJDCgZSZW1vdmUSGy53YWxzdHJlYW0udjEuUmVtb3ZlUmVxdWVzdBocLndhbHN0cmVhbS52MS5SZW1vdmVSZXNwb25zZRJYCg1Db2xsZWN0U3RhdHVzEiIud2Fsc3RyZWFtLnYxLkNvbGxlY3RTdGF0dXNSZXF1ZXN0GiMud2Fsc3RyZWFtLnYxLkNvbGxlY3RTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_walstream_v1_common]);
 
 /**
  * What a producer sends: `open` first, then `produce` requests, and `close` to end.
@@ -90,6 +90,14 @@ export type ProduceMessage = Message<"walstream.v1.ProduceMessage"> & {
    * @generated from field: walstream.v1.Message message = 2;
    */
   message?: Message$1 | undefined;
+
+  /**
+   * Set for an idempotent append: the node writes the message at most once per (producer id, sequence)
+   * within its deduplication window, and answers a repeat with the first append's result.
+   *
+   * @generated from field: walstream.v1.ProducerSequence idempotence = 3;
+   */
+  idempotence?: ProducerSequence | undefined;
 };
 
 /**
@@ -98,6 +106,34 @@ export type ProduceMessage = Message<"walstream.v1.ProduceMessage"> & {
  */
 export const ProduceMessageSchema: GenMessage<ProduceMessage> = /*@__PURE__*/
   messageDesc(file_walstream_v1_node, 2);
+
+/**
+ * Who sent an idempotent append and its number in that producer's sequence on this pchannel.
+ *
+ * @generated from message walstream.v1.ProducerSequence
+ */
+export type ProducerSequence = Message<"walstream.v1.ProducerSequence"> & {
+  /**
+   * Chosen by the producer, unique in the deployment (1-64 characters of A-Z a-z 0-9 _ -).
+   *
+   * @generated from field: string producer_id = 1;
+   */
+  producerId: string;
+
+  /**
+   * From 1, one per append on this pchannel, kept by every retry of that append.
+   *
+   * @generated from field: uint64 sequence = 2;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message walstream.v1.ProducerSequence.
+ * Use `create(ProducerSequenceSchema)` to create a new message.
+ */
+export const ProducerSequenceSchema: GenMessage<ProducerSequence> = /*@__PURE__*/
+  messageDesc(file_walstream_v1_node, 3);
 
 /**
  * Ends a stream gracefully: what is in flight completes first.
@@ -112,7 +148,7 @@ export type CloseStream = Message<"walstream.v1.CloseStream"> & {
  * Use `create(CloseStreamSchema)` to create a new message.
  */
 export const CloseStreamSchema: GenMessage<CloseStream> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 3);
+  messageDesc(file_walstream_v1_node, 4);
 
 /**
  * What the node sends a producer: `opened` once, then results and rate-limit changes as they happen, and
@@ -156,7 +192,7 @@ export type ProduceResponse = Message<"walstream.v1.ProduceResponse"> & {
  * Use `create(ProduceResponseSchema)` to create a new message.
  */
 export const ProduceResponseSchema: GenMessage<ProduceResponse> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 4);
+  messageDesc(file_walstream_v1_node, 5);
 
 /**
  * The stream is open: the node that serves it and its flow-control limit.
@@ -182,7 +218,7 @@ export type ProducerOpened = Message<"walstream.v1.ProducerOpened"> & {
  * Use `create(ProducerOpenedSchema)` to create a new message.
  */
 export const ProducerOpenedSchema: GenMessage<ProducerOpened> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 5);
+  messageDesc(file_walstream_v1_node, 6);
 
 /**
  * The outcome of one append, in completion order (not request order).
@@ -220,7 +256,7 @@ export type ProduceResult = Message<"walstream.v1.ProduceResult"> & {
  * Use `create(ProduceResultSchema)` to create a new message.
  */
 export const ProduceResultSchema: GenMessage<ProduceResult> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 6);
+  messageDesc(file_walstream_v1_node, 7);
 
 /**
  * The node's pushed write pressure: a producer slows down or stops while it is not NORMAL.
@@ -246,7 +282,7 @@ export type RateLimit = Message<"walstream.v1.RateLimit"> & {
  * Use `create(RateLimitSchema)` to create a new message.
  */
 export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 7);
+  messageDesc(file_walstream_v1_node, 8);
 
 /**
  * The last message of a stream the node closes gracefully.
@@ -261,7 +297,7 @@ export type StreamClosed = Message<"walstream.v1.StreamClosed"> & {
  * Use `create(StreamClosedSchema)` to create a new message.
  */
 export const StreamClosedSchema: GenMessage<StreamClosed> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 8);
+  messageDesc(file_walstream_v1_node, 9);
 
 /**
  * What a consumer sends: `open` first, `close` to end.
@@ -292,7 +328,7 @@ export type ConsumeRequest = Message<"walstream.v1.ConsumeRequest"> & {
  * Use `create(ConsumeRequestSchema)` to create a new message.
  */
 export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 9);
+  messageDesc(file_walstream_v1_node, 10);
 
 /**
  * Which vchannel to read, where to start and what to filter.
@@ -326,7 +362,7 @@ export type OpenConsumer = Message<"walstream.v1.OpenConsumer"> & {
  * Use `create(OpenConsumerSchema)` to create a new message.
  */
 export const OpenConsumerSchema: GenMessage<OpenConsumer> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 10);
+  messageDesc(file_walstream_v1_node, 11);
 
 /**
  * What the node sends a consumer: `opened` once, then each message (a committed txn as one `txn`) in
@@ -370,7 +406,7 @@ export type ConsumeResponse = Message<"walstream.v1.ConsumeResponse"> & {
  * Use `create(ConsumeResponseSchema)` to create a new message.
  */
 export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 11);
+  messageDesc(file_walstream_v1_node, 12);
 
 /**
  * The stream is open: the node that serves it.
@@ -389,7 +425,7 @@ export type ConsumerOpened = Message<"walstream.v1.ConsumerOpened"> & {
  * Use `create(ConsumerOpenedSchema)` to create a new message.
  */
 export const ConsumerOpenedSchema: GenMessage<ConsumerOpened> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 12);
+  messageDesc(file_walstream_v1_node, 13);
 
 /**
  * The pchannel to open, at the term the coordinator gave it.
@@ -408,7 +444,7 @@ export type AssignRequest = Message<"walstream.v1.AssignRequest"> & {
  * Use `create(AssignRequestSchema)` to create a new message.
  */
 export const AssignRequestSchema: GenMessage<AssignRequest> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 13);
+  messageDesc(file_walstream_v1_node, 14);
 
 /**
  * Accepted: the open goes on in the background.
@@ -423,7 +459,7 @@ export type AssignResponse = Message<"walstream.v1.AssignResponse"> & {
  * Use `create(AssignResponseSchema)` to create a new message.
  */
 export const AssignResponseSchema: GenMessage<AssignResponse> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 14);
+  messageDesc(file_walstream_v1_node, 15);
 
 /**
  * The pchannel to close; the term must be the WAL's.
@@ -442,7 +478,7 @@ export type RemoveRequest = Message<"walstream.v1.RemoveRequest"> & {
  * Use `create(RemoveRequestSchema)` to create a new message.
  */
 export const RemoveRequestSchema: GenMessage<RemoveRequest> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 15);
+  messageDesc(file_walstream_v1_node, 16);
 
 /**
  * Closed.
@@ -457,7 +493,7 @@ export type RemoveResponse = Message<"walstream.v1.RemoveResponse"> & {
  * Use `create(RemoveResponseSchema)` to create a new message.
  */
 export const RemoveResponseSchema: GenMessage<RemoveResponse> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 16);
+  messageDesc(file_walstream_v1_node, 17);
 
 /**
  * Asks for the state of every WAL.
@@ -472,7 +508,7 @@ export type CollectStatusRequest = Message<"walstream.v1.CollectStatusRequest"> 
  * Use `create(CollectStatusRequestSchema)` to create a new message.
  */
 export const CollectStatusRequestSchema: GenMessage<CollectStatusRequest> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 17);
+  messageDesc(file_walstream_v1_node, 18);
 
 /**
  * This node and each WAL it holds.
@@ -496,7 +532,7 @@ export type CollectStatusResponse = Message<"walstream.v1.CollectStatusResponse"
  * Use `create(CollectStatusResponseSchema)` to create a new message.
  */
 export const CollectStatusResponseSchema: GenMessage<CollectStatusResponse> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 18);
+  messageDesc(file_walstream_v1_node, 19);
 
 /**
  * One WAL on this node: where it is in its life and how far it got.
@@ -555,7 +591,7 @@ export type WalStatus = Message<"walstream.v1.WalStatus"> & {
  * Use `create(WalStatusSchema)` to create a new message.
  */
 export const WalStatusSchema: GenMessage<WalStatus> = /*@__PURE__*/
-  messageDesc(file_walstream_v1_node, 19);
+  messageDesc(file_walstream_v1_node, 20);
 
 /**
  * How hard a producer may write.
