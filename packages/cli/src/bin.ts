@@ -15,11 +15,32 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// A progress line is redrawn in place on a terminal's stderr; the next stderr line replaces it.
+let progressShown = false;
+const clearProgress = (): void => {
+  if (progressShown) process.stderr.write('\r\x1b[2K');
+  progressShown = false;
+};
+
 runCli(process.argv.slice(2), {
   // The command's own output, not logging: it goes straight to the terminal.
   out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
+  err: (line) => {
+    clearProgress();
+    process.stderr.write(`${line}\n`);
+  },
   stop: stop.signal,
+  env: process.env,
+  stdin: process.stdin,
+  ...(process.stderr.isTTY
+    ? {
+        progress: (line: string) => {
+          process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stderr.columns ?? 80) - 1))}`);
+          progressShown = true;
+        },
+      }
+    : {}),
+  columns: process.stdout.columns ?? 80,
 }).then(
   (code) => {
     // Exit explicitly, so that a stray timer cannot hold the process open after a clean shutdown.

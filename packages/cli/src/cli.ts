@@ -1,147 +1,172 @@
-import { hasCode, WalError } from '@walstream/core';
-import { parseUpArgs, UP_USAGE, type UpOptions } from './args.js';
-import { runDemo } from './demo.js';
-import { type EmbeddedService, startEmbedded } from './embedded.js';
-import { formatMs } from './latency.js';
+import { readFileSync } from 'node:fs';
+import { WalError } from '@walstream/core';
+import { Command as Commander, CommanderError } from 'commander';
+import {
+  type CliIo,
+  type Command,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  envName,
+  isSwitch,
+  isUsageError,
+  mergeOptions,
+  type OptionValues,
+  optionKey,
+  readConfig,
+  usageError,
+} from './command.js';
+import { COMMANDS } from './commands/index.js';
 
-/** Where the CLI writes, and what stops a long-running command (Ctrl-C in the executable). */
-export interface CliIo {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-  readonly stop?: AbortSignal;
+export type { CliIo } from './command.js';
+
+const VERSION: string = (() => {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+const CONFIG_HELP = `Options come from flags, then WALSTREAM_* environment variables (--data-dir is WALSTREAM_DATA_DIR),
+then the config file (--config FILE or WALSTREAM_CONFIG: a JSON object of option names in camelCase,
+with a section per command, e.g. {"coord": "127.0.0.1:7700", "up": {"nodes": 3}}), then defaults.
+Exit codes: 0 done, 1 the command failed, 2 bad usage (nothing was started).`;
+
+/** Builds the command line: `walstream <command> [options]`, one command per file in commands/. */
+function program(io: CliIo, commands: readonly Command[], chosen: (picked: Picked) => void) {
+  const root = new Commander('walstream')
+    .description('walstream: write-ahead-log streaming — run the service, produce, consume, inspect')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.out(text.replace(/\n$/, '')),
+      writeErr: (text) => io.err(text.replace(/\n$/, '')),
+    })
+    .showHelpAfterError('(walstream --help lists the commands; walstream <command> --help its options)')
+    .addHelpText('after', `\n${CONFIG_HELP}`);
+  const env = io.env ?? process.env;
+  const optionKeys = new Set(commands.flatMap((c) => c.spec.options.map((o) => optionKey(o.flags))));
+  const names = new Set(commands.map((c) => c.spec.name));
+  for (const command of commands) {
+    const { spec } = command;
+    const sub = root
+      .command(spec.name)
+      .summary(spec.summary)
+      .description(spec.description ?? spec.summary)
+      .helpOption('-h, --help', 'print this help')
+      .showHelpAfterError(`(walstream ${spec.name} --help for its options)`);
+    for (const argument of spec.arguments ?? []) sub.argument(argument.name, argument.description);
+    for (const option of spec.options) {
+      const shown = option.defaultText ?? (option.default === undefined ? undefined : String(option.default));
+      const extra = [
+        ...(shown === undefined || isSwitch(option) ? [] : [`default: ${shown}`]),
+        ...(option.cliOnly ? [] : [`env ${envName(option.flags)}`]),
+      ];
+      sub.option(option.flags, `${option.description}${extra.length ? ` (${extra.join('; ')})` : ''}`);
+    }
+    sub.option('--config <file>', 'read options from this JSON file (env WALSTREAM_CONFIG)');
+    if (spec.helpAfter) sub.addHelpText('after', `\n${spec.helpAfter}`);
+    sub.action((...params: unknown[]) => {
+      const cmd = params.at(-1) as Commander;
+      const args = cmd.args.slice(0, spec.arguments?.length ?? 0);
+      const cli = cmd.opts();
+      chosen({
+        command,
+        args,
+        values: () => {
+          const configPath = (cli.config as string | undefined) ?? env.WALSTREAM_CONFIG;
+          const config = configPath === undefined ? undefined : readConfig(configPath, optionKeys, names);
+          return mergeOptions(spec, cli, env, config).values;
+        },
+      });
+    });
+  }
+  return root;
 }
 
-export const USAGE = `Usage: walstream <command> [options]
+/** The command the line names, its arguments, and its option values (merged on demand: it may throw). */
+interface Picked {
+  readonly command: Command;
+  readonly args: readonly string[];
+  readonly values: () => OptionValues;
+}
 
-Commands:
-  up        start walstream in embedded mode (add --demo for a live demo)
-  help      this text
-
-Run "walstream up --help" for the options of up.`;
-
-/** Exit codes: 0 done, 1 the command ran and failed (e.g. the demo's check), 2 bad usage. */
+/**
+ * Runs `walstream` with these arguments (without the executable's own), writing to `io`. Resolves to the
+ * exit code: 0 done, 1 the command failed, 2 bad usage.
+ */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const [command, ...rest] = argv;
+  let picked: Picked | undefined;
+  const root = program(io, COMMANDS, (chosen) => {
+    picked = chosen;
+  });
+  if (argv.length === 0) {
+    io.err(root.helpInformation().replace(/\n$/, ''));
+    return EXIT_USAGE;
+  }
   try {
-    switch (command) {
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(USAGE);
-        return command === undefined ? 2 : 0;
-      case 'up': {
-        const options = parseUpArgs(rest);
-        if (options === 'help') {
-          io.out(UP_USAGE);
-          return 0;
-        }
-        return await up(options, io);
-      }
-      default:
-        throw new WalError('INVALID_ARGUMENT', `unknown command "${command}"`, { retriable: false });
-    }
+    await root.parseAsync([...argv], { from: 'user' });
   } catch (error) {
-    if (hasCode(error, 'INVALID_ARGUMENT')) {
-      io.err(`walstream${command === 'up' ? ' up' : ''}: ${(error as Error).message}\n`);
-      io.err(command === 'up' ? UP_USAGE : USAGE);
-      return 2;
+    if (error instanceof CommanderError) {
+      // Help and --version end the parse with exit code 0; everything else commander refuses is bad usage.
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    io.err(`walstream: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    throw error;
   }
-}
-
-async function up(options: UpOptions, io: CliIo): Promise<number> {
-  const { store } = options;
-  const service = await startEmbedded({
-    pchannels: options.pchannels,
-    ...(store.kind === 'local' ? { dataDir: store.directory } : {}),
-  });
-  io.out(banner(options, service));
-  let code = 0;
+  if (!picked) return EXIT_OK;
+  const { command, args, values } = picked;
+  const name = command.spec.name;
   try {
-    if (options.demo) {
-      code = await demo(service.wals, options, io);
-    } else {
-      io.out(
-        options.forMs === undefined
-          ? '  up; Ctrl-C stops it (nothing serves the network yet: use the library API, or --demo)'
-          : `  up for ${options.forMs} ms`,
-      );
-      await stayUp(options.forMs, io.stop);
+    return await command.execute(values(), args, io);
+  } catch (error) {
+    if (isUsageError(error)) {
+      io.err(`walstream ${name}: ${(error as Error).message}`);
+      io.err(`(walstream ${name} --help for its options)`);
+      return EXIT_USAGE;
     }
-  } finally {
-    io.out('shutting down: draining appends, closing every WAL ...');
-    await service.close();
-    io.out(`closed: ${service.wals.map((wal) => `${wal.channel.name} ${wal.state}`).join(', ')}`);
+    io.err(`walstream ${name}: ${describe(error)}`);
+    return EXIT_FAILED;
   }
-  return code;
 }
 
-async function demo(wals: Parameters<typeof runDemo>[0], options: UpOptions, io: CliIo): Promise<number> {
-  io.out(
-    `demo: ${options.rate.toLocaleString('en-US')} appends/s for ${options.forMs} ms — plain appends, txns (every 4th rolled back), one tailing reader per vchannel\n`,
-  );
-  const report = await runDemo(wals, {
-    durationMs: options.forMs!,
-    rate: options.rate,
-    progressMs: options.progressMs,
-    out: io.out,
-    signal: io.stop,
+/**
+ * What `walstream <argv>` would run, without running it: the command's resolved options, or 'help' when
+ * the line asks for help. Bad usage throws INVALID_ARGUMENT.
+ */
+export async function resolveCommandLine(argv: readonly string[], io: CliIo): Promise<unknown> {
+  let picked: Picked | undefined;
+  const errors: string[] = [];
+  const root = program({ ...io, out: () => {}, err: (line) => errors.push(line) }, COMMANDS, (chosen) => {
+    picked = chosen;
   });
-  io.out(
-    `\nappended ${report.appended.toLocaleString('en-US')} messages and committed ${report.txnsCommitted} txns ` +
-      `(${report.txnsRolledBack} rolled back, ${report.failedAppends} failed); readers delivered ${report.delivered.toLocaleString('en-US')}\n` +
-      `append latency p50 ${formatMs(report.appendLatency?.p50)} p99 ${formatMs(report.appendLatency?.p99)}; ` +
-      `append → visible to a tailing reader p50 ${formatMs(report.visibleLatency?.p50)} p99 ${formatMs(report.visibleLatency?.p99)}`,
-  );
-  if (report.problems.length > 0) {
-    io.err(`check FAILED:\n${report.problems.map((problem) => `  - ${problem}`).join('\n')}`);
-    return 1;
+  try {
+    await root.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError && error.exitCode === 0) return 'help';
+    throw usageError(
+      errors
+        .join('\n')
+        .split('\n')[0]!
+        .replace(/^error: /, ''),
+    );
   }
-  io.out(
-    'check passed: every acknowledged message was delivered exactly once, in timetick order; no rolled-back txn body was seen',
-  );
-  return 0;
+  if (!picked) return 'help';
+  return picked.command.resolveOnly(picked.values(), picked.args, io);
 }
 
-function banner(options: UpOptions, service: EmbeddedService): string {
-  const { store } = options;
-  const count = `${options.pchannels} pchannel(s)`;
-  const lines =
-    store.kind === 'local'
-      ? [
-          `walstream up: embedded mode, ${count} on the local store (durability fsync)`,
-          `  data: ${store.directory}${store.defaulted ? ' (the default; --data-dir DIR for another, --memory to keep nothing)' : ''}`,
-          '  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through the catalog in the data directory',
-        ]
-      : [
-          `walstream up: embedded mode, ${count} on the memory store (--memory: nothing is kept after exit)`,
-          '  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through an in-process catalog',
-        ];
-  const channels = service.pchannels.map((pchannel) => {
-    if (pchannel.records === undefined) return `${pchannel.name} at term ${pchannel.term}`;
-    const found =
-      pchannel.records === 0 && pchannel.term === 1n
-        ? 'a new log'
-        : `continues a log of ${pchannel.records.toLocaleString('en-US')} records in ${pchannel.segments} segment(s)` +
-          (pchannel.cutBytes ? `, a torn tail of ${pchannel.cutBytes} bytes cut` : '');
-    return `${pchannel.name} at term ${pchannel.term} (${found})`;
-  });
-  return [...lines, `  pchannels: ${channels.join(', ')}`].join('\n');
+/** What a failure says: the message and, for a WalError, its code. */
+export function describe(error: unknown): string {
+  if (error instanceof WalError) return `${error.message} (${error.code})`;
+  return error instanceof Error ? error.message : String(error);
 }
 
-function stayUp(forMs: number | undefined, stop: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (stop?.aborted) return resolve();
-    // Held even without a deadline: the WAL's own timers are unref'd and would let the process exit.
-    const timer = setTimeout(done, forMs ?? 2 ** 31 - 1);
-    stop?.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      stop?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
+/** The command list as `walstream --help` prints it. */
+export function usage(): string {
+  let text = '';
+  program({ out: (line) => (text = line), err: () => {} }, COMMANDS, () => {}).outputHelp();
+  return text;
 }

@@ -3,8 +3,9 @@
  * walstream in a process of your own.
  */
 
-// Run the command as `walstream` would, with your own output and stop signal.
-export { type CliIo, runCli, USAGE } from './cli.js';
+// Run the command as `walstream` would, with your own output and stop signal; exit codes.
+export { type CliIo, resolveCommandLine, runCli, usage } from './cli.js';
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './command.js';
 // The demo of `walstream up --demo`: paced traffic and the exactly-once check.
 export { DemoEvent, type DemoOptions, type DemoReport, runDemo } from './demo.js';
 // The embedded service of `walstream up`: pchannels on one stack, in this process.

@@ -1,12 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryAdapter } from '@walstream/adapter-memory';
 import type { Scanner, Wal } from '@walstream/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { duration, parseUpArgs } from '../src/args.js';
-import { runCli, runDemo, startEmbedded } from '../src/index.js';
+import { duration } from '../src/command.js';
+import { resolveCommandLine, runCli, runDemo, startEmbedded } from '../src/index.js';
+
+const parseUpArgs = (argv: readonly string[]) =>
+  resolveCommandLine(['up', ...argv], { out: () => {}, err: () => {}, env: {} });
 
 const scratch = mkdtempSync(join(tmpdir(), 'walstream-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -20,7 +23,7 @@ function capture(stop?: AbortSignal) {
   return {
     out,
     err,
-    io: { out: (line: string) => out.push(line), err: (line: string) => err.push(line), stop },
+    io: { out: (line: string) => out.push(line), err: (line: string) => err.push(line), stop, env: {} },
   };
 }
 
@@ -112,10 +115,10 @@ describe('walstream arguments', () => {
       [['up', '--pchannels', '0'], /--pchannels must be an integer in 1\.\.64, got "0"/],
       [['up', '--rate', 'fast'], /--rate must be an integer/],
       [['up', '--for', '10'], /--for must be a duration/],
-      [['up', '--bogus'], /Unknown option '--bogus'/],
+      [['up', '--bogus'], /unknown option '--bogus'/],
       [['up', '--memory', '--data-dir', 'x'], /--memory and --data-dir exclude each other/],
       [['up', '--data-dir', ''], /--data-dir must name a directory/],
-      [['launch'], /unknown command "launch"/],
+      [['launch'], /unknown command 'launch'/],
     ] as const) {
       const { out, err, io } = capture();
       expect(await runCli(argv, io)).toBe(2);
@@ -139,9 +142,69 @@ describe('walstream arguments', () => {
     );
   });
 
-  it('--demo defaults to a 5 s run; without it the service stays up until stopped', () => {
-    expect(parseUpArgs(['--demo'])).toMatchObject({ demo: true, forMs: 5_000, pchannels: 2, rate: 2_000 });
-    expect(parseUpArgs([])).toMatchObject({ demo: false, forMs: undefined });
-    expect(parseUpArgs(['--help'])).toBe('help');
+  it('--demo defaults to a 5 s run; without it the service stays up until stopped', async () => {
+    expect(await parseUpArgs(['--demo'])).toMatchObject({
+      demo: true,
+      forMs: 5_000,
+      pchannels: 2,
+      rate: 2_000,
+    });
+    expect(await parseUpArgs([])).toMatchObject({ demo: false, forMs: undefined });
+    expect(await parseUpArgs(['--help'])).toBe('help');
+  });
+});
+
+describe('walstream options from flags, environment and config file', () => {
+  it('flags win over WALSTREAM_* variables, which win over the config file, which wins over defaults', async () => {
+    const config = join(scratch, 'walstream.json');
+    writeFileSync(config, JSON.stringify({ rate: 300, pchannels: 3, up: { progress: '2s', for: '1m' } }));
+    const io = { out: () => {}, err: () => {}, env: { WALSTREAM_PCHANNELS: '5', WALSTREAM_FOR: '9s' } };
+    expect(await resolveCommandLine(['up', '--config', config, '--for', '7s'], io)).toMatchObject({
+      forMs: 7_000, // flag over env and the file's up section
+      pchannels: 5, // env over the file
+      rate: 300, // file (top level) over the default
+      progressMs: 2_000, // file (command section) over the default
+    });
+    expect(
+      await resolveCommandLine(['up'], {
+        ...io,
+        env: { WALSTREAM_CONFIG: config, WALSTREAM_MEMORY: 'true' },
+      }),
+    ).toMatchObject({ pchannels: 3, store: { kind: 'memory' } });
+  });
+
+  it('a bad value from any source, a bad config file and an unknown key are bad usage (exit 2) naming where', async () => {
+    const bad = join(scratch, 'bad.json');
+    writeFileSync(bad, '{"pchannels": 3,');
+    const unknown = join(scratch, 'unknown.json');
+    writeFileSync(unknown, '{"up": {"nodez": 3}}');
+    const outOfRange = join(scratch, 'range.json');
+    writeFileSync(outOfRange, '{"pchannels": 99}');
+    for (const [argv, env, pattern] of [
+      [['up'], { WALSTREAM_PCHANNELS: '0' }, /WALSTREAM_PCHANNELS must be an integer in 1\.\.64, got "0"/],
+      [['up', '--config', bad], {}, /--config .*bad\.json: not valid JSON/],
+      [['up', '--config', unknown], {}, /unknown key "up\.nodez"/],
+      [['up', '--config', outOfRange], {}, /range\.json: pchannels must be an integer in 1\.\.64, got "99"/],
+      [['up', '--config', join(scratch, 'missing.json')], {}, /cannot read it \(ENOENT\)/],
+      [['up'], { WALSTREAM_MEMORY: 'maybe' }, /WALSTREAM_MEMORY must be 1\/true\/yes or 0\/false\/no/],
+    ] as const) {
+      const { err, io } = capture();
+      expect(await runCli(argv, { ...io, env })).toBe(2);
+      expect(err.join('\n')).toMatch(pattern);
+    }
+  });
+
+  it('--help on the program and on a command, and --version, exit 0; no command is bad usage', async () => {
+    for (const argv of [['--help'], ['up', '--help'], ['help'], ['help', 'up']]) {
+      const { out, io } = capture();
+      expect(await runCli(argv, io)).toBe(0);
+      expect(out.join('\n')).toMatch(/Usage: walstream/);
+    }
+    const version = capture();
+    expect(await runCli(['--version'], version.io)).toBe(0);
+    expect(version.out).toEqual([expect.stringMatching(/^\d+\.\d+\.\d+/)]);
+    const none = capture();
+    expect(await runCli([], none.io)).toBe(2);
+    expect(none.err.join('\n')).toMatch(/Commands:\n\s+up/);
   });
 });

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DeliverPolicy, ImmutableTxnMessage, type Wal } from '@walstream/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultDataDir } from '../src/args.js';
+import { defaultDataDir } from '../src/commands/up.js';
 import { DemoEvent, runCli, runDemo, startEmbedded } from '../src/index.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'walstream-cli-restart-'));
