@@ -2,6 +2,7 @@ import {
   type AppendResult,
   type BalancePolicy,
   type Catalog,
+  hasCode,
   type MutableMessage,
   pchannelOfVChannel,
   WalError,
@@ -16,18 +17,22 @@ import {
   type MoveEvent,
   type NodeView,
 } from './balancer/balancer.js';
+import type { NodeMarkStore } from './balancer/marks.js';
 import { type BroadcastAppender, Broadcaster, type BroadcasterOptions } from './broadcast/broadcaster.js';
 import { ChannelManager } from './channel/channel-manager.js';
-import { InProcessNode } from './nodes/in-process-node.js';
-import { InProcessSessions } from './nodes/in-process-sessions.js';
+import { InProcessSessions, type SessionDirectory } from './nodes/in-process-sessions.js';
+import type { NodeSession } from './nodes/node-client.js';
 import { PolicyRegistry } from './policy/registry.js';
 import { VCHANNEL_FAIR } from './policy/vchannel-fair.js';
 import { Tso } from './tso/tso.js';
 
-type BalancerTuning = Omit<BalancerOptions, 'channels' | 'sessions' | 'policy' | 'observability'>;
+type BalancerTuning = Omit<
+  BalancerOptions,
+  'channels' | 'sessions' | 'policy' | 'observability' | 'initialMarks' | 'saveMarks'
+>;
 type BroadcasterTuning = Omit<BroadcasterOptions, 'catalog' | 'appender' | 'ids' | 'observability'>;
 
-export interface CoordinatorOptions {
+export interface CoordinatorOptions<S extends SessionDirectory = InProcessSessions> {
   /** Where every decision is saved first: pchannel metas, broadcast tasks, the TSO mark. */
   readonly catalog: Catalog;
   /** The pchannels to assign. Pchannels saved in the catalog earlier are kept too. */
@@ -37,12 +42,19 @@ export interface CoordinatorOptions {
   /** Where `policy` names are looked up. Default: the built-in policies. */
   readonly policies?: PolicyRegistry;
   /**
-   * Where nodes join. Default: a new in-process directory (the embedded mode) whose ids start above every
-   * node id the catalog mentions, so a node of an earlier run is never mistaken for a new one.
+   * Where nodes join: `InProcessSessions`, an `EtcdSessionDirectory`, or any `SessionDirectory`. Default: a
+   * new in-process directory (the embedded mode) whose ids start above every node id the catalog
+   * mentions, so a node of an earlier run is never mistaken for a new one.
    */
-  readonly sessions?: InProcessSessions;
-  /** Where broadcasts append. Default: the WALs of the in-process nodes that own the pchannels. */
+  readonly sessions?: S;
+  /**
+   * Where broadcasts append. Default: the owner's node client (`NodeManagerClient.append`) at the
+   * pchannel's current term — the WAL of an `InProcessNode`, the produce stream of an
+   * `RpcNodeManagerClient`.
+   */
   readonly appender?: BroadcastAppender;
+  /** Where freeze and drain marks are kept across coordinators (`etcdNodeMarks`). Default: in memory. */
+  readonly marks?: NodeMarkStore;
   readonly balancer?: BalancerTuning;
   readonly broadcaster?: BroadcasterTuning;
   /** TSO window in milliseconds (see {@link Tso}). */
@@ -51,12 +63,12 @@ export interface CoordinatorOptions {
 }
 
 /** A running coordinator: its parts, and the streams an operator watches. */
-export interface Coordinator extends AsyncDisposable {
+export interface Coordinator<S extends SessionDirectory = InProcessSessions> extends AsyncDisposable {
   readonly tso: Tso;
   readonly channels: ChannelManager;
   readonly balancer: Balancer;
   readonly broadcaster: Broadcaster;
-  readonly sessions: InProcessSessions;
+  readonly sessions: S;
   readonly policies: PolicyRegistry;
   readonly nodes$: Observable<readonly NodeView[]>;
   readonly layout$: Observable<Layout>;
@@ -69,7 +81,9 @@ export interface Coordinator extends AsyncDisposable {
  * catalog, the balancer, and the broadcaster with every unfinished broadcast resumed. Nodes join through
  * `coordinator.sessions` (`new InProcessNode(opener).join(coordinator.sessions)`).
  */
-export async function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
+export async function startCoordinator<S extends SessionDirectory = InProcessSessions>(
+  options: CoordinatorOptions<S>,
+): Promise<Coordinator<S>> {
   checkKnownKeys('startCoordinator', options, [
     'catalog',
     'pchannels',
@@ -77,6 +91,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     'policies',
     'sessions',
     'appender',
+    'marks',
     'balancer',
     'broadcaster',
     'tsoWindowMs',
@@ -87,7 +102,14 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const policies = options.policies ?? PolicyRegistry.withBuiltins();
   const policy =
     typeof options.policy === 'object' ? options.policy : policies.get(options.policy ?? VCHANNEL_FAIR);
-  const sessions = options.sessions ?? new InProcessSessions({ firstId: await nextNodeId(catalog) });
+  const sessions =
+    options.sessions ??
+    (new InProcessSessions({ firstId: await nextNodeId(catalog) }) as SessionDirectory as S);
+  // The latest sessions, for the default appender to find a pchannel's owner.
+  let live: readonly NodeSession[] = [];
+  const following = sessions.sessions$.subscribe((s) => {
+    live = s;
+  });
   const tso = new Tso({
     catalog,
     ...(options.tsoWindowMs === undefined ? {} : { windowMs: options.tsoWindowMs }),
@@ -101,15 +123,17 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const broadcaster = await Broadcaster.recover({
     ...options.broadcaster,
     catalog,
-    appender: options.appender ?? inProcessAppender(sessions, channels),
+    appender: options.appender ?? ownerAppender(() => live, channels),
     ids: tso,
     ...(observability ? { observability } : {}),
   });
+  const marks = options.marks;
   const balancer = new Balancer({
     ...options.balancer,
     channels,
     sessions,
     policy,
+    ...(marks ? { initialMarks: await marks.load(), saveMarks: (m) => marks.save(m) } : {}),
     ...(observability ? { observability } : {}),
   });
   let closing: Promise<void> | undefined;
@@ -117,6 +141,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     closing ??= (async () => {
       await balancer.close();
       await broadcaster.close();
+      following.unsubscribe();
       channels.close();
     })();
     return closing;
@@ -136,28 +161,57 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   };
 }
 
-/** Appends on the in-process node that owns the vchannel's pchannel now; CHANNEL_NOT_EXIST (retried) meanwhile. */
-function inProcessAppender(sessions: InProcessSessions, channels: ChannelManager): BroadcastAppender {
+/**
+ * Appends on the node that owns the vchannel's pchannel now, at its current term: the owner's client
+ * must take appends (`NodeManagerClient.append`). While the pchannel has no ready owner — and when the
+ * owner refuses because it is fenced, closing or at another term — the append fails retriable, so the
+ * broadcaster tries again once the pchannel has moved.
+ */
+function ownerAppender(live: () => readonly NodeSession[], channels: ChannelManager): BroadcastAppender {
   return {
-    async append(message: MutableMessage): Promise<AppendResult> {
+    async append(message: MutableMessage, signal?: AbortSignal): Promise<AppendResult> {
       const vchannel = message.vchannel;
       if (vchannel === undefined)
         throw new WalError('INVALID_ARGUMENT', 'a broadcast copy needs a vchannel', { retriable: false });
       const meta = channels.get(pchannelOfVChannel(vchannel));
-      const client = sessions.sessions.find((s) => s.nodeId === meta.nodeId)?.client;
-      if (meta.state !== 'assigned' || !(client instanceof InProcessNode)) {
+      const client = live().find((s) => s.nodeId === meta.nodeId)?.client;
+      if (meta.state !== 'assigned' || client === undefined) {
+        throw new WalError('CHANNEL_NOT_EXIST', `pchannel ${meta.channel.name} has no ready owner now`, {
+          retriable: true,
+          details: { pchannel: meta.channel.name },
+        });
+      }
+      if (client.append === undefined) {
         throw new WalError(
           'CHANNEL_NOT_EXIST',
-          `pchannel ${meta.channel.name} has no ready in-process owner now`,
-          {
-            retriable: true,
-          },
+          `the owner of pchannel ${meta.channel.name} (node ${meta.nodeId}) takes no appends from the coordinator`,
+          { retriable: true, details: { pchannel: meta.channel.name } },
         );
       }
-      return client.wal(meta.channel.name).append(message);
+      try {
+        return await client.append(meta.channel, message, signal);
+      } catch (error) {
+        // The owner's end, not the copy's: once the pchannel has moved the copy can land.
+        if (hasCode(error, ...OWNER_GONE) && !(error as WalError).retriable) {
+          throw new WalError((error as WalError).code, (error as WalError).message, {
+            cause: error,
+            retriable: true,
+            details: { pchannel: meta.channel.name },
+          });
+        }
+        throw error;
+      }
     },
   };
 }
+
+const OWNER_GONE = [
+  'CHANNEL_FENCED',
+  'CLOSED',
+  'ON_SHUTDOWN',
+  'UNMATCHED_CHANNEL_TERM',
+  'CHANNEL_NOT_EXIST',
+] as const;
 
 /** One above the largest decimal node id in the catalog's metas and their histories. */
 async function nextNodeId(catalog: Catalog): Promise<bigint> {

@@ -13,6 +13,7 @@ export {
   type MoveReason,
   type NodeView,
 } from './balancer/balancer.js';
+export { etcdNodeMarks, type NodeMarkStore, type NodeMarks } from './balancer/marks.js';
 export { settle } from './balancer/settle.js';
 // Broadcaster: one message to many vchannels, under resource-key locks, with bounded callbacks.
 export {
@@ -60,6 +61,14 @@ export { compareNodeIds } from './policy/order.js';
 export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';
 export { PolicyRegistry } from './policy/registry.js';
 export { VCHANNEL_FAIR, type VChannelFairOptions, vchannelFairPolicy } from './policy/vchannel-fair.js';
+// The coordinator as a process on etcd: campaigns, and while active runs and serves the coordinator.
+export {
+  type ActiveCoordinator,
+  type CoordinatorRole,
+  type RunCoordinatorOptions,
+  type RunningCoordinator,
+  runCoordinator,
+} from './service/run.js';
 // The coordinator's gRPC services: assignment discovery, broadcast, TSO.
 export { type ServeCoordinatorOptions, serveCoordinator, toWireAssignment } from './service/serve.js';
 // Node sessions in etcd: a key under a lease per node, ids never reused, and the coordinator's watch.
@@ -70,5 +79,12 @@ export {
   EtcdSessionDirectory,
   type EtcdSessionDirectoryOptions,
 } from './sessions/etcd-sessions.js';
+// A node registered in etcd around its server: id from the counter, session with its address, graceful stop.
+export {
+  type NodeRegistration,
+  type RegisteredServer,
+  type RegisterNodeOptions,
+  registerNode,
+} from './sessions/node-registration.js';
 // TSO: hybrid timeticks that rise across restarts, from a high-water mark saved ahead of use.
 export { MAX_BATCH, type TimeTickBatch, Tso, type TsoOptions } from './tso/tso.js';

@@ -13,6 +13,7 @@ import { BehaviorSubject, type Observable, Subject, type Subscription } from 'rx
 import type { ChannelManager, LayoutVersion } from '../channel/channel-manager.js';
 import type { SessionDirectory } from '../nodes/in-process-sessions.js';
 import type { NodeSession, NodeStatusReport } from '../nodes/node-client.js';
+import type { NodeMarks } from './marks.js';
 import { settle } from './settle.js';
 
 /** Why the balancer moves a pchannel. */
@@ -87,6 +88,10 @@ export interface BalancerOptions {
   readonly vchannels?: (
     pchannel: string,
   ) => readonly { readonly name: string; readonly collection: string }[];
+  /** Freeze and drain marks saved by an earlier coordinator, applied to the nodes still in session. */
+  readonly initialMarks?: NodeMarks;
+  /** Saves the whole set of marks after each freeze, drain and their undoing, before it takes effect. */
+  readonly saveMarks?: (marks: NodeMarks) => Promise<void>;
   /** Wall clock in milliseconds; injectable for tests. */
   readonly now?: () => number;
   readonly observability?: Observability;
@@ -135,6 +140,8 @@ export class Balancer {
   #planFailures = 0;
   #rebalance = true;
   #closed = false;
+  readonly #saveMarks: ((marks: NodeMarks) => Promise<void>) | undefined;
+  #marksSaved: Promise<void> = Promise.resolve();
 
   constructor(options: BalancerOptions) {
     const where = 'Balancer';
@@ -148,6 +155,8 @@ export class Balancer {
       'statusTimeoutMs',
       'backoff',
       'vchannels',
+      'initialMarks',
+      'saveMarks',
       'now',
       'observability',
     ]);
@@ -172,6 +181,9 @@ export class Balancer {
       maxMs: integerOption(where, 'backoff.maxMs', options.backoff?.maxMs, 5_000),
     };
     this.#vchannels = functionOption(where, 'vchannels', options.vchannels);
+    this.#saveMarks = functionOption(where, 'saveMarks', options.saveMarks);
+    for (const id of options.initialMarks?.frozen ?? []) this.#frozen.add(id);
+    for (const id of options.initialMarks?.draining ?? []) this.#draining.add(id);
     // A restarted coordinator does not rebalance at once what the previous one just placed.
     const started = this.#now();
     for (const meta of this.#channels.snapshot.metas) this.#lastMove.set(meta.channel.name, started);
@@ -216,16 +228,16 @@ export class Balancer {
   }
 
   /** Takes no new pchannels on `nodeId`; it keeps those it has. */
-  freeze(nodeId: string): Promise<void> {
+  async freeze(nodeId: string): Promise<void> {
     this.#checkOpen();
-    this.#frozen.add(nodeId);
+    await this.#mark(this.#frozen, nodeId, true);
     this.#publishNodes();
     return this.#wake('freeze');
   }
 
-  unfreeze(nodeId: string): Promise<void> {
+  async unfreeze(nodeId: string): Promise<void> {
     this.#checkOpen();
-    this.#frozen.delete(nodeId);
+    await this.#mark(this.#frozen, nodeId, false);
     this.#publishNodes();
     return this.#wake('unfreeze');
   }
@@ -242,7 +254,7 @@ export class Balancer {
    */
   async drain(nodeId: string, signal?: AbortSignal): Promise<void> {
     this.#checkOpen();
-    this.#draining.add(nodeId);
+    await this.#mark(this.#draining, nodeId, true);
     this.#publishNodes();
     await this.#wake('drain');
     // Done when the node neither owns nor may still hold any pchannel (every old owner released), and
@@ -258,8 +270,8 @@ export class Balancer {
     );
   }
 
-  undrain(nodeId: string): Promise<void> {
-    this.#draining.delete(nodeId);
+  async undrain(nodeId: string): Promise<void> {
+    await this.#mark(this.#draining, nodeId, false);
     this.#publishNodes();
     return this.#wake('undrain');
   }
@@ -286,6 +298,30 @@ export class Balancer {
     this.#nodes.complete();
     this.#layout.complete();
     this.#moves.complete();
+  }
+
+  /**
+   * Sets or clears a mark, saved first when there is a store: a refused save leaves the mark as it was.
+   * Saves run one at a time, each with the whole set, so the last one saved is the latest.
+   */
+  #mark(set: Set<string>, nodeId: string, on: boolean): Promise<void> {
+    const run = this.#marksSaved.then(async () => {
+      if (set.has(nodeId) === on) return;
+      if (this.#saveMarks) {
+        const next = new Set(set);
+        if (on) next.add(nodeId);
+        else next.delete(nodeId);
+        const live = (ids: Iterable<string>) => [...ids].filter((id) => this.#sessions.has(id)).sort();
+        await this.#saveMarks({
+          frozen: live(set === this.#frozen ? next : this.#frozen),
+          draining: live(set === this.#draining ? next : this.#draining),
+        });
+      }
+      if (on) set.add(nodeId);
+      else set.delete(nodeId);
+    });
+    this.#marksSaved = run.catch(() => {});
+    return run;
   }
 
   #checkOpen(): void {

@@ -1,4 +1,11 @@
-import { type PChannelInfo, type Wal, WalError, type WalOpener } from '@walstream/core';
+import {
+  type AppendResult,
+  type MutableMessage,
+  type PChannelInfo,
+  type Wal,
+  WalError,
+  type WalOpener,
+} from '@walstream/core';
 import { compareNames } from '../policy/order.js';
 import type { InProcessSessionHandle, InProcessSessions } from './in-process-sessions.js';
 import type { NodeManagerClient, NodeStatusReport, NodeWalStatus, WalLifetime } from './node-client.js';
@@ -47,6 +54,22 @@ export class InProcessNode implements NodeManagerClient {
       });
     }
     return entry.wal;
+  }
+
+  /** Appends on the ready WAL of `pchannel` when this node holds it at exactly `pchannel.term`. */
+  append(pchannel: PChannelInfo, message: MutableMessage): Promise<AppendResult> {
+    const wal = this.wal(pchannel.name);
+    const held = this.#entries.get(pchannel.name)?.pchannel.term;
+    if (held !== pchannel.term) {
+      return Promise.reject(
+        new WalError(
+          'UNMATCHED_CHANNEL_TERM',
+          `node ${this.nodeId} holds ${pchannel.name} at term ${held}, not ${pchannel.term}`,
+          { details: { pchannel: pchannel.name } },
+        ),
+      );
+    }
+    return wal.append(message);
   }
 
   assign(pchannel: PChannelInfo): Promise<void> {

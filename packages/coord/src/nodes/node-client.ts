@@ -1,4 +1,4 @@
-import type { PChannelInfo, WalError } from '@walstream/core';
+import type { AppendResult, MutableMessage, PChannelInfo, WalError } from '@walstream/core';
 
 /** One WAL's lifetime on a node, as `CollectStatus` reports it (`WalLifetimeState` on the wire). */
 export type WalLifetime = 'recovering' | 'ready' | 'closing' | 'closed' | 'failed';
@@ -31,6 +31,11 @@ export interface NodeManagerClient {
    */
   remove(pchannel: PChannelInfo, signal?: AbortSignal): Promise<void>;
   collectStatus(signal?: AbortSignal): Promise<NodeStatusReport>;
+  /**
+   * Appends on the node's WAL of `pchannel` at exactly `pchannel.term` (the coordinator's broadcast
+   * copies). Optional: a node client without it cannot take broadcasts.
+   */
+  append?(pchannel: PChannelInfo, message: MutableMessage, signal?: AbortSignal): Promise<AppendResult>;
 }
 
 /** A live node as the coordinator knows it from its session. */

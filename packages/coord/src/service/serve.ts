@@ -20,6 +20,7 @@ import {
 } from '@walstream/rpc';
 import type { Layout } from '../balancer/balancer.js';
 import type { Coordinator } from '../coordinator.js';
+import type { SessionDirectory } from '../nodes/in-process-sessions.js';
 import { MAX_BATCH } from '../tso/tso.js';
 
 export type ServeCoordinatorOptions = Omit<RpcServerOptions, 'services'>;
@@ -44,7 +45,7 @@ export function toWireAssignment(layout: Layout): AssignmentDiscoverResponse {
  * one first; ReportError), `BroadcastService` (Broadcast, Ack) and `TsoService` (Allocate).
  */
 export async function serveCoordinator(
-  coordinator: Coordinator,
+  coordinator: Coordinator<SessionDirectory>,
   options: ServeCoordinatorOptions,
 ): Promise<RpcServer> {
   checkKnownKeys('serveCoordinator', options, [

@@ -2,10 +2,12 @@ import { etcdError } from '@walstream/catalog-etcd';
 import { WalError } from '@walstream/core';
 import { checkKnownKeys, functionOption, integerOption, stringOption } from '@walstream/core/internal';
 import { noObservability, type Observability } from '@walstream/core/spi';
+import { connectRpc, type RpcChannel, type RpcClientOptions } from '@walstream/rpc';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { SessionDirectory } from '../nodes/in-process-sessions.js';
 import type { NodeManagerClient, NodeSession } from '../nodes/node-client.js';
+import { RpcNodeManagerClient } from '../nodes/rpc-node-client.js';
 import { compareNodeIds } from '../policy/order.js';
 import { KeptLease } from './lease.js';
 
@@ -58,6 +60,11 @@ export interface EtcdNodeSessionOptions {
   /** Where clients and the coordinator reach the node. */
   readonly address?: string;
   /**
+   * The node's id, taken earlier with {@link EtcdNodeSession.allocateNodeId} (a node that must know its id
+   * before it serves). Default: a new id from the counter.
+   */
+  readonly nodeId?: bigint;
+  /**
    * Seconds etcd keeps the session after the node's last keepalive. Default 10. etcd 3.4 with its default
    * timing raises anything below 2 to 2 (see docs/coord.md); `grantedTtlSeconds` tells what etcd applied.
    */
@@ -90,13 +97,23 @@ export class EtcdNodeSession implements AsyncDisposable {
   /** Allocates a node id, grants the lease and writes the session key under it. */
   static async register(options: EtcdNodeSessionOptions): Promise<EtcdNodeSession> {
     const where = 'EtcdNodeSession.register';
-    checkKnownKeys(where, options, ['client', 'prefix', 'address', 'ttlSeconds', 'observability']);
+    checkKnownKeys(where, options, ['client', 'prefix', 'address', 'nodeId', 'ttlSeconds', 'observability']);
     const client = checkClient(where, options.client);
     const ttl = integerOption(where, 'ttlSeconds', options.ttlSeconds, DEFAULT_SESSION_TTL_SECONDS);
     const address =
       options.address === undefined ? undefined : stringOption(where, 'address', options.address, '', false);
     const keys = sessionKeys(stringOption(where, 'prefix', options.prefix, DEFAULT_PREFIX));
-    const nodeId = (await allocateNodeId(client, keys.nextId)).toString();
+    if (options.nodeId !== undefined && (typeof options.nodeId !== 'bigint' || options.nodeId < 1n)) {
+      throw new WalError(
+        'INVALID_ARGUMENT',
+        `${where}: option nodeId must be a bigint ≥ 1 from allocateNodeId`,
+        {
+          retriable: false,
+          details: { option: 'nodeId' },
+        },
+      );
+    }
+    const nodeId = (options.nodeId ?? (await allocateNodeId(client, keys.nextId))).toString();
     const obs = (options.observability ?? noObservability).child({ component: 'session', nodeId });
     const lease = await KeptLease.grant(client, ttl, `session of node ${nodeId}`, obs);
     const record: SessionRecord = { nodeId, stopping: false, ...(address === undefined ? {} : { address }) };
@@ -109,6 +126,20 @@ export class EtcdNodeSession implements AsyncDisposable {
     }
     obs.logger.info({ lease: lease.id, ttl: lease.grantedTtlSeconds }, `node ${nodeId} registered`);
     return new EtcdNodeSession(client, key, record, lease);
+  }
+
+  /**
+   * Takes a node id from the counter without registering: for a node that must serve (and so know its
+   * id) before its session is written. Each call hands out an id no call ever handed out before.
+   */
+  static allocateNodeId(options: { client: Etcd3; prefix?: string }): Promise<bigint> {
+    const where = 'EtcdNodeSession.allocateNodeId';
+    checkKnownKeys(where, options, ['client', 'prefix']);
+    const client = checkClient(where, options.client);
+    return allocateNodeId(
+      client,
+      sessionKeys(stringOption(where, 'prefix', options.prefix, DEFAULT_PREFIX)).nextId,
+    );
   }
 
   /** The TTL etcd applied to the session's lease, in seconds. */
@@ -213,13 +244,63 @@ export interface EtcdSessionDirectoryOptions {
   /** Prefix of the session keys; the nodes' one. Default `walstream/`. */
   readonly prefix?: string;
   /**
-   * The client the coordinator calls a node with, made once per session (e.g. an `RpcNodeManagerClient`
-   * for its address).
+   * The client the coordinator calls a node with, made once per session. Default: an
+   * `RpcNodeManagerClient` on a gRPC channel to the address the node published (with `rpc`), closed when
+   * the session ends; a node that published none answers every call UNAVAILABLE.
    */
-  readonly connect: (node: { readonly nodeId: string; readonly address?: string }) => NodeManagerClient;
+  readonly connect?: (node: { readonly nodeId: string; readonly address?: string }) => NodeManagerClient;
   /** Called with a node's client once its session ended (or the directory closed), to release it. */
   readonly disconnect?: (client: NodeManagerClient, node: { readonly nodeId: string }) => void;
+  /** Token and TLS of the default connection to nodes. */
+  readonly rpc?: RpcClientOptions;
   readonly observability?: Observability;
+}
+
+/**
+ * Nodes over gRPC: one channel per session to the address the node published, closed (with the
+ * producer streams the broadcaster opened on it) when the session ends.
+ */
+function rpcNodeConnector(rpc: RpcClientOptions): {
+  connect: NonNullable<EtcdSessionDirectoryOptions['connect']>;
+  disconnect: NonNullable<EtcdSessionDirectoryOptions['disconnect']>;
+} {
+  const channels = new Map<NodeManagerClient, RpcChannel>();
+  return {
+    connect({ nodeId, address }) {
+      if (address === undefined || address === '') return unreachable(nodeId);
+      let channel: RpcChannel;
+      try {
+        channel = connectRpc(address, rpc);
+      } catch {
+        return unreachable(nodeId, address);
+      }
+      const client = new RpcNodeManagerClient(channel);
+      channels.set(client, channel);
+      return client;
+    },
+    disconnect(client) {
+      const channel = channels.get(client);
+      if (!channel) return;
+      channels.delete(client);
+      (client as RpcNodeManagerClient).close();
+      channel.close();
+    },
+  };
+}
+
+/** A node the coordinator cannot call: every call is UNAVAILABLE, so the balancer finds it unhealthy. */
+function unreachable(nodeId: string, address?: string): NodeManagerClient {
+  const fail = (): Promise<never> =>
+    Promise.reject(
+      new WalError(
+        'UNAVAILABLE',
+        address === undefined
+          ? `node ${nodeId} published no address in its session`
+          : `node ${nodeId} published an address that is not host:port: ${JSON.stringify(address)}`,
+        { retriable: true, details: { nodeId } },
+      ),
+    );
+  return { assign: fail, remove: fail, collectStatus: fail };
 }
 
 /** Wait before listing again after the watch failed: doubling from the first to the last. */
@@ -238,7 +319,7 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
   readonly #sessions = new Map<string, NodeSession>();
   readonly #client: Etcd3;
   readonly #prefix: string;
-  readonly #connect: EtcdSessionDirectoryOptions['connect'];
+  readonly #connect: NonNullable<EtcdSessionDirectoryOptions['connect']>;
   readonly #disconnect: EtcdSessionDirectoryOptions['disconnect'];
   readonly #obs: Observability;
   #watcher: Watcher | undefined;
@@ -249,7 +330,7 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
   private constructor(
     client: Etcd3,
     prefix: string,
-    connect: EtcdSessionDirectoryOptions['connect'],
+    connect: NonNullable<EtcdSessionDirectoryOptions['connect']>,
     disconnect: EtcdSessionDirectoryOptions['disconnect'],
     obs: Observability,
   ) {
@@ -262,20 +343,32 @@ export class EtcdSessionDirectory implements SessionDirectory, AsyncDisposable {
 
   static async open(options: EtcdSessionDirectoryOptions): Promise<EtcdSessionDirectory> {
     const where = 'EtcdSessionDirectory.open';
-    checkKnownKeys(where, options, ['client', 'prefix', 'connect', 'disconnect', 'observability']);
+    checkKnownKeys(where, options, ['client', 'prefix', 'connect', 'disconnect', 'rpc', 'observability']);
     const client = checkClient(where, options.client);
-    const connect = functionOption<EtcdSessionDirectoryOptions['connect']>(where, 'connect', options.connect);
-    if (!connect) {
-      throw new WalError('INVALID_ARGUMENT', `${where}: option connect is required`, {
-        retriable: false,
-        details: { option: 'connect' },
-      });
-    }
-    const disconnect = functionOption<NonNullable<EtcdSessionDirectoryOptions['disconnect']>>(
+    let connect = functionOption<NonNullable<EtcdSessionDirectoryOptions['connect']>>(
+      where,
+      'connect',
+      options.connect,
+    );
+    let disconnect = functionOption<NonNullable<EtcdSessionDirectoryOptions['disconnect']>>(
       where,
       'disconnect',
       options.disconnect,
     );
+    if (!connect) {
+      if (disconnect) {
+        throw new WalError('INVALID_ARGUMENT', `${where}: option disconnect needs option connect`, {
+          retriable: false,
+          details: { option: 'disconnect' },
+        });
+      }
+      ({ connect, disconnect } = rpcNodeConnector(options.rpc ?? {}));
+    } else if (options.rpc !== undefined) {
+      throw new WalError('INVALID_ARGUMENT', `${where}: option rpc applies to the default connect only`, {
+        retriable: false,
+        details: { option: 'rpc' },
+      });
+    }
     const keys = sessionKeys(stringOption(where, 'prefix', options.prefix, DEFAULT_PREFIX));
     const obs = (options.observability ?? noObservability).child({ component: 'sessions' });
     const directory = new EtcdSessionDirectory(client, keys.nodes, connect, disconnect, obs);
