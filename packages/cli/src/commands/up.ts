@@ -1,16 +1,19 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
+  address,
   type CliIo,
   defineCommand,
   durationOption,
   integer,
+  nonEmpty,
   type OptionValues,
   usageError,
 } from '../command.js';
 import { runDemo } from '../demo.js';
 import { type EmbeddedService, startEmbedded } from '../embedded.js';
 import { formatMs } from '../latency.js';
+import { startService } from '../service.js';
 
 /** Where the service keeps its log. */
 export type StoreChoice =
@@ -32,16 +35,28 @@ export interface UpOptions {
   /** Milliseconds between progress lines. */
   readonly progressMs: number;
   readonly store: StoreChoice;
+  /** StreamingNodes serving the network (without `demo`). */
+  readonly nodes: number;
+  /** The coordinator's host:port. */
+  readonly listen: string;
+  readonly token: string | undefined;
 }
+
+export const DEFAULT_LISTEN = '127.0.0.1:7700';
 
 export const DEFAULT_DEMO_MS = 5_000;
 
 export const up = defineCommand<UpOptions>({
   name: 'up',
-  summary: 'start walstream in embedded mode (add --demo for a live demo)',
-  description: `Starts walstream in embedded mode: the local durable log store with the full semantics chain
-(timetick, txn, lock, shard, redo, write-ahead buffer, recovery), in this process. A restart on the
-same data directory continues the same log.`,
+  summary:
+    'run the walstream service in this process: a coordinator and nodes on loopback gRPC (--demo: a live demo)',
+  description: `Runs walstream in one process: a coordinator served on --listen and --nodes StreamingNodes on loopback
+gRPC, on the local durable log store with the full semantics chain (timetick, txn, lock, shard, redo,
+write-ahead buffer, recovery). A restart on the same data directory continues the same log. Ctrl-C
+drains: the appends in flight are answered, every WAL closes.
+
+With --demo it runs the demo in embedded mode instead (no network): paced traffic through every
+pchannel, checked, then it exits.`,
   options: [
     {
       flags: '--data-dir <dir>',
@@ -66,6 +81,19 @@ same data directory continues the same log.`,
       default: 2,
       parse: integer(1, 64),
     },
+    {
+      flags: '--nodes <n>',
+      description: 'StreamingNodes in this process, 1..16',
+      default: 1,
+      parse: integer(1, 16),
+    },
+    {
+      flags: '--listen <host:port>',
+      description: "the coordinator's address (port 0 picks a free one)",
+      default: DEFAULT_LISTEN,
+      parse: address,
+    },
+    { flags: '--token <token>', description: 'a bearer token every call must carry', parse: nonEmpty },
     {
       flags: '--rate <msg/s>',
       description: 'demo appends per second over all pchannels, 1..200000',
@@ -97,6 +125,9 @@ function resolveUp(values: OptionValues, _args: readonly string[], io: CliIo): U
     rate: values.rate as number,
     forMs: (values.for as number | undefined) ?? (demo ? DEFAULT_DEMO_MS : undefined),
     progressMs: values.progress as number,
+    nodes: values.nodes as number,
+    listen: values.listen as string,
+    token: values.token as string | undefined,
     store: values.memory
       ? { kind: 'memory' }
       : dataDir !== undefined
@@ -121,6 +152,52 @@ export function defaultDataDir(
 }
 
 async function runUp(options: UpOptions, io: CliIo): Promise<number> {
+  return options.demo ? runEmbedded(options, io) : serve(options, io);
+}
+
+/** The service on the network until Ctrl-C (or --for), then a graceful drain. */
+async function serve(options: UpOptions, io: CliIo): Promise<number> {
+  const { store } = options;
+  const service = await startService({
+    pchannels: options.pchannels,
+    nodes: options.nodes,
+    listen: options.listen,
+    ...(store.kind === 'local' ? { dataDir: store.directory } : {}),
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  const layout = service.coordinator.channels;
+  io.out(
+    [
+      `walstream up: a coordinator and ${options.nodes} node(s), ${options.pchannels} pchannel(s) on the ${store.kind === 'local' ? 'local store (durability fsync)' : 'memory store (--memory: nothing is kept after exit)'}`,
+      ...(store.kind === 'local'
+        ? [
+            `  data: ${store.directory}${store.defaulted ? ' (the default; --data-dir DIR for another, --memory to keep nothing)' : ''}`,
+          ]
+        : []),
+      `  nodes: ${service.nodes.map((node) => `${node.nodeId} at ${node.address}`).join(', ')}`,
+      `  pchannels: ${service.pchannels
+        .map((name) => {
+          const meta = layout.get(name);
+          return `${name} on node ${meta.nodeId} at term ${meta.channel.term}`;
+        })
+        .join(', ')}`,
+      `coordinator: ${service.address}${options.token === undefined ? '' : ' (token required)'}`,
+      `ready in ${Math.round(service.readyMs)} ms (${Math.round(performance.now())} ms since the process started)`,
+      options.forMs === undefined ? 'Ctrl-C stops it' : `up for ${options.forMs} ms`,
+    ].join('\n'),
+  );
+  try {
+    await stayUp(options.forMs, io.stop);
+  } finally {
+    io.out('shutting down: answering the appends in flight, closing every WAL ...');
+    const closing = performance.now();
+    await service.close();
+    io.out(`closed in ${Math.round(performance.now() - closing)} ms`);
+  }
+  return 0;
+}
+
+async function runEmbedded(options: UpOptions, io: CliIo): Promise<number> {
   const { store } = options;
   const service = await startEmbedded({
     pchannels: options.pchannels,
@@ -129,16 +206,7 @@ async function runUp(options: UpOptions, io: CliIo): Promise<number> {
   io.out(banner(options, service));
   let code = 0;
   try {
-    if (options.demo) {
-      code = await demo(service.wals, options, io);
-    } else {
-      io.out(
-        options.forMs === undefined
-          ? '  up; Ctrl-C stops it (nothing serves the network yet: use the library API, or --demo)'
-          : `  up for ${options.forMs} ms`,
-      );
-      await stayUp(options.forMs, io.stop);
-    }
+    code = await demo(service.wals, options, io);
   } finally {
     io.out('shutting down: draining appends, closing every WAL ...');
     await service.close();
