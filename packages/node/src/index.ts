@@ -2,6 +2,8 @@
  * @walstream/node — the StreamingNode: owns WALs by (pchannel, term) and serves them over gRPC.
  */
 
+// Idempotent appends: the bounds of the window each WAL deduplicates (producer id, sequence) within.
+export type { IdempotenceOptions, IdempotenceStats } from './dedup/index.js';
 // The flusher: sinks that take each vchannel's messages, so the WAL can be truncated behind them.
 export {
   FILE_SINK_VERSION,

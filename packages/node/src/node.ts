@@ -12,6 +12,12 @@ import { checkKnownKeys, integerOption, stringOption } from '@walstream/core/int
 import { createObservability, type WalImplsBuilder } from '@walstream/core/spi';
 import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
 import { type RpcServer, startRpcServer, type TlsServerOptions } from '@walstream/rpc';
+import {
+  type IdempotenceOptions,
+  type IdempotenceStats,
+  IdempotentAppends,
+  resolveIdempotence,
+} from './dedup/index.js';
 import type { FlusherOptions } from './flusher/index.js';
 import {
   type FlowControlOptions,
@@ -48,6 +54,8 @@ export interface StartNodeOptions extends ObservabilityOptions {
   /** Options of the composed `walSemantics()` chain (with `adapter`): timetick, txn, write-ahead buffer, ... */
   readonly semantics?: SemanticsOptions;
   readonly flowControl?: FlowControlOptions;
+  /** Bounds of the deduplication window of idempotent appends (see docs/node.md, "Idempotent appends"). */
+  readonly idempotence?: IdempotenceOptions;
   /** Read-ahead of each consumer stream's scanner, in messages. Default 128. */
   readonly consumerReadAhead?: number;
   /** Largest gRPC message the node takes or sends. Default 256 MiB. */
@@ -66,6 +74,8 @@ export interface StreamingNode extends AsyncDisposable {
   readonly walManager: WalManager;
   /** What producers hold in flight on this node now, and the most they held. */
   flowControl(): FlowControlStats;
+  /** Repeats of idempotent appends answered from the window, and windows read from the log. */
+  idempotence(): IdempotenceStats;
   /**
    * Graceful: new streams are refused, producers stop taking appends, the appends in flight complete and
    * are answered, every WAL closes (so a successor replays no more than the last checkpoint), then the
@@ -86,6 +96,7 @@ const OPTION_KEYS = [
   'allocator',
   'semantics',
   'flowControl',
+  'idempotence',
   'consumerReadAhead',
   'maxMessageBytes',
   'flusher',
@@ -135,6 +146,7 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
     });
   }
   const flowOptions = resolveFlowControl(WHERE, options.flowControl);
+  const idempotenceOptions = resolveIdempotence(WHERE, options.idempotence);
   const consumerReadAhead = integerOption(WHERE, 'consumerReadAhead', options.consumerReadAhead, 128, {
     max: 1 << 20,
   });
@@ -168,10 +180,12 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
   const shutdown = new AbortController();
   const flow = new NodeFlowControl(flowOptions);
   const unobserve = observeFlowControl(observability.meter, flow);
+  const idempotence = new IdempotentAppends(idempotenceOptions, observability);
   const context: ServiceContext = {
     nodeId,
     wals: walManager,
     flow,
+    idempotence,
     observability,
     shutdown: shutdown.signal,
     consumerReadAhead,
@@ -222,6 +236,7 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
     nodeId,
     walManager,
     flowControl: () => flow.stats(),
+    idempotence: () => idempotence.stats(),
     close,
     [Symbol.asyncDispose]: close,
   };

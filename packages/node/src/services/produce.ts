@@ -7,6 +7,7 @@ import {
   type ProduceRequest,
   type ProduceResponse,
   ProduceResponseSchema,
+  type ProducerSequence,
   RateLimitState,
   toWireAppendResult,
   toWireError,
@@ -163,7 +164,7 @@ class ProduceSession {
         if (next.done) break;
         const request = next.value.request;
         if (request.case === 'produce') {
-          await this.#produce(request.value.requestId, request.value.message);
+          await this.#produce(request.value.requestId, request.value.message, request.value.idempotence);
         } else if (request.case === 'close') {
           ending = 'close';
           break;
@@ -197,7 +198,11 @@ class ProduceSession {
     if (ending === 'stop') throw stopError;
   }
 
-  async #produce(requestId: bigint, wire: WireMessage | undefined): Promise<void> {
+  async #produce(
+    requestId: bigint,
+    wire: WireMessage | undefined,
+    idempotence: ProducerSequence | undefined,
+  ): Promise<void> {
     const flow = this.#context.flow;
     if (this.#inFlight >= this.#maxInFlight) {
       flow.countRejected();
@@ -228,8 +233,17 @@ class ProduceSession {
       return;
     }
     this.#inFlight++;
-    void this.#wal
-      .append(message)
+    // An idempotent append goes through the WAL's deduplication window; it waits for the appends it
+    // repeats even after this stream ends, so it takes the node's signal, not the call's.
+    const appended = idempotence
+      ? this.#context.idempotence.append(
+          this.#wal,
+          message,
+          { producerId: idempotence.producerId, sequence: idempotence.sequence },
+          this.#context.shutdown,
+        )
+      : this.#wal.append(message);
+    void appended
       .then(
         (result) =>
           create(ProduceResponseSchema, {

@@ -1,5 +1,6 @@
 import type { Wal } from '@walstream/core';
 import type { Observability } from '@walstream/core/spi';
+import type { IdempotentAppends } from '../dedup/index.js';
 import type { NodeFlowControl } from './flow-control.js';
 
 /** A bidirectional stream as a service sees it (what `@walstream/rpc`'s ServerDuplex provides). */
@@ -23,6 +24,8 @@ export interface ServiceContext {
   readonly nodeId: bigint;
   readonly wals: WalLookup;
   readonly flow: NodeFlowControl;
+  /** Deduplicates appends that carry a producer id and sequence. */
+  readonly idempotence: IdempotentAppends;
   readonly observability: Observability;
   /** Aborted when the node starts to close: streams stop taking requests, drain, and end ON_SHUTDOWN. */
   readonly shutdown: AbortSignal;

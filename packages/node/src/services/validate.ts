@@ -1,7 +1,10 @@
 import { type MutableMessage, SystemMessageType, WalError } from '@walstream/core';
 
-/** Properties only the WAL stamps; a producer that sends them is trying to write history. */
-const STAMPED = ['_tt', '_lc', '_lcs', '_wt'];
+/**
+ * Properties only the WAL stamps (and the producer identity of an idempotent append, which the node stamps
+ * from the request's own field); a producer that sends them is trying to write history.
+ */
+const STAMPED = ['_tt', '_lc', '_lcs', '_wt', '_pid', '_psq'];
 /** Types a producer never appends: TimeTicks come from the WAL, a Txn exists only on the read side. */
 const NOT_APPENDABLE = new Set<number>([SystemMessageType.TimeTick, SystemMessageType.Txn]);
 const DECIMAL = /^(0|[1-9][0-9]{0,8})$/;

@@ -10,6 +10,7 @@ import type {
   WalAppendOptions,
   WalState,
 } from '@walstream/core';
+import { type WalCheckpoints, walCheckpoints } from '@walstream/interceptors';
 import type { Observable } from 'rxjs';
 
 /**
@@ -27,6 +28,11 @@ export class ManagedWal implements Wal {
 
   get appendsInFlight(): number {
     return this.#inFlight;
+  }
+
+  /** The checkpointing of the WAL underneath, when it was built with `walSemantics()`. */
+  get checkpoints(): WalCheckpoints | undefined {
+    return walCheckpoints(this.#wal);
   }
 
   get walName(): string {

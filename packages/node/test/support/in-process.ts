@@ -15,6 +15,7 @@ import {
   toWireMessage,
   toWirePChannel,
 } from '@walstream/rpc';
+import { IdempotentAppends, resolveIdempotence } from '../../src/dedup/index.js';
 import {
   type FlowControlOptions,
   NodeFlowControl,
@@ -61,6 +62,7 @@ export async function inProcessStack(
       },
     },
     flow,
+    idempotence: new IdempotentAppends(resolveIdempotence('test', undefined), noObservability),
     observability: noObservability,
     shutdown: shutdown.signal,
     consumerReadAhead: options.consumerReadAhead ?? 16,

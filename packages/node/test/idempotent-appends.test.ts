@@ -1,0 +1,131 @@
+/**
+ * IdempotentAppends over a real WAL stack (memory adapter, walSemantics(), one catalog): the window a
+ * WAL at a newer term reads from the log answers repeats of what the older term wrote.
+ */
+import { memoryAdapter } from '@walstream/adapter-memory';
+import {
+  createWal,
+  hasCode,
+  MemoryCatalog,
+  MutableMessage,
+  messageIdEquals,
+  pchannel,
+  type Wal,
+  WalError,
+  type WalOpener,
+} from '@walstream/core';
+import { noObservability } from '@walstream/core/spi';
+import { createVChannel, walSemantics } from '@walstream/interceptors';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type IdempotenceOptions,
+  IdempotentAppends,
+  PRODUCER_ID_PROPERTY,
+  PRODUCER_SEQUENCE_PROPERTY,
+  resolveIdempotence,
+} from '../src/dedup/index.js';
+
+const NAME = 'idem';
+const VCHANNEL = `${NAME}_v0`;
+const adapter = memoryAdapter();
+const catalog = new MemoryCatalog();
+let opener: WalOpener | undefined;
+
+afterEach(async () => {
+  await opener?.close();
+  opener = undefined;
+});
+
+async function openAt(term: bigint): Promise<Wal> {
+  opener ??= await createWal({ catalog })
+    .adapter(adapter)
+    .use(...walSemantics())
+    .build();
+  return opener.open({ channel: pchannel(NAME, term) });
+}
+
+function note(n: number): MutableMessage {
+  return new MutableMessage(new Uint8Array([n]), { n: String(n), _t: '3001' }).withVChannel(VCHANNEL);
+}
+
+function appends(options: IdempotenceOptions = {}): IdempotentAppends {
+  return new IdempotentAppends(resolveIdempotence('test', options), noObservability);
+}
+
+/** The copies of (producer, sequence) in the store, whatever any WAL says. */
+function copies(producerId: string, sequence: number): number {
+  return adapter.store
+    .messages(NAME)
+    .filter(
+      (m) =>
+        m.properties[PRODUCER_ID_PROPERTY] === producerId &&
+        m.properties[PRODUCER_SEQUENCE_PROPERTY] === sequence.toString(36),
+    ).length;
+}
+
+const signal = new AbortController().signal;
+
+describe('IdempotentAppends on a WAL stack', () => {
+  it('answers a repeat at a newer term with the result the older term gave, read from the log', async () => {
+    const first = await openAt(1n);
+    await first.append(createVChannel(VCHANNEL));
+    const before = appends();
+    const r1 = await before.append(first, note(1), { producerId: 'p', sequence: 1n }, signal);
+    const r2 = await before.append(first, note(2), { producerId: 'p', sequence: 2n }, signal);
+    const again = await before.append(first, note(1), { producerId: 'p', sequence: 1n }, signal);
+    expect(messageIdEquals(again.messageId, r1.messageId)).toBe(true);
+    expect(again.timeTick).toBe(r1.timeTick);
+
+    // The next owner: a WAL at term 2 on another node (its own window), fencing term 1.
+    const second = await openAt(2n);
+    const after = appends();
+    const repeat = await after.append(second, note(2), { producerId: 'p', sequence: 2n }, signal);
+    expect(messageIdEquals(repeat.messageId, r2.messageId)).toBe(true);
+    expect(repeat.timeTick).toBe(r2.timeTick);
+    const fresh = await after.append(second, note(3), { producerId: 'p', sequence: 3n }, signal);
+    expect(fresh.timeTick).toBeGreaterThan(r2.timeTick);
+    expect(after.stats()).toEqual({ duplicates: 1, rebuilds: 1 });
+    expect([copies('p', 1), copies('p', 2), copies('p', 3)]).toEqual([1, 1, 1]);
+  });
+
+  it('writes concurrent repeats of one sequence once and gives each the same result', async () => {
+    const wal = await openAt(3n);
+    const idem = appends();
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => idem.append(wal, note(9), { producerId: 'q', sequence: 1n }, signal)),
+    );
+    for (const r of results) expect(messageIdEquals(r.messageId, results[0]!.messageId)).toBe(true);
+    expect(copies('q', 1)).toBe(1);
+    expect(idem.stats().duplicates).toBe(4);
+  });
+
+  it('refuses a sequence below the window with INVALID_REQUEST_SEQ (not retriable) and writes nothing', async () => {
+    const wal = await openAt(4n);
+    const idem = appends({ maxSequences: 4 });
+    await idem.append(wal, note(1), { producerId: 'r', sequence: 10n }, signal);
+    const refused = await idem
+      .append(wal, note(2), { producerId: 'r', sequence: 6n }, signal)
+      .catch((e) => e);
+    expect(WalError.is(refused) && hasCode(refused, 'INVALID_REQUEST_SEQ')).toBe(true);
+    expect((refused as WalError).retriable).toBe(false);
+    expect(copies('r', 6)).toBe(0);
+  });
+
+  it('refuses a bad producer id or sequence as INVALID_ARGUMENT, written false', async () => {
+    const wal = await openAt(5n);
+    const idem = appends();
+    for (const key of [
+      { producerId: '', sequence: 1n },
+      { producerId: 'has space', sequence: 1n },
+      { producerId: 'x'.repeat(65), sequence: 1n },
+      { producerId: 'ok', sequence: 0n },
+    ]) {
+      const error = await idem.append(wal, note(1), key, signal).catch((e) => e);
+      expect(
+        WalError.is(error) && hasCode(error, 'INVALID_ARGUMENT'),
+        JSON.stringify(String(key.producerId)),
+      ).toBe(true);
+      expect((error as WalError).details.written).toBe(false);
+    }
+  });
+});
