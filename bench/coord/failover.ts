@@ -1,0 +1,126 @@
+/**
+ * `pnpm campaign:failover`: node and coordinator processes on a real etcd and a real Kafka broker (both
+ * started here), SIGKILLed over and over. Prints tables; asserts nothing (the short versions of these
+ * scenarios are the tests in packages/coord/test/kafka/failover.test.ts).
+ *
+ * - Node kills (FAILOVER_KILLS, default 20): a coordinator and a standby, 3 nodes, 6 pchannels, session
+ *   TTL 2 s (FAILOVER_TTL). Each round SIGKILLs the owner of a pchannel, then appends to each of its
+ *   pchannels on whatever owner the catalog names until one is acknowledged; a new node replaces the
+ *   victim and the layout settles before the next round.
+ * - Planned drain: a node holding 8 pchannels is drained; each move's time from start to ASSIGNED.
+ */
+import { startEtcd } from '@walstream/testkit/etcd';
+import { startKafka } from '@walstream/testkit/kafka';
+import {
+  drainNode,
+  killNode,
+  type NodeKillResult,
+} from '../../packages/coord/test/support/failover-scenarios.ts';
+import { ProcessCluster, percentiles } from '../../packages/coord/test/support/process-cluster.ts';
+import '@walstream/adapter-kafka';
+
+const kills = Number(process.env.FAILOVER_KILLS ?? 20);
+const ttl = Number(process.env.FAILOVER_TTL ?? 2);
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+const etcd = await startEtcd();
+const kafka = await startKafka();
+log(`etcd ${etcd.endpoints[0]}, kafka ${kafka.bootstrap}`);
+try {
+  // Node kills.
+  const pchannels = Array.from({ length: 6 }, (_, i) => `fo${i}`);
+  const cluster = new ProcessCluster(etcd.endpoints, kafka.bootstrap, pchannels, ttl);
+  await cluster.open();
+  try {
+    for (let i = 0; i < 3; i++) await cluster.spawnNode();
+    const active = cluster.spawnCoordinator();
+    await cluster.whenActive(active, 60_000);
+    cluster.spawnCoordinator();
+    await settled(cluster);
+    await cluster.createVChannels();
+    const results: NodeKillResult[] = [];
+    for (let k = 0; k < kills; k++) {
+      const metas = await cluster.metas();
+      const victimId = metas[k % metas.length]?.nodeId;
+      const victim = cluster.nodes.find((n) => n.nodeId === victimId) ?? cluster.nodes[0]!;
+      const result = await killNode(cluster, victim, k);
+      results.push(result);
+      log(
+        `kill ${k + 1}/${kills}: node ${result.victim} (${result.pchannels.length} pchannels) session gone ${result.sessionGoneMs.toFixed(0)} ms, first ack ${result.firstAckMs.toFixed(0)} ms, last ${result.lastAckMs.toFixed(0)} ms, terms ${result.pchannels.map((p) => `${p.termBefore}→${p.termAfter}`).join(' ')}`,
+      );
+      await cluster.spawnNode();
+      await settled(cluster);
+    }
+    const row = (name: string, values: number[]) => {
+      const p = percentiles(values);
+      return `| ${name} | ${values.length} | ${p.p50.toFixed(0)} | ${p.p99.toFixed(0)} | ${p.max.toFixed(0)} |`;
+    };
+    const perChannel = results.flatMap((r) => r.pchannels.map((p) => p.ackMs));
+    const jumps = results.flatMap((r) => r.pchannels.map((p) => Number(p.termAfter - p.termBefore)));
+    console.log(
+      `\nNode SIGKILL, session TTL ${ttl} s (${kills} kills, ${new Date().toISOString().slice(0, 10)})\n`,
+    );
+    console.log('| from the kill to | n | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|');
+    console.log(
+      row(
+        "etcd ended the victim's session",
+        results.map((r) => r.sessionGoneMs),
+      ),
+    );
+    console.log(
+      row(
+        'first acknowledged append on a new owner',
+        results.map((r) => r.firstAckMs),
+      ),
+    );
+    console.log(row('acknowledged append, each of its pchannels', perChannel));
+    console.log(
+      row(
+        'the last of its pchannels writable',
+        results.map((r) => r.lastAckMs),
+      ),
+    );
+    console.log(
+      `\nterm after − term before: ${[...new Set(jumps)].sort().join(', ')} (over ${jumps.length} pchannel moves)`,
+    );
+  } finally {
+    await cluster.close();
+  }
+
+  // Planned drain of a node holding 8 pchannels.
+  const drainChannels = Array.from({ length: 8 }, (_, i) => `dr${i}`);
+  const drain = new ProcessCluster(etcd.endpoints, kafka.bootstrap, drainChannels, ttl);
+  await drain.open();
+  try {
+    const first = await drain.spawnNode();
+    // No balance moves for 10 minutes: the nodes that join later stay empty until the drain.
+    const coordinator = drain.spawnCoordinator(600_000);
+    await drain.whenActive(coordinator, 60_000);
+    await drain.untilAssigned([], 60_000);
+    await drain.createVChannels();
+    await drain.spawnNode();
+    await drain.spawnNode();
+    const result = await drainNode(drain, 0, first.nodeId);
+    const p = percentiles(result.perMoveMs);
+    console.log(`\nPlanned drain of a node with ${result.pchannels} pchannels onto 2 nodes (Kafka)\n`);
+    console.log('| whole drain ms | per pchannel p50 ms | p99 ms | max ms |\n|---|---|---|---|');
+    console.log(`| ${result.totalMs} | ${p.p50} | ${p.p99} | ${p.max} |`);
+  } finally {
+    await drain.close();
+  }
+} finally {
+  await kafka.stop();
+  await etcd.stop();
+}
+
+/** Every pchannel ASSIGNED on a live node, and the live nodes' counts at most one apart. */
+async function settled(cluster: ProcessCluster): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const metas = await cluster.untilAssigned([], 60_000);
+    const counts = cluster.nodes.map((n) => metas.filter((m) => m.nodeId === n.nodeId).length);
+    if (Math.max(...counts) - Math.min(...counts) <= 1) return;
+    if (Date.now() > deadline) throw new Error(`layout did not settle: ${counts.join('/')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
