@@ -83,30 +83,17 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     .adapter(options.dataDir === undefined ? memoryAdapter() : localAdapter({ directory: options.dataDir }))
     .use(...walSemantics())
     .build();
-  let coordinator: Coordinator<InProcessSessions>;
   const firstId = await nextNodeId(catalog);
-  try {
-    coordinator = await startCoordinator({
-      catalog,
-      pchannels,
-      policy: 'pchannelCount',
-      sessions: new InProcessSessions({ firstId }),
-      // One process: a node that leaves is gone for good, so its pchannels move at once.
-      balancer: { minMoveIntervalMs: 0, operationTimeoutMs: 10_000, backoff: { initialMs: 10, maxMs: 500 } },
-    });
-  } catch (error) {
-    await opener.close();
-    throw error;
-  }
-  tso = coordinator.tso;
+  const directory = new InProcessSessions({ firstId });
   const token = options.token === undefined ? {} : { token: options.token };
   const nodes: StreamingNode[] = [];
   const rpcs: RpcChannel[] = [];
   const sessions: InProcessSessionHandle[] = [];
+  let coordinator: Coordinator<InProcessSessions> | undefined;
   let server: RpcServer | undefined;
   const stopAll = async (): Promise<void> => {
     await server?.close({ graceMs: 1_000 });
-    await coordinator.close();
+    await coordinator?.close();
     for (const session of sessions) session.leave();
     // Each node refuses new streams, answers the appends in flight, closes its WALs.
     await Promise.allSettled(nodes.map((node) => node.close()));
@@ -122,17 +109,23 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         ),
       )),
     );
-    // All join at once, so that the first assignment already spreads the pchannels over every node.
+    // Every node is in session before the coordinator starts, so its first plan spreads the pchannels.
     for (const node of nodes) {
       const rpc = connectRpc(node.address, token);
       rpcs.push(rpc);
       sessions.push(
-        coordinator.sessions.join(new RpcNodeManagerClient(rpc), {
-          address: node.address,
-          nodeId: String(node.nodeId),
-        }),
+        directory.join(new RpcNodeManagerClient(rpc), { address: node.address, nodeId: String(node.nodeId) }),
       );
     }
+    coordinator = await startCoordinator({
+      catalog,
+      pchannels,
+      policy: 'pchannelCount',
+      sessions: directory,
+      // One process: a node that leaves is gone for good, so its pchannels move at once.
+      balancer: { minMoveIntervalMs: 0, operationTimeoutMs: 10_000, backoff: { initialMs: 10, maxMs: 500 } },
+    });
+    tso = coordinator.tso;
     server = await serveCoordinator(coordinator, { listen: options.listen, ...token });
     await coordinator.balancer.idle(AbortSignal.timeout(options.readyTimeoutMs ?? 20_000));
   } catch (error) {
