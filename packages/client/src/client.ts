@@ -7,7 +7,7 @@ import {
   type ResourceKey,
   WalError,
 } from '@walstream/core';
-import { type BackoffOptions, checkKnownKeys, integerOption } from '@walstream/core/internal';
+import { type BackoffOptions, booleanOption, checkKnownKeys, integerOption } from '@walstream/core/internal';
 import { createObservability, toWalError } from '@walstream/core/spi';
 import { createVChannel, dropVChannel } from '@walstream/interceptors';
 import {
@@ -37,6 +37,7 @@ const KNOWN = [
   'appendTimeoutMs',
   'backoff',
   'maxMessageBytes',
+  'idempotent',
   'logger',
   'meterProvider',
   'onError',
@@ -55,6 +56,11 @@ export interface ClientOptions extends ObservabilityOptions {
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Largest gRPC message in or out. Default 256 MiB. */
   readonly maxMessageBytes?: number;
+  /**
+   * Every append carries a producer id and sequence, and its owner writes it once however often it is
+   * retried, across moves too (see docs/client.md, "Idempotent appends"). Default false: at least once.
+   */
+  readonly idempotent?: boolean;
 }
 
 /** A client with its own service in this process (see {@link EmbeddedOptions}); no `coord`, `tls` or `token`. */
@@ -202,7 +208,14 @@ function remoteClient(options: ClientOptions, stopService?: () => Promise<void>)
     return channel;
   };
   const watcher = new AssignmentWatcher({ coords: coordAddresses.map(connect), backoff, observability });
-  const context = { watcher, connect, backoff, observability, stop: stop.signal };
+  const context = {
+    watcher,
+    connect,
+    backoff,
+    observability,
+    stop: stop.signal,
+    idempotent: booleanOption(WHERE, 'idempotent', options.idempotent, false),
+  };
   const producers = new Map<string, ResumableProducer>();
   let closing: Promise<void> | undefined;
 

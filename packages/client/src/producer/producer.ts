@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { appendOutcome, hasCode, type MutableMessage, WalError } from '@walstream/core';
 import { abortable, type BackoffOptions, delay } from '@walstream/core/internal';
 import { type Observability, toWalError } from '@walstream/core/spi';
 import { type RpcChannel, toWireMessage, type WireAppendResult } from '@walstream/rpc';
 import type { AssignmentWatcher } from '../assignment/watcher.js';
-import { ProduceSession } from './session.js';
+import { type ProducerSequence, ProduceSession } from './session.js';
 
 export interface ProducerContext {
   readonly watcher: AssignmentWatcher;
@@ -12,6 +13,25 @@ export interface ProducerContext {
   readonly observability: Observability;
   /** Aborted when the client closes. */
   readonly stop: AbortSignal;
+  /**
+   * Appends carry a producer id and sequence, so the node writes each once however often it is retried
+   * (see docs/client.md, "Idempotent appends"). Default false: at least once.
+   */
+  readonly idempotent?: boolean;
+}
+
+/** 128 random bits: unique without coordination, within the node's 1-64 characters of A-Z a-z 0-9 _ -. */
+function newProducerId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** The node's refusal of a sequence that skipped past its window: nothing was written under that key. */
+function skippedWindow(error: WalError): boolean {
+  return (
+    hasCode(error, 'INVALID_REQUEST_SEQ') &&
+    error.details.written === false &&
+    error.details.producerId !== undefined
+  );
 }
 
 function sizeOf(message: MutableMessage): number {
@@ -78,13 +98,17 @@ function mayHaveLanded(error: WalError): boolean {
  * append that fails retriably — its stream broke, the owner was fenced or shut down, the node refused it
  * for rate — is sent again, on a new stream at the owner's newer term when the old one is gone. So an
  * append is delivered at least once; a retried append whose first try may have landed and that finally
- * fails says `details.written: 'unknown'`.
+ * fails says `details.written: 'unknown'`. Idempotent, every try of an append carries the same producer id
+ * and sequence, and the owner (this one or the next, which reads them back from the log) writes it once.
  */
 export class ResumableProducer {
   readonly pchannel: string;
   readonly #context: ProducerContext;
   #session: ProduceSession | undefined;
   #opening: Promise<ProduceSession> | undefined;
+  /** The identity of this producer's idempotent appends on its pchannel, and the last sequence it gave. */
+  #producerId = newProducerId();
+  #sequence = 0n;
 
   constructor(pchannel: string, context: ProducerContext) {
     this.pchannel = pchannel;
@@ -100,6 +124,14 @@ export class ResumableProducer {
       throw this.#giveUp(error, undefined, false);
     }
     const bytes = sizeOf(message);
+    // Idempotent: the append keeps the identity it was first sent with through every retry, on any owner.
+    let key: ProducerSequence | undefined;
+    const idempotence = this.#context.idempotent
+      ? (): ProducerSequence => {
+          key ??= { producerId: this.#producerId, sequence: ++this.#sequence };
+          return key;
+        }
+      : undefined;
     let maybeWritten = false;
     let failedTerm: bigint | undefined;
     let wait = backoff.initialMs;
@@ -113,10 +145,20 @@ export class ResumableProducer {
         throw this.#giveUp(signal.aborted ? signalError(signal) : error, last, maybeWritten);
       }
       try {
-        return await session.append(wire, bytes, signal);
+        return await session.append(wire, bytes, signal, idempotence);
       } catch (raw) {
         const error = toWalError(raw);
         last = error;
+        if (key && skippedWindow(error)) {
+          // This producer's sequences ran more than the node's window ahead of what reached it (appends
+          // sent and abandoned): go on as a new producer; this append was not written under its old key.
+          if (key.producerId === this.#producerId) {
+            this.#producerId = newProducerId();
+            this.#sequence = 0n;
+          }
+          key = undefined;
+          continue;
+        }
         if (mayHaveLanded(error)) maybeWritten = true;
         if (signal.aborted) throw this.#giveUp(signalError(signal), last, maybeWritten);
         if (!worthAnotherOwner(error)) throw this.#giveUp(error, undefined, maybeWritten);

@@ -16,6 +16,12 @@ import {
 } from '@walstream/rpc';
 import type { ChannelOwner } from '../assignment/watcher.js';
 
+/** An idempotent append's identity: the producer's id and the append's number on this pchannel. */
+export interface ProducerSequence {
+  readonly producerId: string;
+  readonly sequence: bigint;
+}
+
 /** Appends a new session may have in flight before any result came back. */
 const INITIAL_WINDOW = 64;
 /** The longest SLOWDOWN pacing holds one message back. */
@@ -115,8 +121,14 @@ export class ProduceSession {
   /**
    * Sends one append and resolves with its result. A rejection whose `details.written` is `false` never
    * left this process (the session had ended, or `signal` aborted while it waited for a slot or the rate).
+   * `idempotence`, when given, is asked for the append's identity as it is sent.
    */
-  async append(message: Message, bytes: number, signal: AbortSignal | undefined): Promise<WireAppendResult> {
+  async append(
+    message: Message,
+    bytes: number,
+    signal: AbortSignal | undefined,
+    idempotence?: () => ProducerSequence,
+  ): Promise<WireAppendResult> {
     // Held back while the node says REJECT or the window is full (waiting is cheaper than being refused),
     // and paced to the pushed rate while SLOWDOWN. Every wait ends at the next change, so a newer push or a
     // freed slot is acted on at once.
@@ -139,12 +151,23 @@ export class ProduceSession {
       break;
     }
     const requestId = this.#nextRequestId++;
+    // Taken only now that the append leaves: one held back and abandoned never uses up a sequence.
+    const key = idempotence?.();
     const result = new Promise<WireAppendResult>((resolve, reject) => {
       this.#inFlight.set(requestId, { resolve, reject });
     });
     try {
       await this.#stream.send(
-        create(ProduceRequestSchema, { request: { case: 'produce', value: { requestId, message } } }),
+        create(ProduceRequestSchema, {
+          request: {
+            case: 'produce',
+            value: {
+              requestId,
+              message,
+              ...(key ? { idempotence: { producerId: key.producerId, sequence: key.sequence } } : {}),
+            },
+          },
+        }),
       );
     } catch (error) {
       // grpc-js may have written part of it: the stream's end decides, as for any append in flight.
