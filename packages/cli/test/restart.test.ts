@@ -80,7 +80,18 @@ describe('walstream up on a data directory', () => {
     const dataDir = join(scratch, 'busy');
     const holder = spawn(
       process.execPath,
-      ['--import', 'tsx', 'packages/cli/src/bin.ts', 'up', '--pchannels', '1', '--data-dir', dataDir],
+      [
+        '--import',
+        'tsx',
+        'packages/cli/src/bin.ts',
+        'up',
+        '--pchannels',
+        '1',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        '127.0.0.1:0',
+      ],
       {
         cwd: repository,
         env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.tests.json' },
@@ -99,10 +110,13 @@ describe('walstream up on a data directory', () => {
       });
       const out: string[] = [];
       const err: string[] = [];
-      const code = await runCli(['up', '--pchannels', '1', '--data-dir', dataDir], {
-        out: (line) => out.push(line),
-        err: (line) => err.push(line),
-      });
+      const code = await runCli(
+        ['up', '--pchannels', '1', '--data-dir', dataDir, '--listen', '127.0.0.1:0'],
+        {
+          out: (line) => out.push(line),
+          err: (line) => err.push(line),
+        },
+      );
       expect(code).toBe(1);
       expect(err.join('\n')).toContain(`in use by process ${holder.pid}`);
       expect(out).toEqual([]);

@@ -1,0 +1,185 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/index.js';
+import { exited, run, startUp } from './support/processes.js';
+
+const TOKEN = 'e2e-token';
+const scratch = mkdtempSync(join(tmpdir(), 'walstream-cli-e2e-'));
+let up: { child: ChildProcessWithoutNullStreams; address: string; lines: string[] };
+
+beforeAll(async () => {
+  up = await startUp([
+    '--memory',
+    '--listen',
+    '127.0.0.1:0',
+    '--nodes',
+    '2',
+    '--pchannels',
+    '2',
+    '--token',
+    TOKEN,
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  if (up && up.child.exitCode === null) {
+    up.child.kill('SIGKILL');
+    await exited(up.child);
+  }
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const client = () => ['--coord', up.address, '--token', TOKEN];
+
+/** `walstream <argv>` in this process (the same command, without a process start). */
+async function inProcess(argv: readonly string[], stdin = '') {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    out: (line) => out.push(line),
+    err: (line) => err.push(line),
+    env: {},
+    stdin: [stdin],
+  });
+  return { code, out, err: err.join('\n') };
+}
+
+describe('walstream up, produce and consume in separate processes', () => {
+  it('the consumer gets exactly what the producer sent, in order, bodies and properties intact', async () => {
+    const vchannel = 'walstream-0_e2ev0';
+    const sent = Array.from({ length: 200 }, (_, i) => ({
+      body: i % 3 === 0 ? { seq: i, tags: ['a', 'b'] } : i % 3 === 1 ? `text ${i}` : i,
+      properties: { seq: String(i) },
+    }));
+    const produced = await run(
+      ['produce', ...client(), '--vchannel', vchannel, '--create'],
+      `${sent.map((line) => JSON.stringify(line)).join('\n')}\n`,
+    );
+    expect(produced.stderr).toMatch(/produced 200 message\(s\) to walstream-0_e2ev0/);
+    expect(produced.code).toBe(0);
+
+    const consumed = await run(['consume', ...client(), '--vchannel', vchannel, '--limit', '200']);
+    expect(consumed.code).toBe(0);
+    const lines = consumed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((line) => ({ body: line.body, properties: line.properties }))).toEqual(sent);
+    expect(lines.every((line) => line.vchannel === vchannel && line.type === 'JsonRecord')).toBe(true);
+    // Timeticks never go back along a vchannel.
+    const ticks = lines.map((line) => BigInt(line.timeTick));
+    expect(ticks.every((tick, i) => i === 0 || tick >= ticks[i - 1]!)).toBe(true);
+  }, 60_000);
+
+  it('--raw lines round-trip as text; --from an id starts at that message', async () => {
+    const vchannel = 'walstream-1_rawv0';
+    const produced = await inProcess(
+      ['produce', ...client(), '--vchannel', vchannel, '--create', '--raw'],
+      'first line\nsecond {not json}\nthird\n',
+    );
+    expect(produced.code).toBe(0);
+    const all = await inProcess(['consume', ...client(), '--vchannel', vchannel, '--limit', '3']);
+    expect(all.out.map((line) => JSON.parse(line).body)).toEqual([
+      'first line',
+      'second {not json}',
+      'third',
+    ]);
+    const second = JSON.parse(all.out[1]!).id as string;
+    const from = await inProcess([
+      'consume',
+      ...client(),
+      '--vchannel',
+      vchannel,
+      '--from',
+      second,
+      '--limit',
+      '2',
+    ]);
+    expect(from.out.map((line) => JSON.parse(line).body)).toEqual(['second {not json}', 'third']);
+  }, 30_000);
+});
+
+describe('walstream bad input', () => {
+  it('malformed JSON: exit 1 naming the line; the lines before it landed, nothing from it on', async () => {
+    const vchannel = 'walstream-0_badv0';
+    const bad = await run(
+      ['produce', ...client(), '--vchannel', vchannel, '--create'],
+      '{"body": 1}\n{"body": 2}\n{"body": 3,,}\n{"body": 4}\n',
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/line 3: malformed JSON/);
+    expect(bad.stderr).toMatch(/nothing from line 3 on was sent/);
+    // A marker after the failed run: the vchannel holds 1, 2, then the marker — no 3 or 4 in between.
+    expect(
+      (await inProcess(['produce', ...client(), '--vchannel', vchannel], '{"body": "marker"}\n')).code,
+    ).toBe(0);
+    const read = await inProcess(['consume', ...client(), '--vchannel', vchannel, '--limit', '3']);
+    expect(read.out.map((line) => JSON.parse(line).body)).toEqual([1, 2, 'marker']);
+  }, 30_000);
+
+  it('unknown vchannel, unknown pchannel, oversize message, wrong or missing token, unreachable coordinator: clear message, exit 1', async () => {
+    const closedPort = '127.0.0.1:9';
+    const cases: [readonly string[], RegExp][] = [
+      [
+        ['produce', ...client(), '--vchannel', 'walstream-1_missingv0'],
+        /vchannel walstream-1_missingv0 does not exist \(VCHANNEL_NOT_FOUND\): create it with --create/,
+      ],
+      [
+        ['produce', ...client(), '--vchannel', 'nowhere_xv0'],
+        /unknown vchannel nowhere_xv0: the service has no pchannel nowhere \(it has walstream-0, walstream-1\)/,
+      ],
+      [['consume', ...client(), '--vchannel', 'nowhere_xv0'], /unknown vchannel nowhere_xv0/],
+      [
+        ['produce', ...client(), '--vchannel', 'walstream-0_e2ev0', '--max-message-bytes', '16'],
+        /line 1: the message is \d+ bytes, over --max-message-bytes 16/,
+      ],
+      [
+        ['produce', '--coord', up.address, '--token', 'wrong', '--vchannel', 'walstream-0_e2ev0'],
+        /refused the call: wrong token \(UNAUTHENTICATED\)/,
+      ],
+      [['status', '--coord', up.address], /refused the call: it requires a token/],
+      [
+        ['produce', '--coord', closedPort, '--connect-timeout', '500ms', '--vchannel', 'walstream-0_e2ev0'],
+        /cannot reach the coordinator \(127\.0\.0\.1:9: no answer within 500 ms\)/,
+      ],
+    ];
+    for (const [argv, pattern] of cases) {
+      const started = performance.now();
+      const result = await inProcess(argv, '{"body": "a message body over sixteen bytes"}\n');
+      expect(result.err).toMatch(pattern);
+      expect(result.code).toBe(1);
+      expect(performance.now() - started).toBeLessThan(10_000);
+    }
+  }, 60_000);
+
+  it('a --config file supplies the coordinator and the token', async () => {
+    const config = join(scratch, 'walstream.json');
+    writeFileSync(config, JSON.stringify({ coord: up.address, token: TOKEN }));
+    const result = await inProcess(['status', '--config', config, '--json']);
+    expect(result.code).toBe(0);
+    const status = JSON.parse(result.out.join('\n'));
+    expect(status.pchannels.map((p: { name: string; state: string }) => [p.name, p.state])).toEqual([
+      ['walstream-0', 'ready'],
+      ['walstream-1', 'ready'],
+    ]);
+    expect(status.nodes).toHaveLength(2);
+  });
+});
+
+describe('walstream up lifecycle', () => {
+  it('was ready within 1 s of starting to serve; Ctrl-C drains and exits 0', async () => {
+    const ready = up.lines.find((line) => line.startsWith('ready in'));
+    expect(Number(/ready in (\d+) ms/.exec(ready ?? '')?.[1])).toBeLessThanOrEqual(1_000);
+    const closed = new Promise<string>((resolve) => {
+      up.child.stdout.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('closed in')) resolve(chunk.toString());
+      });
+    });
+    up.child.kill('SIGINT');
+    expect(await exited(up.child)).toBe(0);
+    expect(await closed).toMatch(/closed in \d+ ms/);
+  }, 30_000);
+});
