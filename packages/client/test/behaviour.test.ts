@@ -4,11 +4,15 @@
  * starts the same parts itself, behind `createClient({ embedded })`).
  */
 
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   hasCode,
   type ImmutableMessage,
   ImmutableTxnMessage,
+  MemoryCatalog,
   newMessage,
   SystemMessageType,
   vchannelName,
@@ -196,6 +200,33 @@ describe('embedded mode', () => {
       expect(hasCode(error, 'INVALID_ARGUMENT'), `${JSON.stringify(embedded)}: ${String(error)}`).toBe(true);
       expect((error as WalError).retriable).toBe(false);
       expect(String((error as WalError).details.option ?? (error as WalError).message)).toContain(option);
+    }
+  });
+
+  test("dataDir: a second run on the same directory, with the first run's catalog, reads what the first appended and appends after it", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'walstream-client-embedded-'));
+    try {
+      const catalog = new MemoryCatalog();
+      const vchannel = vchannelName('bhd', 'v');
+      const first = await createClient({ embedded: { pchannels: ['bhd'], dataDir, catalog }, backoff });
+      await first.createVChannel(vchannel);
+      const before = await first.append(note(vchannel, 1));
+      const termBefore = first.assignment?.channels.get('bhd')?.pchannel.term ?? 0n;
+      await first.close();
+      const second = await createClient({ embedded: { pchannels: ['bhd'], dataDir, catalog }, backoff });
+      try {
+        const after = await second.append(note(vchannel, 2));
+        expect(after.timeTick > before.timeTick).toBe(true);
+        expect(second.assignment?.channels.get('bhd')?.pchannel.term ?? 0n).toBeGreaterThan(termBefore);
+        const read = await readUntil(second, vchannel, (r) => r.some((m) => seqOf(m) === 2));
+        expect(read.flatMap(seqs)).toEqual([1, 2]);
+        expect(read[0]?.id.marshal()).toBeDefined();
+        expect(read.find((m) => seqOf(m) === 1)?.timeTick).toBe(before.timeTick);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
