@@ -63,26 +63,24 @@ function copies(producerId: string, sequence: number): number {
     ).length;
 }
 
-const signal = new AbortController().signal;
-
 describe('IdempotentAppends on a WAL stack', () => {
   it('answers a repeat at a newer term with the result the older term gave, read from the log', async () => {
     const first = await openAt(1n);
     await first.append(createVChannel(VCHANNEL));
     const before = appends();
-    const r1 = await before.append(first, note(1), { producerId: 'p', sequence: 1n }, signal);
-    const r2 = await before.append(first, note(2), { producerId: 'p', sequence: 2n }, signal);
-    const again = await before.append(first, note(1), { producerId: 'p', sequence: 1n }, signal);
+    const r1 = await before.append(first, note(1), { producerId: 'p', sequence: 1n });
+    const r2 = await before.append(first, note(2), { producerId: 'p', sequence: 2n });
+    const again = await before.append(first, note(1), { producerId: 'p', sequence: 1n });
     expect(messageIdEquals(again.messageId, r1.messageId)).toBe(true);
     expect(again.timeTick).toBe(r1.timeTick);
 
     // The next owner: a WAL at term 2 on another node (its own window), fencing term 1.
     const second = await openAt(2n);
     const after = appends();
-    const repeat = await after.append(second, note(2), { producerId: 'p', sequence: 2n }, signal);
+    const repeat = await after.append(second, note(2), { producerId: 'p', sequence: 2n });
     expect(messageIdEquals(repeat.messageId, r2.messageId)).toBe(true);
     expect(repeat.timeTick).toBe(r2.timeTick);
-    const fresh = await after.append(second, note(3), { producerId: 'p', sequence: 3n }, signal);
+    const fresh = await after.append(second, note(3), { producerId: 'p', sequence: 3n });
     expect(fresh.timeTick).toBeGreaterThan(r2.timeTick);
     expect(after.stats()).toEqual({ duplicates: 1, rebuilds: 1 });
     expect([copies('p', 1), copies('p', 2), copies('p', 3)]).toEqual([1, 1, 1]);
@@ -92,7 +90,7 @@ describe('IdempotentAppends on a WAL stack', () => {
     const wal = await openAt(3n);
     const idem = appends();
     const results = await Promise.all(
-      Array.from({ length: 5 }, () => idem.append(wal, note(9), { producerId: 'q', sequence: 1n }, signal)),
+      Array.from({ length: 5 }, () => idem.append(wal, note(9), { producerId: 'q', sequence: 1n })),
     );
     for (const r of results) expect(messageIdEquals(r.messageId, results[0]!.messageId)).toBe(true);
     expect(copies('q', 1)).toBe(1);
@@ -102,10 +100,8 @@ describe('IdempotentAppends on a WAL stack', () => {
   it('refuses a sequence below the window with INVALID_REQUEST_SEQ (not retriable) and writes nothing', async () => {
     const wal = await openAt(4n);
     const idem = appends({ maxSequences: 4 });
-    await idem.append(wal, note(1), { producerId: 'r', sequence: 10n }, signal);
-    const refused = await idem
-      .append(wal, note(2), { producerId: 'r', sequence: 6n }, signal)
-      .catch((e) => e);
+    await idem.append(wal, note(1), { producerId: 'r', sequence: 10n });
+    const refused = await idem.append(wal, note(2), { producerId: 'r', sequence: 6n }).catch((e) => e);
     expect(WalError.is(refused) && hasCode(refused, 'INVALID_REQUEST_SEQ')).toBe(true);
     expect((refused as WalError).retriable).toBe(false);
     expect(copies('r', 6)).toBe(0);
@@ -120,7 +116,7 @@ describe('IdempotentAppends on a WAL stack', () => {
       { producerId: 'x'.repeat(65), sequence: 1n },
       { producerId: 'ok', sequence: 0n },
     ]) {
-      const error = await idem.append(wal, note(1), key, signal).catch((e) => e);
+      const error = await idem.append(wal, note(1), key).catch((e) => e);
       expect(
         WalError.is(error) && hasCode(error, 'INVALID_ARGUMENT'),
         JSON.stringify(String(key.producerId)),

@@ -11,7 +11,7 @@ import {
   WalError,
 } from '@walstream/core';
 import { checkKnownKeys, integerOption } from '@walstream/core/internal';
-import { abortError, decodeBase36, encodeBase36, type Observability, toWalError } from '@walstream/core/spi';
+import { decodeBase36, encodeBase36, type Observability, toWalError } from '@walstream/core/spi';
 import { type WalCheckpoints, walCheckpoints } from '@walstream/interceptors';
 import { ManagedWal } from '../wal-manager/managed-wal.js';
 import { type DedupBounds, DedupWindow, type ProducerSequence } from './window.js';
@@ -127,12 +127,7 @@ export class IdempotentAppends {
    * Appends `message` once per `key` within the window: a repeat gets the first append's result (waiting
    * for it while it is in flight). Outside the window → INVALID_REQUEST_SEQ, not retriable.
    */
-  async append(
-    wal: Wal,
-    message: MutableMessage,
-    key: ProducerSequence,
-    signal: AbortSignal,
-  ): Promise<AppendResult> {
+  async append(wal: Wal, message: MutableMessage, key: ProducerSequence): Promise<AppendResult> {
     checkProducerSequence(key);
     if (message.properties._tx !== undefined) {
       throw invalid('idempotent appends are for messages outside a transaction');
@@ -148,7 +143,7 @@ export class IdempotentAppends {
     // A round ends in an answer, or goes again after the append it waited for did not land or left its
     // outcome unknown (then the window is read again from the log). Each cause can recur only so often.
     for (let round = 0; round < 8; round++) {
-      const window = await this.#window(wal, dedup, signal);
+      const window = await this.#window(wal, dedup);
       const admission = window.admit(key, this.#clock());
       if (admission.kind === 'done') {
         this.#duplicates++;
@@ -195,7 +190,7 @@ export class IdempotentAppends {
   }
 
   /** The WAL's window, read from the log first when it has none (one read at a time, shared). */
-  #window(wal: Wal, dedup: WalDedup, signal: AbortSignal): Promise<DedupWindow> {
+  #window(wal: Wal, dedup: WalDedup): Promise<DedupWindow> {
     if (dedup.window) return Promise.resolve(dedup.window);
     if (!dedup.building) {
       const building = this.#rebuild(wal, dedup.unknownAfter).then(
@@ -214,7 +209,8 @@ export class IdempotentAppends {
       building.catch(() => {});
       dedup.building = building;
     }
-    return abortable(dedup.building, signal);
+    // No signal of its own: the read ends within rebuildTimeoutMs, or when the WAL closes under it.
+    return dedup.building;
   }
 
   async #rebuild(wal: Wal, unknownAfter: bigint | undefined): Promise<DedupWindow> {
@@ -312,15 +308,6 @@ function rebuildTimeout(wal: Wal, ms: number): WalError {
       details: { pchannel: wal.channel.name, written: 'unknown' },
     },
   );
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal, 'waiting for the idempotence window'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal, 'waiting for the idempotence window'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 function invalid(message: string): WalError {

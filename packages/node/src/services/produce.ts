@@ -233,15 +233,13 @@ class ProduceSession {
       return;
     }
     this.#inFlight++;
-    // An idempotent append goes through the WAL's deduplication window; it waits for the appends it
-    // repeats even after this stream ends, so it takes the node's signal, not the call's.
+    // An idempotent append goes through the WAL's deduplication window, which answers a repeat with the
+    // first append's result instead of writing it again.
     const appended = idempotence
-      ? this.#context.idempotence.append(
-          this.#wal,
-          message,
-          { producerId: idempotence.producerId, sequence: idempotence.sequence },
-          this.#context.shutdown,
-        )
+      ? this.#context.idempotence.append(this.#wal, message, {
+          producerId: idempotence.producerId,
+          sequence: idempotence.sequence,
+        })
       : this.#wal.append(message);
     void appended
       .then(
