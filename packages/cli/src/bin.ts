@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import { setMaxListeners } from 'node:events';
 import { runCli } from './cli.js';
+
+// Every append in flight listens on the client's close signal: `bench --concurrency 10000` holds that many.
+setMaxListeners(20_000);
 
 // The first Ctrl-C stops gracefully (appends drain, WALs close); another one a moment later exits at
 // once. Signals within that moment count as one: a launcher such as tsx relays the terminal's SIGINT,

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { bench } from './bench.js';
 import { consume } from './consume.js';
 import { produce } from './produce.js';
 import { status } from './status.js';
@@ -8,4 +9,4 @@ import { up } from './up.js';
  * Every `walstream` command, in the order `walstream --help` lists them. A new command is a file in this
  * folder exporting `defineCommand({...})`, added here.
  */
-export const COMMANDS: readonly Command[] = [up, produce, consume, status];
+export const COMMANDS: readonly Command[] = [up, produce, consume, status, bench];
