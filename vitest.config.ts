@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { unitProject as kafkaUnit } from './packages/adapter-kafka/vitest.config.ts';
 import { unitProject as pulsarUnit } from './packages/adapter-pulsar/vitest.config.ts';
+import { kafkaProject as coordKafka } from './packages/coord/vitest.config.ts';
 import { kafkaProject as nodeKafka } from './packages/node/vitest.config.ts';
 
 export default defineConfig({
@@ -13,6 +14,8 @@ export default defineConfig({
       pulsarUnit,
       // The node's tests on a real Kafka broker (its broker-free ones are the `node` project).
       nodeKafka,
+      // Coordinator and node processes on real etcd and Kafka (its other tests are the `coord` project).
+      coordKafka,
       { test: { name: 'scripts', include: ['scripts/**/*.test.ts'], testTimeout: 120_000 } },
     ],
   },

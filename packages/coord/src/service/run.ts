@@ -71,6 +71,10 @@ const RETRY_MS = [100, 5_000] as const;
  * lease could not be kept alive — the active part stops at once (the server first) and the process
  * campaigns again; every pchannel save is a compare-and-swap, so a deposed coordinator that is still
  * closing cannot overwrite what the next one saved.
+ *
+ * The process must have the MessageID codec of the nodes' adapter registered (import the adapter package,
+ * e.g. `import '@walstream/adapter-kafka'`): broadcast results carry the ids the copies were appended at,
+ * and a result that cannot be decoded dead-letters its broadcast.
  */
 export async function runCoordinator(options: RunCoordinatorOptions): Promise<RunningCoordinator> {
   const where = 'runCoordinator';

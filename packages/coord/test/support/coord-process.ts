@@ -11,6 +11,8 @@
  * and exits 0. SIGKILL is the crash the tests want.
  */
 import { createInterface } from 'node:readline';
+// The nodes' MessageID codec: the coordinator decodes the ids its broadcast copies were appended at.
+import '@walstream/adapter-kafka';
 import { runCoordinator } from '@walstream/coord';
 
 export interface CoordConfig {
@@ -68,6 +70,7 @@ running.role$.subscribe((role) => {
           state: t.state,
           appended: t.appended.length,
           acked: t.acked.length,
+          ...(t.error ? { error: `${t.error.code}: ${t.error.message}` } : {}),
         })),
       }),
     );

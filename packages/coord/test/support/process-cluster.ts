@@ -126,7 +126,7 @@ export class ProcessCluster {
   }
 
   vchannel(pchannel: string): string {
-    return vchannelName(pchannel, 'v0');
+    return vchannelName(pchannel, 'c');
   }
 
   /** Appends on the owner the catalog names, at its term; rejects with the node's error. */
