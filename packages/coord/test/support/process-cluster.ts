@@ -22,7 +22,7 @@ const coordScript = fileURLToPath(new URL('./coord-process.ts', import.meta.url)
 
 export const FailoverDdl: MessageTypeDefinition<Uint8Array> =
   (messageTypes.byName('CoordFailoverDdl') as MessageTypeDefinition<Uint8Array> | undefined) ??
-  defineMessageType({ name: 'CoordFailoverDdl', code: 2311, flags: {} });
+  defineMessageType({ name: 'CoordFailoverDdl', code: 2391, flags: {} });
 
 export interface NodeProcess {
   readonly child: JsonChild;
