@@ -15,6 +15,7 @@
  * of in process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,9 @@ import { DeliverPolicy, type ImmutableMessage, pchannelOfVChannel, vchannelName 
 import { createVChannel } from '@walstream/interceptors';
 import { runCli, startEmbedded } from '../../packages/cli/src/index.ts';
 import { type LoadTarget, runLoad } from '../../packages/cli/src/load.ts';
+
+// Every append in flight listens on the client's close signal.
+setMaxListeners(20_000);
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
