@@ -163,12 +163,8 @@ async function embeddedClient(options: EmbeddedClientOptions): Promise<Client> {
     rest,
     KNOWN.filter((key) => !['coord', 'tls', 'token'].includes(key)),
   );
-  let client: Client | undefined;
-  // The coordinator appends broadcast copies through this client: it reaches the nodes as any client does.
-  const service = await startEmbedded(embedded, (message, signal) => {
-    if (!client) throw new WalError('UNAVAILABLE', 'the embedded client is starting');
-    return client.append(message, signal ? { signal } : {});
-  });
+  const service = await startEmbedded(embedded);
+  let client: Client;
   try {
     client = remoteClient({ ...rest, coord: service.address }, () => service.close());
   } catch (error) {

@@ -7,13 +7,7 @@ import {
   serveCoordinator,
   startCoordinator,
 } from '@walstream/coord';
-import {
-  type AppendResult,
-  type Catalog,
-  MemoryCatalog,
-  type MutableMessage,
-  WalError,
-} from '@walstream/core';
+import { type Catalog, MemoryCatalog, WalError } from '@walstream/core';
 import { checkKnownKeys, integerOption } from '@walstream/core/internal';
 import type { WalImplsBuilder } from '@walstream/core/spi';
 import { type StreamingNode, startNode } from '@walstream/node';
@@ -80,13 +74,10 @@ export function checkEmbedded(options: EmbeddedOptions): void {
 }
 
 /**
- * Starts a coordinator and its node(s) in this process on loopback gRPC, as a deployment runs them apart.
- * `appender` is where broadcasts append each copy (the client, once it exists).
+ * Starts a coordinator and its node(s) in this process on loopback gRPC, as a deployment runs them apart
+ * (broadcast copies go through each owner's node client, as there).
  */
-export async function startEmbedded(
-  options: EmbeddedOptions,
-  appender: (message: MutableMessage, signal: AbortSignal | undefined) => Promise<AppendResult>,
-): Promise<EmbeddedService> {
+export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedService> {
   checkEmbedded(options);
   const catalog = options.catalog ?? new MemoryCatalog();
   const store = options.memory ? new MemoryLogStore() : undefined;
@@ -99,7 +90,6 @@ export async function startEmbedded(
     // balanced count never moves again.
     policy: 'pchannelCount',
     balancer: { minMoveIntervalMs: 0 },
-    appender: { append: (message, signal) => appender(message, signal) },
   });
   const members: Member[] = [];
   const nodes: StreamingNode[] = [];

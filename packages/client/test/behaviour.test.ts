@@ -16,7 +16,7 @@ import {
   newMessage,
   SystemMessageType,
   vchannelName,
-  WalError,
+  type WalError,
 } from '@walstream/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Client, createClient } from '../src/index.js';
@@ -32,28 +32,12 @@ interface Service {
 
 const services: Record<string, () => Promise<Service>> = {
   remote: async () => {
-    // The coordinator appends broadcast copies through a client of its own service.
-    let appender: Client | undefined;
-    const cluster = await Cluster.start(
-      PCHANNELS,
-      2,
-      {},
-      {
-        appender: {
-          append: (message, signal) => {
-            if (!appender) throw new WalError('UNAVAILABLE', 'starting');
-            return appender.append(message, signal ? { signal } : {});
-          },
-        },
-      },
-    );
-    appender = createClient({ coord: cluster.server.address, backoff });
+    const cluster = await Cluster.start(PCHANNELS, 2);
     const client = createClient({ coord: cluster.server.address, backoff });
     return {
       client,
       close: async () => {
         await client.close();
-        await appender?.close();
         await cluster.close();
       },
     };

@@ -1,6 +1,5 @@
 import { MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
 import {
-  type BroadcastAppender,
   type Coordinator,
   type InProcessSessionHandle,
   RpcNodeManagerClient,
@@ -60,11 +59,9 @@ export class Cluster {
     pchannels: readonly string[],
     nodeCount: number,
     nodeOptions: { flowControl?: FlowControlOptions } = {},
-    coordOptions: { appender?: BroadcastAppender } = {},
   ): Promise<Cluster> {
     const cluster = new Cluster();
     cluster.coordinator = await startCoordinator({
-      ...coordOptions,
       catalog: cluster.catalog,
       pchannels,
       policy: 'pchannelCount',
