@@ -283,13 +283,12 @@ describe('options', () => {
       EtcdNodeSession.register({ client: c, ttlSeconds: 0 }).catch((e: unknown) => e),
       EtcdNodeSession.register({ client: c, ttlSeconds: 1.5 }).catch((e: unknown) => e),
       EtcdNodeSession.register({ client: {} as Etcd3 }).catch((e: unknown) => e),
-      EtcdSessionDirectory.open({ client: c } as unknown as Parameters<
-        typeof EtcdSessionDirectory.open
-      >[0]).catch((e: unknown) => e),
+      // Without connect the directory reaches nodes over gRPC itself; a disconnect alone has nothing to release.
+      EtcdSessionDirectory.open({ client: c, disconnect: () => {} }).catch((e: unknown) => e),
       campaign({ client: c, candidate: '' }).catch((e: unknown) => e),
       campaign({ client: c, candidate: 'x', ttlSeconds: -1 }).catch((e: unknown) => e),
     ]);
-    const names = ['ttlSeconds', 'ttlSeconds', 'client', 'connect', 'candidate', 'ttlSeconds'];
+    const names = ['ttlSeconds', 'ttlSeconds', 'client', 'disconnect', 'candidate', 'ttlSeconds'];
     for (const [i, outcome] of outcomes.entries()) {
       expect(WalError.is(outcome) && outcome.code, String(outcome)).toBe('INVALID_ARGUMENT');
       expect((outcome as WalError).retriable).toBe(false);
