@@ -147,7 +147,7 @@ async function pump(
   const seconds = (performance.now() - started) / 1_000;
   const summary =
     `produced ${acknowledged.toLocaleString('en-US')} message(s) to ${options.vchannel} in ${seconds.toFixed(2)} s` +
-    ` (${Math.round(acknowledged / Math.max(seconds, 0.001)).toLocaleString('en-US')}/s); append latency` +
+    ` (${Math.round(acknowledged / Math.max(seconds, 0.001)).toLocaleString('en-US')}/s)\nappend latency` +
     ` p50 ${formatMs(latency.quantile(0.5))} p99 ${formatMs(latency.quantile(0.99))} max ${formatMs(latency.count ? latency.max : undefined)}`;
   io.err(summary);
   if (!failure) {
