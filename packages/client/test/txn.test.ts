@@ -173,6 +173,30 @@ describe('client txn', () => {
     expect(read.flatMap((m) => (seqOf(m) === undefined ? [] : [seqOf(m)]))).toEqual([9]);
   }, 30_000);
 
+  test('finished txns leave nothing behind on the client: 30 in a row raise no listener-leak warning', async () => {
+    const { client } = await start('txl');
+    const vchannel = vchannelName('txl', 'v');
+    await client.createVChannel(vchannel);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 30; i++) {
+        const txn = await client.txn(vchannel);
+        await txn.append(note(vchannel, i));
+        if (i % 2 === 0) await txn.commit();
+        else await txn.rollback();
+      }
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.message)).toEqual([]);
+  });
+
   test('bad input: a message of another vchannel, a bad keepalive, a txn on a malformed vchannel', async () => {
     const { client } = await start('txb');
     const vchannel = vchannelName('txb', 'v');

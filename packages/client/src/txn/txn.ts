@@ -153,6 +153,7 @@ class ClientTxn implements Txn {
   /** Why the txn can no longer commit. */
   #failure: WalError | undefined;
   readonly #ctx: TxnContextOptions;
+  readonly #onClientClose = (): void => this.#session.cancel(new WalError('CLOSED', 'the client is closed'));
 
   constructor(vchannel: string, txn: TxnContext, session: ProduceSession, context: TxnContextOptions) {
     this.vchannel = vchannel;
@@ -160,13 +161,7 @@ class ClientTxn implements Txn {
     this.#session = session;
     this.#ctx = context;
     // The client's close ends the stream; the txn then fails at its next call.
-    context.stop.addEventListener(
-      'abort',
-      () => this.#session.cancel(new WalError('CLOSED', 'the client is closed')),
-      {
-        once: true,
-      },
-    );
+    context.stop.addEventListener('abort', this.#onClientClose, { once: true });
   }
 
   get state(): Txn['state'] {
@@ -205,6 +200,7 @@ class ClientTxn implements Txn {
       // Committing what is left would show readers a txn without a message its writer meant to be in it.
       await this.#finish('rollback', options.signal).catch(() => undefined);
       this.#state = 'rolled-back';
+      this.#end(new WalError('CLOSED', 'the txn is finished'));
       throw new WalError(
         'INVALID_TRANSACTION_STATE',
         `${this.#failedAppends} append(s) of txn ${this.context.txnId} failed: it was rolled back, not committed`,
@@ -219,7 +215,7 @@ class ClientTxn implements Txn {
       this.#state = 'failed';
       throw error;
     } finally {
-      this.#session.cancel(new WalError('CLOSED', 'the txn is finished'));
+      this.#end(new WalError('CLOSED', 'the txn is finished'));
     }
   }
 
@@ -239,7 +235,7 @@ class ClientTxn implements Txn {
       // A rollback that did not get through leaves the txn to expire: no commit will ever be sent for it.
     } finally {
       this.#state = 'rolled-back';
-      this.#session.cancel(new WalError('CLOSED', 'the txn is finished'));
+      this.#end(new WalError('CLOSED', 'the txn is finished'));
     }
   }
 
@@ -360,8 +356,14 @@ class ClientTxn implements Txn {
   #fail(error: WalError): WalError {
     this.#failure ??= error;
     this.#state = 'failed';
-    this.#session.cancel(error);
+    this.#end(error);
     return error;
+  }
+
+  /** The txn is over here: its stream goes, and the client's close no longer concerns it. */
+  #end(reason: WalError): void {
+    this.#session.cancel(reason);
+    this.#ctx.stop.removeEventListener('abort', this.#onClientClose);
   }
 
   #stateError(what: string): WalError {
