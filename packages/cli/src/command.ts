@@ -21,7 +21,7 @@ export interface CliIo {
   /** Environment for `WALSTREAM_*` options; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Input of commands that read lines (`produce`); default `process.stdin`. */
-  readonly stdin?: AsyncIterable<string | Uint8Array>;
+  readonly stdin?: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
   /**
    * Redraws a progress line in place (stderr of a terminal); absent when stderr is not a terminal, and then
    * commands print no progress lines.

@@ -9,6 +9,9 @@ import { Histogram } from '../histogram.js';
 import { formatMs } from '../latency.js';
 import { lineToMessage } from '../records.js';
 
+/** Where lines come from: stdin, a file, or (embedding) any iterable of chunks. */
+type Input = AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
+
 export interface ProduceOptions extends ConnectOptions {
   readonly vchannel: string;
   readonly raw: boolean;
@@ -71,7 +74,7 @@ first line is appended alone, so an unknown vchannel fails before anything else 
 });
 
 async function runProduce(options: ProduceOptions, io: CliIo): Promise<number> {
-  const input: AsyncIterable<string | Uint8Array> =
+  const input: Input =
     options.file !== undefined ? createReadStream(options.file) : (io.stdin ?? process.stdin);
   const { client, assignment } = await connect(options);
   try {
@@ -84,12 +87,7 @@ async function runProduce(options: ProduceOptions, io: CliIo): Promise<number> {
 }
 
 /** Reads, parses and appends line by line with at most `inflight` appends outstanding. */
-async function pump(
-  client: Client,
-  input: AsyncIterable<string | Uint8Array>,
-  options: ProduceOptions,
-  io: CliIo,
-): Promise<number> {
+async function pump(client: Client, input: Input, options: ProduceOptions, io: CliIo): Promise<number> {
   const latency = new Histogram();
   const started = performance.now();
   const inFlight = new Set<Promise<void>>();
@@ -177,7 +175,7 @@ function explain(error: unknown, vchannel: string): string {
 }
 
 /** The input's lines, numbered from 1, without their line ends. */
-async function* lines(input: AsyncIterable<string | Uint8Array>): AsyncGenerator<[number, string]> {
+async function* lines(input: Input): AsyncGenerator<[number, string]> {
   const decoder = new TextDecoder();
   let pending = '';
   let number = 0;
