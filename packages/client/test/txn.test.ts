@@ -17,7 +17,7 @@ import {
 import { connectRpc } from '@walstream/rpc';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Client, createClient } from '../src/index.js';
-import { Cluster, note, seqOf, waitFor } from './support/cluster.js';
+import { Cluster, note, seqOf, type WireNode, waitFor } from './support/cluster.js';
 
 let cluster: Cluster | undefined;
 let client: Client | undefined;
@@ -81,6 +81,41 @@ async function startRelay(target: string): Promise<Relay> {
   };
 }
 
+/**
+ * Moves `pchannel` to a node the client reaches through a TCP relay the test can cut, as a network would:
+ * the owner leaves and joins again under the relay's address.
+ */
+async function ownerBehindRelay(
+  cluster: Cluster,
+  client: Client,
+  pchannel: string,
+): Promise<{ relay: Relay; owner: WireNode }> {
+  const owner = cluster.ownerOf(pchannel);
+  const other = cluster.nodes.find((n) => n !== owner)!;
+  const relay = await startRelay(owner.node.address);
+  relays.push(relay);
+  const rpc = connectRpc(owner.node.address);
+  owner.session.leave();
+  cluster.nodes.push({
+    node: owner.node,
+    rpc,
+    session: cluster.coordinator.sessions.join(new RpcNodeManagerClient(rpc), {
+      address: relay.address,
+      nodeId: String(owner.node.nodeId),
+    }),
+  });
+  await cluster.coordinator.balancer.idle(AbortSignal.timeout(20_000));
+  // Wherever the pchannel went meanwhile, it lives behind the relay from now on.
+  if (cluster.ownerOf(pchannel) === other) {
+    await cluster.coordinator.balancer.drain(String(other.node.nodeId), AbortSignal.timeout(20_000));
+  }
+  await waitFor(
+    () => client.assignment?.channels.get(pchannel)?.address === relay.address,
+    'owner behind relay',
+  );
+  return { relay, owner };
+}
+
 /** Reads `vchannel` from the start up to the note `last` (bounded); TimeTicks left out. */
 async function readTo(client: Client, vchannel: string, last: number): Promise<ImmutableMessage[]> {
   const read: ImmutableMessage[] = [];
@@ -123,30 +158,7 @@ describe('client txn', () => {
 
   test('a txn whose stream breaks with one of its appends in flight fails TRANSACTION_EXPIRED and is never read', async () => {
     const { cluster, client } = await start('txk');
-    // The owner is reached through a TCP relay the test can cut, as a network would.
-    const relay = await startRelay(cluster.ownerOf('txk').node.address);
-    relays.push(relay);
-    const owner = cluster.ownerOf('txk');
-    const other = cluster.nodes.find((n) => n !== owner)!;
-    const rpc = connectRpc(owner.node.address);
-    owner.session.leave();
-    cluster.nodes.push({
-      node: owner.node,
-      rpc,
-      session: cluster.coordinator.sessions.join(new RpcNodeManagerClient(rpc), {
-        address: relay.address,
-        nodeId: String(owner.node.nodeId),
-      }),
-    });
-    await cluster.coordinator.balancer.idle(AbortSignal.timeout(20_000));
-    // Wherever the pchannel went, it lives behind the relay from now on.
-    if (cluster.ownerOf('txk') === other) {
-      await cluster.coordinator.balancer.drain(String(other.node.nodeId), AbortSignal.timeout(20_000));
-    }
-    await waitFor(
-      () => client.assignment?.channels.get('txk')?.address === relay.address,
-      'owner behind relay',
-    );
+    const { relay, owner } = await ownerBehindRelay(cluster, client, 'txk');
     const vchannel = vchannelName('txk', 'v');
     await client.createVChannel(vchannel);
     const txn = await client.txn(vchannel, { keepaliveMs: 20_000 });
