@@ -4,6 +4,7 @@
  */
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
+  type AppendResult,
   createWal,
   hasCode,
   MemoryCatalog,
@@ -24,6 +25,7 @@ import {
   PRODUCER_SEQUENCE_PROPERTY,
   resolveIdempotence,
 } from '../src/dedup/index.js';
+import { ManagedWal } from '../src/wal-manager/managed-wal.js';
 
 const NAME = 'idem';
 const VCHANNEL = `${NAME}_v0`;
@@ -124,4 +126,45 @@ describe('IdempotentAppends on a WAL stack', () => {
       expect((error as WalError).details.written).toBe(false);
     }
   });
+
+  it('settles an append the WAL failed with its outcome unknown from the log: a repeat of one that landed gets its result, one that did not is written once', async () => {
+    const wal = new LosingWal(await openAt(6n));
+    const idem = appends();
+    await idem.append(wal, note(0), { producerId: 's', sequence: 1n });
+    // Written, then the WAL's answer is lost: outcome unknown.
+    wal.next = 'lose-answer';
+    const lost = await idem.append(wal, note(1), { producerId: 's', sequence: 2n }).catch((e) => e);
+    expect(WalError.is(lost) && hasCode(lost, 'UNAVAILABLE')).toBe(true);
+    expect(copies('s', 2)).toBe(1);
+    const repeat = await idem.append(wal, note(1), { producerId: 's', sequence: 2n });
+    const written = adapter.store
+      .messages(NAME)
+      .find(
+        (m) => m.properties[PRODUCER_ID_PROPERTY] === 's' && m.properties[PRODUCER_SEQUENCE_PROPERTY] === '2',
+      );
+    expect(messageIdEquals(repeat.messageId, written!.id)).toBe(true);
+    expect(repeat.timeTick).toBe(written!.timeTick);
+    expect(copies('s', 2)).toBe(1);
+    // Failed before writing, with nothing said about it: outcome unknown too; the log shows it is not there.
+    wal.next = 'fail-before';
+    await idem.append(wal, note(3), { producerId: 's', sequence: 3n }).catch(() => {});
+    expect(copies('s', 3)).toBe(0);
+    await idem.append(wal, note(3), { producerId: 's', sequence: 3n });
+    expect(copies('s', 3)).toBe(1);
+    expect(idem.stats().rebuilds).toBe(3);
+  });
 });
+
+/** A WAL whose next append fails UNAVAILABLE (outcome unknown): after writing, or before. */
+class LosingWal extends ManagedWal {
+  next: 'lose-answer' | 'fail-before' | undefined;
+
+  override async append(message: MutableMessage, options?: WalAppendOptions): Promise<AppendResult> {
+    const fault = this.next;
+    this.next = undefined;
+    if (fault === 'fail-before') throw new WalError('UNAVAILABLE', 'injected: failed before the write');
+    const result = await super.append(message, options);
+    if (fault === 'lose-answer') throw new WalError('UNAVAILABLE', 'injected: the answer was lost');
+    return result;
+  }
+}
