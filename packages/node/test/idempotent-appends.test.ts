@@ -12,6 +12,7 @@ import {
   messageIdEquals,
   pchannel,
   type Wal,
+  type WalAppendOptions,
   WalError,
   type WalOpener,
 } from '@walstream/core';
