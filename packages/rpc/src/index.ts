@@ -42,6 +42,8 @@ export * from './gen/walstream/v1/node_pb.js';
 export { connectRpc, type RpcChannel } from './transport/client.js';
 export { startRpcServer } from './transport/server.js';
 export type {
+  AdminClient,
+  AdminImpl,
   AssignmentClient,
   AssignmentImpl,
   BroadcastClient,

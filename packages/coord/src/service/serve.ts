@@ -2,6 +2,7 @@ import { WalError } from '@walstream/core';
 import { checkKnownKeys } from '@walstream/core/internal';
 import {
   AckResponseSchema,
+  type AdminImpl,
   AllocateResponseSchema,
   type AssignmentDiscoverResponse,
   AssignmentDiscoverResponseSchema,
@@ -9,6 +10,7 @@ import {
   type BroadcastImpl,
   BroadcastResponseSchema,
   create,
+  DrainResponseSchema,
   fromWireMessage,
   fromWirePChannel,
   ReportErrorResponseSchema,
@@ -17,7 +19,9 @@ import {
   startRpcServer,
   type TsoImpl,
   toWirePChannel,
+  UndrainResponseSchema,
 } from '@walstream/rpc';
+import { firstValueFrom } from 'rxjs';
 import type { Layout } from '../balancer/balancer.js';
 import type { Coordinator } from '../coordinator.js';
 import type { SessionDirectory } from '../nodes/in-process-sessions.js';
@@ -42,7 +46,8 @@ export function toWireAssignment(layout: Layout): AssignmentDiscoverResponse {
 
 /**
  * Serves a coordinator over gRPC: `AssignmentService` (a stream of versioned full snapshots, the current
- * one first; ReportError), `BroadcastService` (Broadcast, Ack) and `TsoService` (Allocate).
+ * one first; ReportError), `BroadcastService` (Broadcast, Ack), `TsoService` (Allocate) and
+ * `AdminService` (Drain, Undrain).
  */
 export async function serveCoordinator(
   coordinator: Coordinator<SessionDirectory>,
@@ -137,5 +142,32 @@ export async function serveCoordinator(
       return create(AllocateResponseSchema, { first: batch.first, count: batch.count });
     },
   };
-  return startRpcServer({ ...options, services: { assignment, broadcast, tso } });
+  // Operator actions (`walstream drain`): a node id must be one in session, so a typo is not a silent no-op.
+  const knownNode = async (nodeId: bigint, action: string): Promise<string> => {
+    const id = String(nodeId);
+    const nodes = await firstValueFrom(coordinator.nodes$);
+    if (!nodes.some((node) => node.nodeId === id)) {
+      throw new WalError(
+        'INVALID_ARGUMENT',
+        `${action}: node ${id} is not in session (nodes: ${nodes.map((n) => n.nodeId).join(', ') || 'none'})`,
+        { retriable: false },
+      );
+    }
+    return id;
+  };
+  const admin: AdminImpl = {
+    async drain(request, call) {
+      const id = await knownNode(request.nodeId, 'drain');
+      const held = coordinator.channels.snapshot.metas
+        .filter((m) => m.nodeId === id)
+        .map((m) => m.channel.name);
+      await coordinator.balancer.drain(id, call.signal);
+      return create(DrainResponseSchema, { pchannels: held });
+    },
+    async undrain(request) {
+      await coordinator.balancer.undrain(await knownNode(request.nodeId, 'undrain'));
+      return create(UndrainResponseSchema, {});
+    },
+  };
+  return startRpcServer({ ...options, services: { assignment, broadcast, tso, admin } });
 }

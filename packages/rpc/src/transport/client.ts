@@ -9,6 +9,7 @@ import { WalError } from '@walstream/core';
 import { checkKnownKeys, integerOption } from '@walstream/core/internal';
 import { channelOptions, clientCredentials, tokenOption } from './options.js';
 import {
+  type AdminClient,
   type AssignmentClient,
   type BroadcastClient,
   type MethodWire,
@@ -34,6 +35,7 @@ export interface RpcChannel extends AsyncDisposable {
   readonly assignment: AssignmentClient;
   readonly broadcast: BroadcastClient;
   readonly tso: TsoClient;
+  readonly admin: AdminClient;
   /** Closes the connection. Calls in progress go on until they end; new calls fail with CLOSED. */
   close(): void;
 }
@@ -86,6 +88,7 @@ class GrpcRpcChannel implements RpcChannel {
   readonly assignment: AssignmentClient;
   readonly broadcast: BroadcastClient;
   readonly tso: TsoClient;
+  readonly admin: AdminClient;
   readonly #client: Client;
   readonly #token: string | undefined;
   #closed = false;
@@ -99,6 +102,7 @@ class GrpcRpcChannel implements RpcChannel {
     this.assignment = this.#stubs('assignment') as AssignmentClient;
     this.broadcast = this.#stubs('broadcast') as BroadcastClient;
     this.tso = this.#stubs('tso') as TsoClient;
+    this.admin = this.#stubs('admin') as AdminClient;
   }
 
   close(): void {

@@ -7,7 +7,12 @@ import {
 } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { WalError } from '@walstream/core';
-import { AssignmentService, BroadcastService, TsoService } from '../gen/walstream/v1/coord_pb.js';
+import {
+  AdminService,
+  AssignmentService,
+  BroadcastService,
+  TsoService,
+} from '../gen/walstream/v1/coord_pb.js';
 import { NodeHandlerService, NodeManagerService } from '../gen/walstream/v1/node_pb.js';
 import type {
   CallContext,
@@ -25,6 +30,7 @@ export const SERVICES = {
   assignment: AssignmentService,
   broadcast: BroadcastService,
   tso: TsoService,
+  admin: AdminService,
 } as const;
 
 export type ServiceKey = keyof typeof SERVICES;
@@ -83,12 +89,14 @@ export type NodeManagerImpl = ServiceImpl<typeof NodeManagerService>;
 export type AssignmentImpl = ServiceImpl<typeof AssignmentService>;
 export type BroadcastImpl = ServiceImpl<typeof BroadcastService>;
 export type TsoImpl = ServiceImpl<typeof TsoService>;
+export type AdminImpl = ServiceImpl<typeof AdminService>;
 
 export type NodeHandlerClient = ServiceClient<typeof NodeHandlerService>;
 export type NodeManagerClient = ServiceClient<typeof NodeManagerService>;
 export type AssignmentClient = ServiceClient<typeof AssignmentService>;
 export type BroadcastClient = ServiceClient<typeof BroadcastService>;
 export type TsoClient = ServiceClient<typeof TsoService>;
+export type AdminClient = ServiceClient<typeof AdminService>;
 
 /** The services one server offers; a service left out answers UNIMPLEMENTED (NOT_REGISTERED on our clients). */
 export interface ServiceImplementations {
@@ -97,6 +105,7 @@ export interface ServiceImplementations {
   readonly assignment?: AssignmentImpl;
   readonly broadcast?: BroadcastImpl;
   readonly tso?: TsoImpl;
+  readonly admin?: AdminImpl;
 }
 
 /** What the transport needs of one method: its path, kind and codecs. */

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file walstream/v1/coord.proto.
  */
 export const file_walstream_v1_coord: GenFile = /*@__PURE__*/
-  fileDesc("Chh3YWxzdHJlYW0vdjEvY29vcmQucHJvdG8SDHdhbHN0cmVhbS52MSIbChlBc3NpZ25tZW50RGlzY292ZXJSZXF1ZXN0IlMKGkFzc2lnbm1lbnREaXNjb3ZlclJlc3BvbnNlEjUKD2Z1bGxfYXNzaWdubWVudBgBIAEoCzIcLndhbHN0cmVhbS52MS5GdWxsQXNzaWdubWVudCJ1Cg5GdWxsQXNzaWdubWVudBIwCgd2ZXJzaW9uGAEgASgLMh8ud2Fsc3RyZWFtLnYxLkFzc2lnbm1lbnRWZXJzaW9uEjEKC2Fzc2lnbm1lbnRzGAIgAygLMhwud2Fsc3RyZWFtLnYxLk5vZGVBc3NpZ25tZW50IjIKEUFzc2lnbm1lbnRWZXJzaW9uEg4KBmdsb2JhbBgBIAEoAxINCgVsb2NhbBgCIAEoAyJkCg5Ob2RlQXNzaWdubWVudBIkCgRub2RlGAEgASgLMhYud2Fsc3RyZWFtLnYxLk5vZGVJbmZvEiwKCGNoYW5uZWxzGAIgAygLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyJvChJSZXBvcnRFcnJvclJlcXVlc3QSLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvEisKBWVycm9yGAIgASgLMhwud2Fsc3RyZWFtLnYxLlN0cmVhbWluZ0Vycm9yIhUKE1JlcG9ydEVycm9yUmVzcG9uc2UiOgoQQnJvYWRjYXN0UmVxdWVzdBImCgdtZXNzYWdlGAEgASgLMhUud2Fsc3RyZWFtLnYxLk1lc3NhZ2UitAEKEUJyb2FkY2FzdFJlc3BvbnNlEhQKDGJyb2FkY2FzdF9pZBgBIAEoBBI9CgdyZXN1bHRzGAIgAygLMiwud2Fsc3RyZWFtLnYxLkJyb2FkY2FzdFJlc3BvbnNlLlJlc3VsdHNFbnRyeRpKCgxSZXN1bHRzRW50cnkSCwoDa2V5GAEgASgJEikKBXZhbHVlGAIgASgLMhoud2Fsc3RyZWFtLnYxLkFwcGVuZFJlc3VsdDoCOAEiZQoKQWNrUmVxdWVzdBIUCgxicm9hZGNhc3RfaWQYASABKAQSEAoIdmNoYW5uZWwYAiABKAkSLwoHbWVzc2FnZRgDIAEoCzIeLndhbHN0cmVhbS52MS5JbW11dGFibGVNZXNzYWdlIg0KC0Fja1Jlc3BvbnNlIiAKD0FsbG9jYXRlUmVxdWVzdBINCgVjb3VudBgBIAEoDSIwChBBbGxvY2F0ZVJlc3BvbnNlEg0KBWZpcnN0GAEgASgEEg0KBWNvdW50GAIgASgNMtIBChFBc3NpZ25tZW50U2VydmljZRJpChJBc3NpZ25tZW50RGlzY292ZXISJy53YWxzdHJlYW0udjEuQXNzaWdubWVudERpc2NvdmVyUmVxdWVzdBooLndhbHN0cmVhbS52MS5Bc3NpZ25tZW50RGlzY292ZXJSZXNwb25zZTABElIKC1JlcG9ydEVycm9yEiAud2Fsc3RyZWFtLnYxLlJlcG9ydEVycm9yUmVxdWVzdBohLndhbHN0cmVhbS52MS5SZXBvcnRFcnJvclJlc3BvbnNlMpwBChBCcm9hZGNhc3RTZXJ2aWNlEkwKCUJyb2FkY2FzdBIeLndhbHN0cmVhbS52MS5Ccm9hZGNhc3RSZXF1ZXN0Gh8ud2Fsc3RyZWFtLnYxLkJyb2FkY2FzdFJlc3BvbnNlEjoKA0FjaxIYLndhbHN0cmVhbS52MS5BY2tSZXF1ZXN0Ghkud2Fsc3RyZWFtLnYxLkFja1Jlc3BvbnNlMlcKClRzb1NlcnZpY2USSQoIQWxsb2NhdGUSHS53YWxzdHJlYW0udjEuQWxsb2NhdGVSZXF1ZXN0Gh4ud2Fsc3RyZWFtLnYxLkFsbG9jYXRlUmVzcG9uc2ViBnByb3RvMw", [file_walstream_v1_common]);
+  fileDesc("Chh3YWxzdHJlYW0vdjEvY29vcmQucHJvdG8SDHdhbHN0cmVhbS52MSIbChlBc3NpZ25tZW50RGlzY292ZXJSZXF1ZXN0IlMKGkFzc2lnbm1lbnREaXNjb3ZlclJlc3BvbnNlEjUKD2Z1bGxfYXNzaWdubWVudBgBIAEoCzIcLndhbHN0cmVhbS52MS5GdWxsQXNzaWdubWVudCJ1Cg5GdWxsQXNzaWdubWVudBIwCgd2ZXJzaW9uGAEgASgLMh8ud2Fsc3RyZWFtLnYxLkFzc2lnbm1lbnRWZXJzaW9uEjEKC2Fzc2lnbm1lbnRzGAIgAygLMhwud2Fsc3RyZWFtLnYxLk5vZGVBc3NpZ25tZW50IjIKEUFzc2lnbm1lbnRWZXJzaW9uEg4KBmdsb2JhbBgBIAEoAxINCgVsb2NhbBgCIAEoAyJkCg5Ob2RlQXNzaWdubWVudBIkCgRub2RlGAEgASgLMhYud2Fsc3RyZWFtLnYxLk5vZGVJbmZvEiwKCGNoYW5uZWxzGAIgAygLMhoud2Fsc3RyZWFtLnYxLlBDaGFubmVsSW5mbyJvChJSZXBvcnRFcnJvclJlcXVlc3QSLAoIcGNoYW5uZWwYASABKAsyGi53YWxzdHJlYW0udjEuUENoYW5uZWxJbmZvEisKBWVycm9yGAIgASgLMhwud2Fsc3RyZWFtLnYxLlN0cmVhbWluZ0Vycm9yIhUKE1JlcG9ydEVycm9yUmVzcG9uc2UiOgoQQnJvYWRjYXN0UmVxdWVzdBImCgdtZXNzYWdlGAEgASgLMhUud2Fsc3RyZWFtLnYxLk1lc3NhZ2UitAEKEUJyb2FkY2FzdFJlc3BvbnNlEhQKDGJyb2FkY2FzdF9pZBgBIAEoBBI9CgdyZXN1bHRzGAIgAygLMiwud2Fsc3RyZWFtLnYxLkJyb2FkY2FzdFJlc3BvbnNlLlJlc3VsdHNFbnRyeRpKCgxSZXN1bHRzRW50cnkSCwoDa2V5GAEgASgJEikKBXZhbHVlGAIgASgLMhoud2Fsc3RyZWFtLnYxLkFwcGVuZFJlc3VsdDoCOAEiZQoKQWNrUmVxdWVzdBIUCgxicm9hZGNhc3RfaWQYASABKAQSEAoIdmNoYW5uZWwYAiABKAkSLwoHbWVzc2FnZRgDIAEoCzIeLndhbHN0cmVhbS52MS5JbW11dGFibGVNZXNzYWdlIg0KC0Fja1Jlc3BvbnNlIiAKD0FsbG9jYXRlUmVxdWVzdBINCgVjb3VudBgBIAEoDSIwChBBbGxvY2F0ZVJlc3BvbnNlEg0KBWZpcnN0GAEgASgEEg0KBWNvdW50GAIgASgNIh8KDERyYWluUmVxdWVzdBIPCgdub2RlX2lkGAEgASgDIiIKDURyYWluUmVzcG9uc2USEQoJcGNoYW5uZWxzGAEgAygJIiEKDlVuZHJhaW5SZXF1ZXN0Eg8KB25vZGVfaWQYASABKAMiEQoPVW5kcmFpblJlc3BvbnNlMtIBChFBc3NpZ25tZW50U2VydmljZRJpChJBc3NpZ25tZW50RGlzY292ZXISJy53YWxzdHJlYW0udjEuQXNzaWdubWVudERpc2NvdmVyUmVxdWVzdBooLndhbHN0cmVhbS52MS5Bc3NpZ25tZW50RGlzY292ZXJSZXNwb25zZTABElIKC1JlcG9ydEVycm9yEiAud2Fsc3RyZWFtLnYxLlJlcG9ydEVycm9yUmVxdWVzdBohLndhbHN0cmVhbS52MS5SZXBvcnRFcnJvclJlc3BvbnNlMpwBChBCcm9hZGNhc3RTZXJ2aWNlEkwKCUJyb2FkY2FzdBIeLndhbHN0cmVhbS52MS5Ccm9hZGNhc3RSZXF1ZXN0Gh8ud2Fsc3RyZWFtLnYxLkJyb2FkY2FzdFJlc3BvbnNlEjoKA0FjaxIYLndhbHN0cmVhbS52MS5BY2tSZXF1ZXN0Ghkud2Fsc3RyZWFtLnYxLkFja1Jlc3BvbnNlMlcKClRzb1NlcnZpY2USSQoIQWxsb2NhdGUSHS53YWxzdHJlYW0udjEuQWxsb2NhdGVSZXF1ZXN0Gh4ud2Fsc3RyZWFtLnYxLkFsbG9jYXRlUmVzcG9uc2UymAEKDEFkbWluU2VydmljZRJACgVEcmFpbhIaLndhbHN0cmVhbS52MS5EcmFpblJlcXVlc3QaGy53YWxzdHJlYW0udjEuRHJhaW5SZXNwb25zZRJGCgdVbmRyYWluEhwud2Fsc3RyZWFtLnYxLlVuZHJhaW5SZXF1ZXN0Gh0ud2Fsc3RyZWFtLnYxLlVuZHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_walstream_v1_common]);
 
 /**
  * Opens the stream of snapshots.
@@ -308,6 +308,84 @@ export const AllocateResponseSchema: GenMessage<AllocateResponse> = /*@__PURE__*
   messageDesc(file_walstream_v1_coord, 12);
 
 /**
+ * The node to drain.
+ *
+ * @generated from message walstream.v1.DrainRequest
+ */
+export type DrainRequest = Message<"walstream.v1.DrainRequest"> & {
+  /**
+   * A node in session with the coordinator.
+   *
+   * @generated from field: int64 node_id = 1;
+   */
+  nodeId: bigint;
+};
+
+/**
+ * Describes the message walstream.v1.DrainRequest.
+ * Use `create(DrainRequestSchema)` to create a new message.
+ */
+export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
+  messageDesc(file_walstream_v1_coord, 13);
+
+/**
+ * The drain is done.
+ *
+ * @generated from message walstream.v1.DrainResponse
+ */
+export type DrainResponse = Message<"walstream.v1.DrainResponse"> & {
+  /**
+   * The pchannels the node held when the drain started, each now owned by another node.
+   *
+   * @generated from field: repeated string pchannels = 1;
+   */
+  pchannels: string[];
+};
+
+/**
+ * Describes the message walstream.v1.DrainResponse.
+ * Use `create(DrainResponseSchema)` to create a new message.
+ */
+export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
+  messageDesc(file_walstream_v1_coord, 14);
+
+/**
+ * The node to undrain.
+ *
+ * @generated from message walstream.v1.UndrainRequest
+ */
+export type UndrainRequest = Message<"walstream.v1.UndrainRequest"> & {
+  /**
+   * A node the coordinator knows.
+   *
+   * @generated from field: int64 node_id = 1;
+   */
+  nodeId: bigint;
+};
+
+/**
+ * Describes the message walstream.v1.UndrainRequest.
+ * Use `create(UndrainRequestSchema)` to create a new message.
+ */
+export const UndrainRequestSchema: GenMessage<UndrainRequest> = /*@__PURE__*/
+  messageDesc(file_walstream_v1_coord, 15);
+
+/**
+ * The node may take pchannels again.
+ *
+ * @generated from message walstream.v1.UndrainResponse
+ */
+export type UndrainResponse = Message<"walstream.v1.UndrainResponse"> & {
+};
+
+/**
+ * Describes the message walstream.v1.UndrainResponse.
+ * Use `create(UndrainResponseSchema)` to create a new message.
+ */
+export const UndrainResponseSchema: GenMessage<UndrainResponse> = /*@__PURE__*/
+  messageDesc(file_walstream_v1_coord, 16);
+
+/**
  * Tells clients which node owns each pchannel.
  *
  * @generated from service walstream.v1.AssignmentService
@@ -384,4 +462,34 @@ export const TsoService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_walstream_v1_coord, 2);
+
+/**
+ * What an operator asks of the coordinator (`walstream drain`).
+ *
+ * @generated from service walstream.v1.AdminService
+ */
+export const AdminService: GenService<{
+  /**
+   * Moves every pchannel off a node and keeps new ones away from it; answers once the node holds none
+   * and each pchannel it held is assigned elsewhere. The node stays drained until Undrain.
+   *
+   * @generated from rpc walstream.v1.AdminService.Drain
+   */
+  drain: {
+    methodKind: "unary";
+    input: typeof DrainRequestSchema;
+    output: typeof DrainResponseSchema;
+  },
+  /**
+   * Lets a drained node take pchannels again.
+   *
+   * @generated from rpc walstream.v1.AdminService.Undrain
+   */
+  undrain: {
+    methodKind: "unary";
+    input: typeof UndrainRequestSchema;
+    output: typeof UndrainResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_walstream_v1_coord, 3);
 
