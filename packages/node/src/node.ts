@@ -16,6 +16,7 @@ import {
   type IdempotenceOptions,
   type IdempotenceStats,
   IdempotentAppends,
+  observeIdempotence,
   resolveIdempotence,
 } from './dedup/index.js';
 import type { FlusherOptions } from './flusher/index.js';
@@ -179,8 +180,13 @@ export async function startNode(options: StartNodeOptions): Promise<StreamingNod
   });
   const shutdown = new AbortController();
   const flow = new NodeFlowControl(flowOptions);
-  const unobserve = observeFlowControl(observability.meter, flow);
   const idempotence = new IdempotentAppends(idempotenceOptions, observability);
+  const unobserveFlow = observeFlowControl(observability.meter, flow);
+  const unobserveIdempotence = observeIdempotence(observability.meter, idempotence);
+  const unobserve = (): void => {
+    unobserveFlow();
+    unobserveIdempotence();
+  };
   const context: ServiceContext = {
     nodeId,
     wals: walManager,

@@ -2,6 +2,12 @@
  * IdempotentAppends over a real WAL stack (memory adapter, walSemantics(), one catalog): the window a
  * WAL at a newer term reads from the log answers repeats of what the older term wrote.
  */
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   type AppendResult,
@@ -22,6 +28,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type IdempotenceOptions,
   IdempotentAppends,
+  observeIdempotence,
   PRODUCER_ID_PROPERTY,
   PRODUCER_SEQUENCE_PROPERTY,
   resolveIdempotence,
@@ -98,6 +105,22 @@ describe('IdempotentAppends on a WAL stack', () => {
     for (const r of results) expect(messageIdEquals(r.messageId, results[0]!.messageId)).toBe(true);
     expect(copies('q', 1)).toBe(1);
     expect(idem.stats().duplicates).toBe(4);
+    // The same figures through a meter provider.
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const unobserve = observeIdempotence(meterProvider.getMeter('test'), idem);
+    await reader.forceFlush();
+    const metrics = new Map(
+      exporter
+        .getMetrics()
+        .flatMap((batch) => batch.scopeMetrics.flatMap((scope) => scope.metrics))
+        .map((metric) => [metric.descriptor.name, metric.dataPoints[0]?.value]),
+    );
+    expect(metrics.get('walstream.node.produce.duplicates')).toBe(4);
+    expect(metrics.get('walstream.node.idempotence.rebuilds')).toBe(1);
+    unobserve();
+    await meterProvider.shutdown();
   });
 
   it('refuses a sequence below the window with INVALID_REQUEST_SEQ (not retriable) and writes nothing', async () => {

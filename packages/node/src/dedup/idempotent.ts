@@ -1,3 +1,4 @@
+import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
 import {
   type AppendResult,
   appendOutcome,
@@ -266,6 +267,35 @@ export class IdempotentAppends {
     );
     return window;
   }
+}
+
+/**
+ * The node's idempotence figures as OpenTelemetry instruments (read when the meter collects):
+ *
+ * | instrument | kind | unit | meaning |
+ * |---|---|---|---|
+ * | `walstream.node.produce.duplicates` | counter | {append} | repeats answered with the first append's result, not written |
+ * | `walstream.node.idempotence.rebuilds` | counter | {read} | deduplication windows read from the log |
+ *
+ * Returns the function that unregisters them.
+ */
+export function observeIdempotence(meter: Meter, appends: IdempotentAppends): () => void {
+  const duplicates = meter.createObservableCounter('walstream.node.produce.duplicates', {
+    unit: '{append}',
+    description: "Repeats of idempotent appends answered with the first append's result instead of a write",
+  });
+  const rebuilds = meter.createObservableCounter('walstream.node.idempotence.rebuilds', {
+    unit: '{read}',
+    description: 'Deduplication windows read from the log',
+  });
+  const observables = [duplicates, rebuilds];
+  const callback: BatchObservableCallback = (result) => {
+    const stats = appends.stats();
+    result.observe(duplicates, stats.duplicates);
+    result.observe(rebuilds, stats.rebuilds);
+  };
+  meter.addBatchObservableCallback(callback, observables);
+  return () => meter.removeBatchObservableCallback(callback, observables);
 }
 
 function checkpointsOf(wal: Wal): WalCheckpoints | undefined {

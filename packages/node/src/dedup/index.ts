@@ -3,6 +3,7 @@ export {
   type IdempotenceOptions,
   type IdempotenceStats,
   IdempotentAppends,
+  observeIdempotence,
   PRODUCER_ID_PROPERTY,
   PRODUCER_SEQUENCE_PROPERTY,
   type ResolvedIdempotence,
