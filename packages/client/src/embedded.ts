@@ -126,6 +126,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       members.push({ rpc, session });
     }
     await coordinator.balancer.idle(AbortSignal.timeout(30_000));
+    // A round planned while the first assignments were in flight could not move them: plan once more now
+    // that every node is in and nothing moves, so the pchannels end up spread.
+    await coordinator.balancer.trigger();
+    await coordinator.balancer.idle(AbortSignal.timeout(30_000));
     server = await serveCoordinator(coordinator, { listen: '127.0.0.1:0' });
   } catch (error) {
     await close().catch(() => {});

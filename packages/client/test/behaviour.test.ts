@@ -33,6 +33,9 @@ interface Service {
 const services: Record<string, () => Promise<Service>> = {
   remote: async () => {
     const cluster = await Cluster.start(PCHANNELS, 2);
+    // The second node may have joined while the first assignments were in flight (not movable then).
+    await cluster.coordinator.balancer.trigger();
+    await cluster.coordinator.balancer.idle(AbortSignal.timeout(20_000));
     const client = createClient({ coord: cluster.server.address, backoff });
     return {
       client,

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { bench } from './bench.js';
 import { consume } from './consume.js';
+import { drain } from './drain.js';
 import { produce } from './produce.js';
 import { status } from './status.js';
 import { up } from './up.js';
@@ -9,4 +10,4 @@ import { up } from './up.js';
  * Every `walstream` command, in the order `walstream --help` lists them. A new command is a file in this
  * folder exporting `defineCommand({...})`, added here.
  */
-export const COMMANDS: readonly Command[] = [up, produce, consume, status, bench];
+export const COMMANDS: readonly Command[] = [up, produce, consume, status, drain, bench];
