@@ -145,12 +145,11 @@ export function readConfig(path: string, knownKeys: ReadonlySet<string>, command
   }
   const check = (object: Record<string, unknown>, where: string) => {
     for (const key of Object.keys(object)) {
-      if (where === '' && commands.has(key)) {
-        const section = object[key];
-        if (typeof section !== 'object' || section === null || Array.isArray(section)) {
-          throw usageError(`--config ${path}: "${key}" must be an object of that command's options`);
-        }
-        check(section as Record<string, unknown>, `${key}.`);
+      // A command's name holds that command's options; `coord` is also an option: its value tells which.
+      if (where === '' && commands.has(key) && isSection(object[key])) {
+        check(object[key] as Record<string, unknown>, `${key}.`);
+      } else if (where === '' && commands.has(key) && !knownKeys.has(key)) {
+        throw usageError(`--config ${path}: "${key}" must be an object of that command's options`);
       } else if (!knownKeys.has(key)) {
         throw usageError(
           `--config ${path}: unknown key "${where}${key}" (keys are option names in camelCase, e.g. "dataDir", or a command's name holding its own)`,
@@ -174,7 +173,8 @@ export function mergeOptions(
 ): { values: Record<string, unknown>; sources: Record<string, OptionSource> } {
   const values: Record<string, unknown> = {};
   const sources: Record<string, OptionSource> = {};
-  const section = config?.values[spec.name] as Record<string, unknown> | undefined;
+  const named = config?.values[spec.name];
+  const section = isSection(named) ? (named as Record<string, unknown>) : undefined;
   for (const option of spec.options) {
     const key = optionKey(option.flags);
     const flag = `--${/--([a-z0-9-]+)/.exec(option.flags)![1]}`;
@@ -191,7 +191,8 @@ export function mergeOptions(
       sources[key] = 'env';
       continue;
     }
-    const fromConfig = option.cliOnly ? undefined : (section?.[key] ?? config?.values[key]);
+    const top = config?.values[key];
+    const fromConfig = option.cliOnly ? undefined : (section?.[key] ?? (isSection(top) ? undefined : top));
     if (fromConfig !== undefined && config) {
       const name = `${config.path}: ${section?.[key] !== undefined ? `${spec.name}.` : ''}${key}`;
       if (isSwitch(option)) {
@@ -210,6 +211,10 @@ export function mergeOptions(
     sources[key] = 'default';
   }
   return { values, sources };
+}
+
+function isSection(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function parseWith(option: OptionSpec, raw: string, name: string): unknown {

@@ -169,6 +169,27 @@ describe('walstream bad input', () => {
   });
 });
 
+describe('walstream drain', () => {
+  it('moves every pchannel off the node to the other one at the next term; an unknown node is refused', async () => {
+    const before = JSON.parse((await inProcess(['status', ...client(), '--json'])).out.join('\n'));
+    const nodeId = before.pchannels[0].node as string;
+    const drained = await inProcess(['drain', nodeId, ...client()]);
+    expect(drained.err).toMatch(new RegExp(`node ${nodeId} drained in \\d+ ms`));
+    expect(drained.code).toBe(0);
+    const after = JSON.parse((await inProcess(['status', ...client(), '--json'])).out.join('\n'));
+    for (const pchannel of after.pchannels) {
+      expect(pchannel.node).not.toBe(nodeId);
+      expect(pchannel.state).toBe('ready');
+      const old = before.pchannels.find((p: { name: string }) => p.name === pchannel.name);
+      expect(BigInt(pchannel.term)).toBe(old.node === nodeId ? BigInt(old.term) + 1n : BigInt(old.term));
+    }
+    expect((await inProcess(['drain', nodeId, '--undo', ...client()])).code).toBe(0);
+    const unknown = await inProcess(['drain', '999', ...client()]);
+    expect(unknown.err).toMatch(/node 999 is not in session/);
+    expect(unknown.code).toBe(1);
+  }, 30_000);
+});
+
 describe('walstream up lifecycle', () => {
   it('was ready within 1 s of starting to serve; Ctrl-C drains and exits 0', async () => {
     const ready = up.lines.find((line) => line.startsWith('ready in'));
