@@ -19,13 +19,13 @@ import {
 } from '@walstream/core';
 import { createVChannel } from '@walstream/interceptors';
 import { startNode } from '@walstream/node';
-import { connectRpc } from '@walstream/rpc';
+import { connectRpc, type WireAppendResult } from '@walstream/rpc';
 import { afterEach, describe, expect, test } from 'vitest';
 import { spawnNode } from '../../node/test/support/spawn-node.js';
 import { WireConsumer } from '../../node/test/support/wire.js';
 import { createClient } from '../src/index.js';
 import { AckProxy } from './support/ack-proxy.js';
-import { note, seqOf } from './support/cluster.js';
+import { note, seqOf, waitFor } from './support/cluster.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -114,5 +114,98 @@ describe('an idempotent append across a SIGKILL of its owner', () => {
     expect(notes.map(seqOf), 'each note once in the log').toEqual([0, 1, 2]);
     expect(messageIdEquals(result.messageId, notes[1]!.id), 'the id the killed owner wrote it at').toBe(true);
     expect(result.timeTick).toBe(notes[1]!.timeTick);
+  }, 60_000);
+
+  test('SIGKILL of the owner under four producers: every acknowledged append is in the log once, at the id and timetick it was acknowledged with', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'walstream-client-idem-load-'));
+    cleanup.push(() => rmSync(directory, { recursive: true, force: true }));
+    const catalog = new MemoryCatalog();
+    const coordinator = await startCoordinator({
+      catalog,
+      pchannels: ['cil0'],
+      policy: 'pchannelCount',
+      balancer: { minMoveIntervalMs: 0, operationTimeoutMs: 5_000, backoff: { initialMs: 10, maxMs: 200 } },
+    });
+    cleanup.push(() => coordinator.close());
+    const child = await spawnNode({ adapter: 'local', directory, nodeId: '221' });
+    cleanup.push(() => child.kill());
+    const childRpc = connectRpc(child.address);
+    cleanup.push(() => childRpc.close());
+    const childSession = coordinator.sessions.join(new RpcNodeManagerClient(childRpc), {
+      address: child.address,
+      nodeId: '221',
+    });
+    await coordinator.balancer.idle(AbortSignal.timeout(20_000));
+    const server = await serveCoordinator(coordinator, { listen: '127.0.0.1:0' });
+    cleanup.push(() => server.close({ graceMs: 0 }));
+    const client = createClient({
+      coord: server.address,
+      backoff: { initialMs: 10, maxMs: 200 },
+      idempotent: true,
+    });
+    cleanup.push(() => client.close());
+
+    const vchannel = vchannelName('cil0', 'v0');
+    await client.append(createVChannel(vchannel));
+    const acked = new Map<number, WireAppendResult>();
+    const failures: unknown[] = [];
+    let stopping = false;
+    let next = 0;
+    const producers = Array.from({ length: 4 }, async () => {
+      while (!stopping) {
+        const seq = next++;
+        try {
+          acked.set(seq, await client.append(note(vchannel, seq)));
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    });
+    await waitFor(() => acked.size >= 200, 'appends acknowledged before the kill');
+    await child.kill();
+    childSession.leave();
+    const ackedAtKill = acked.size;
+    const node = await startNode({
+      adapter: localAdapter({ directory }),
+      catalog,
+      listen: '127.0.0.1:0',
+      nodeId: 222n,
+      allocator: coordinator.tso,
+    });
+    const rpc = connectRpc(node.address);
+    const session = coordinator.sessions.join(new RpcNodeManagerClient(rpc), {
+      address: node.address,
+      nodeId: '222',
+    });
+    cleanup.push(async () => {
+      rpc.close();
+      await node.close();
+      session.leave();
+    });
+    await waitFor(
+      () => acked.size >= ackedAtKill + 100,
+      '100 more appends acknowledged by the new owner',
+      30_000,
+    );
+    stopping = true;
+    await Promise.all(producers);
+    expect(failures).toEqual([]);
+
+    const log: ImmutableMessage[] = [];
+    for await (const message of client.read(vchannel, { signal: AbortSignal.timeout(20_000) })) {
+      const seq = seqOf(message);
+      if (seq !== undefined) log.push(message);
+      if (log.length >= acked.size) break;
+    }
+    expect(log).toHaveLength(acked.size);
+    expect(new Set(log.map(seqOf)).size, 'no append in the log twice').toBe(log.length);
+    for (const message of log) {
+      const result = acked.get(seqOf(message)!);
+      expect(
+        result && messageIdEquals(result.messageId, message.id),
+        `${seqOf(message)} at its acknowledged id`,
+      ).toBe(true);
+      expect(result?.timeTick).toBe(message.timeTick);
+    }
   }, 60_000);
 });
