@@ -209,6 +209,27 @@ describe('client txn', () => {
     expect(warnings.map((w) => w.message)).toEqual([]);
   });
 
+  test('a txn idle past its keepalive is expired by the node: its commit fails TRANSACTION_EXPIRED and it is never read', async () => {
+    const { client } = await start('txe');
+    const vchannel = vchannelName('txe', 'v');
+    await client.createVChannel(vchannel);
+    const keepaliveMs = 200;
+    const txn = await client.txn(vchannel, { keepaliveMs });
+    const last = await txn.append(note(vchannel, 1));
+    // The node expires the txn at the first TimeTick past its last message's timetick + the keepalive.
+    const expiry = last.timeTick + (BigInt(keepaliveMs) << 18n);
+    for await (const message of client.read(vchannel, { signal: AbortSignal.timeout(15_000) })) {
+      if (message.messageType === SystemMessageType.TimeTick && message.timeTick > expiry) break;
+    }
+    const error = await txn.commit().catch((e: unknown) => e);
+    expect(hasCode(error, 'TRANSACTION_EXPIRED'), String(error)).toBe(true);
+    expect(txn.state).toBe('failed');
+    await txn.rollback();
+    await client.append(note(vchannel, 9));
+    const read = await readTo(client, vchannel, 9);
+    expect(read.some((m) => m instanceof ImmutableTxnMessage)).toBe(false);
+  });
+
   test('bad input: a message of another vchannel, a bad keepalive, a txn on a malformed vchannel', async () => {
     const { client } = await start('txb');
     const vchannel = vchannelName('txb', 'v');
