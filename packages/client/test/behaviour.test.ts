@@ -9,11 +9,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  exclusiveResourceKey,
   hasCode,
   type ImmutableMessage,
   ImmutableTxnMessage,
   MemoryCatalog,
   newMessage,
+  ResourceDomain,
   SystemMessageType,
   vchannelName,
   type WalError,
@@ -167,6 +169,38 @@ describe.each(Object.keys(services))('%s service', (kind) => {
       expect(copies).toHaveLength(1);
       expect(copies[0]?.broadcastHeader?.broadcastId).toBe(result.broadcastId);
       expect(copies[0]?.timeTick).toBe(result.results.get(vchannel)?.timeTick);
+    }
+  });
+
+  test('broadcasts holding the same exclusive key run one after another, in the order of their ids; bad broadcast input is INVALID_ARGUMENT', async () => {
+    service = await services[kind]!();
+    const { client } = service;
+    const vchannels = [vchannelName('bha', 'keys'), vchannelName('bhb', 'keys')];
+    for (const vchannel of vchannels) await client.createVChannel(vchannel);
+    const key = exclusiveResourceKey(ResourceDomain.CollectionName, 'keys');
+    const results = await Promise.all(
+      [21, 22, 23].map((seq) =>
+        client.broadcast(newMessage(Note).broadcast(vchannels).property('seq', String(seq)).build(), {
+          vchannels,
+          resourceKeys: [key],
+        }),
+      ),
+    );
+    // Per vchannel, the copies land in the order the broadcasts got their ids (the order they held the key).
+    const byId = [...results].sort((a, b) => (a.broadcastId < b.broadcastId ? -1 : 1));
+    for (const vchannel of vchannels) {
+      const ticks = byId.map((r) => r.results.get(vchannel)!.timeTick);
+      expect([...ticks].sort((a, b) => (a < b ? -1 : 1))).toEqual(ticks);
+    }
+    const bare = newMessage(Note).vchannel(vchannels[0]!).build();
+    for (const [message, options, option] of [
+      [bare, {}, 'vchannels'],
+      [bare, { resourceKeys: [key] }, 'resourceKeys'],
+      [bare, { vchannels: [] }, 'vchannels'],
+    ] as const) {
+      const error = await client.broadcast(message, options).catch((e: unknown) => e);
+      expect(hasCode(error, 'INVALID_ARGUMENT'), String(error)).toBe(true);
+      expect((error as WalError).details.option).toBe(option);
     }
   });
 });
