@@ -26,9 +26,19 @@ const clearProgress = (): void => {
   progressShown = false;
 };
 
+// A reader that went away (`walstream consume ... | head`) stops the command as Ctrl-C does, quietly.
+let stdoutGone = false;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stdoutGone = true;
+  stop.abort();
+});
+
 runCli(process.argv.slice(2), {
   // The command's own output, not logging: it goes straight to the terminal.
-  out: (line) => process.stdout.write(`${line}\n`),
+  out: (line) => {
+    if (!stdoutGone) process.stdout.write(`${line}\n`);
+  },
   err: (line) => {
     clearProgress();
     process.stderr.write(`${line}\n`);

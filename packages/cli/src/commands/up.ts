@@ -168,18 +168,16 @@ async function serve(options: UpOptions, io: CliIo): Promise<number> {
   const layout = service.coordinator.channels;
   io.out(
     [
-      `walstream up: a coordinator and ${options.nodes} node(s), ${options.pchannels} pchannel(s) on the ${store.kind === 'local' ? 'local store (durability fsync)' : 'memory store (--memory: nothing is kept after exit)'}`,
+      `walstream up: a coordinator and ${options.nodes} node(s) on the ${store.kind === 'local' ? 'local store (durability fsync)' : 'memory store (--memory: nothing is kept after exit)'}`,
       ...(store.kind === 'local'
         ? [
             `  data: ${store.directory}${store.defaulted ? ' (the default; --data-dir DIR for another, --memory to keep nothing)' : ''}`,
           ]
         : []),
       `  nodes: ${service.nodes.map((node) => `${node.nodeId} at ${node.address}`).join(', ')}`,
-      `  pchannels: ${service.pchannels
-        .map((name) => {
-          const meta = layout.get(name);
-          return `${name} on node ${meta.nodeId} at term ${meta.channel.term}`;
-        })
+      // Every pchannel the catalog holds: a data directory used by `up --demo` before adds its embedded-N.
+      `  pchannels: ${layout.snapshot.metas
+        .map((meta) => `${meta.channel.name} on node ${meta.nodeId} at term ${meta.channel.term}`)
         .join(', ')}`,
       `coordinator: ${service.address}${options.token === undefined ? '' : ' (token required)'}`,
       `ready in ${Math.round(service.readyMs)} ms (${Math.round(performance.now())} ms since the process started)`,
