@@ -230,6 +230,21 @@ describe('client txn', () => {
     expect(read.some((m) => m instanceof ImmutableTxnMessage)).toBe(false);
   });
 
+  test('a signal given to the begin or to an append concerns that call only: aborted later, the txn goes on on the same stream', async () => {
+    const { client } = await start('txs');
+    const vchannel = vchannelName('txs', 'v');
+    await client.createVChannel(vchannel);
+    const begin = new AbortController();
+    const txn = await client.txn(vchannel, { signal: begin.signal });
+    const first = new AbortController();
+    await txn.append(note(vchannel, 1), { signal: first.signal });
+    begin.abort();
+    first.abort();
+    await txn.append(note(vchannel, 2));
+    await txn.commit();
+    expect(retried.filter((e) => e.component === 'client.txn')).toEqual([]);
+  });
+
   test('bad input: a message of another vchannel, a bad keepalive, a txn on a malformed vchannel', async () => {
     const { client } = await start('txb');
     const vchannel = vchannelName('txb', 'v');

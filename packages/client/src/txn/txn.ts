@@ -6,10 +6,11 @@ import {
   type TxnContext,
   WalError,
 } from '@walstream/core';
-import { delay } from '@walstream/core/internal';
+import { abortable, delay } from '@walstream/core/internal';
 import { toWalError } from '@walstream/core/spi';
 import { beginTxnMessage, commitTxnMessage, inTxn, rollbackTxnMessage } from '@walstream/interceptors';
 import { toWireMessage, type WireAppendResult } from '@walstream/rpc';
+import type { ChannelOwner } from '../assignment/watcher.js';
 import { type Deadline, deadline } from '../deadline.js';
 import { type ProducerContext, signalError, worthAnotherOwner } from '../producer/producer.js';
 import { ProduceSession } from '../producer/session.js';
@@ -62,6 +63,28 @@ function notWritten(error: WalError): boolean {
 }
 
 /**
+ * Opens a Produce stream to `owner` that lives until the txn ends or the client closes — not until the
+ * call that opened it does — waiting for it no longer than `signal` allows.
+ */
+async function openSession(
+  context: TxnContextOptions,
+  owner: ChannelOwner,
+  signal: AbortSignal,
+): Promise<ProduceSession> {
+  const opening = ProduceSession.open(context.connect(owner.address), owner, context.stop);
+  try {
+    return await abortable(opening, signal, () => signalError(signal));
+  } catch (error) {
+    // Given up on: a stream that opens after all is closed at once.
+    void opening.then(
+      (late) => late.cancel(new WalError('CLOSED', 'nobody waits for this txn stream')),
+      () => {},
+    );
+    throw error;
+  }
+}
+
+/**
  * Begins a txn on `vchannel`: opens a Produce stream to the owner of its pchannel and appends the
  * BeginTxn there. A begin that fails before the txn exists is tried again (on the next owner when the
  * current one goes) until `appendTimeoutMs`: a begin that landed without its result reaching us only
@@ -98,7 +121,7 @@ export async function beginTxn(
           failedTerm,
           failedTerm === undefined ? undefined : wait,
         );
-        session = await ProduceSession.open(context.connect(owner.address), owner, call.signal);
+        session = await openSession(context, owner, call.signal);
         const result = await session.append(wire, sizeOf(begin), call.signal);
         if (!result.txn) {
           session.cancel(new WalError('CLOSED', 'txn not begun'));
@@ -322,7 +345,7 @@ class ClientTxn implements Txn {
   }
 
   async #reopen(old: ProduceSession, call: Deadline): Promise<ProduceSession> {
-    const { watcher, connect, backoff, observability } = this.#ctx;
+    const { watcher, backoff, observability } = this.#ctx;
     const pchannel = old.owner.pchannel.name;
     observability.reportError({ component: 'client.txn', pchannel, error: old.ended!, retrying: true });
     void watcher.reportError(old.owner.pchannel, old.ended);
@@ -339,7 +362,7 @@ class ClientTxn implements Txn {
           above,
           above === undefined ? undefined : wait,
         );
-        const session = await ProduceSession.open(connect(owner.address), owner, call.signal);
+        const session = await openSession(this.#ctx, owner, call.signal);
         this.#session = session;
         return session;
       } catch (raw) {
