@@ -144,7 +144,7 @@ export class IdempotentAppends {
     // A round ends in an answer, or goes again after the append it waited for did not land or left its
     // outcome unknown (then the window is read again from the log). Each cause can recur only so often.
     for (let round = 0; round < 8; round++) {
-      const window = await this.#window(wal, dedup);
+      const window = dedup.window ?? (await this.#window(wal, dedup));
       const admission = window.admit(key, this.#clock());
       if (admission.kind === 'done') {
         this.#duplicates++;
