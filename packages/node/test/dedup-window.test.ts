@@ -174,7 +174,8 @@ interface LogEntry {
  * writes when fresh, waits when pending, and on an unknown outcome rebuilds the window from the log.
  */
 class Harness {
-  window = new DedupWindow(BOUNDS);
+  readonly bounds: DedupBounds;
+  window: DedupWindow;
   readonly log: LogEntry[] = [];
   readonly writes: {
     key: ProducerSequence;
@@ -182,8 +183,13 @@ class Harness {
     fail(o: 'not-written' | 'unknown'): void;
   }[] = [];
   readonly answers: { key: ProducerSequence; result: AppendResult }[] = [];
-  readonly seen = { repeats: 0, waits: 0, rebuilds: 0 };
+  readonly seen = { repeats: 0, waits: 0, rebuilds: 0, refusals: 0 };
   readonly tries: Promise<void>[] = [];
+
+  constructor(bounds: DedupBounds = BOUNDS) {
+    this.bounds = bounds;
+    this.window = new DedupWindow(bounds);
+  }
 
   try(key: ProducerSequence): void {
     this.tries.push(this.#attempt(key));
@@ -203,7 +209,14 @@ class Harness {
 
   async #attempt(key: ProducerSequence): Promise<void> {
     for (;;) {
-      const admission = this.window.admit(key, 0);
+      let admission: ReturnType<DedupWindow['admit']>;
+      try {
+        admission = this.window.admit(key, 0);
+      } catch (error) {
+        if (!WalError.is(error) || !hasCode(error, 'INVALID_REQUEST_SEQ')) throw error;
+        this.seen.refusals++;
+        return;
+      }
       if (admission.kind === 'done') {
         this.seen.repeats++;
         this.answers.push({ key, result: admission.result });
@@ -220,7 +233,7 @@ class Harness {
       }
       if (admission.kind === 'unknown') {
         this.seen.rebuilds++;
-        const rebuilt = new DedupWindow(BOUNDS);
+        const rebuilt = new DedupWindow(this.bounds);
         for (const entry of this.log) rebuilt.load(entry, entry.result, 0, 0);
         this.window.handOverTo(rebuilt);
         this.window = rebuilt;
@@ -287,5 +300,37 @@ describe('DedupWindow under any interleaving of retries and fresh appends', () =
     expect(totals.repeats).toBeGreaterThan(5);
     expect(totals.waits).toBeGreaterThan(20);
     expect(totals.rebuilds).toBeGreaterThan(10);
+  });
+
+  it('with a window smaller than the sequences used: refuses what fell out of it, still writes nothing twice', async () => {
+    const small: DedupBounds = { maxSequences: 3, maxAgeMs: 60_000, maxProducers: 100 };
+    const wide = command.map((c) => (c.kind === 'try' ? { ...c, sequence: c.sequence * 2 } : c));
+    let refusals = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(wide, { minLength: 1, maxLength: 60 }), async (commands) => {
+        const harness = new Harness(small);
+        for (const c of commands) {
+          if (c.kind === 'try') harness.try(key(`p${c.producer}`, c.sequence));
+          else harness.end(c.pick, c.outcome);
+          await turns();
+        }
+        while (harness.writes.length > 0) {
+          harness.end(0, 'written');
+          await turns();
+        }
+        await Promise.all(harness.tries);
+        const ids = harness.log.map((entry) => `${entry.producerId}#${entry.sequence}`);
+        expect(new Set(ids).size).toBe(ids.length);
+        for (const answer of harness.answers) {
+          const entry = harness.log.find(
+            (e) => e.producerId === answer.key.producerId && e.sequence === answer.key.sequence,
+          );
+          expect(answer.result).toEqual(entry?.result);
+        }
+        refusals += harness.seen.refusals;
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    expect(refusals, 'sequences below the window were tried').toBeGreaterThan(20);
   });
 });
