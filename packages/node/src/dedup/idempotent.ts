@@ -58,6 +58,9 @@ export function resolveIdempotence(
 
 const PRODUCER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Each read gets its own reader name: some stores (Pulsar) subscribe by it. */
+let readerCounter = 0;
+
 /** Checks an identity that came over the wire: INVALID_ARGUMENT, not retriable, nothing written. */
 export function checkProducerSequence(key: ProducerSequence): void {
   if (!PRODUCER_ID.test(key.producerId)) {
@@ -228,7 +231,7 @@ export class IdempotentAppends {
     const from = composeTimeTick(Math.max(0, physicalMsOf(upTo) - this.#options.maxAgeMs));
     const window = new DedupWindow(this.#options);
     const scanner = await wal.read({
-      name: `dedup-${wal.channel.name}-${wal.channel.term}`,
+      name: `dedup-${wal.channel.name}-${wal.channel.term}-${++readerCounter}`,
       deliverPolicy: DeliverPolicy.all(),
       filters: [DeliverFilter.timeTickGTE(from)],
       signal: deadline,
