@@ -37,7 +37,11 @@ export class ProduceStream {
     let failed!: (error: unknown) => void;
     this.#opened = new Promise<void>((resolve, reject) => {
       opened = resolve;
-      failed = reject;
+      failed = (error) => {
+        // A stream that never opened takes no appends: its owner opens a new one.
+        this.#ended = true;
+        reject(error);
+      };
     });
     this.#opened.catch(() => {});
     void this.#read(opened, failed);

@@ -171,7 +171,7 @@ export async function runCoordinator(options: RunCoordinatorOptions): Promise<Ru
       }
     } finally {
       active = undefined;
-      if (!stop.signal.aborted) role.next('standby');
+      if (!stop.signal.aborted && role.value !== 'standby') role.next('standby');
       // The server first: no caller is answered by a coordinator that may no longer be the active one.
       await server?.close({ graceMs: 0 }).catch(() => {});
       await coordinator?.close().catch(() => {});
