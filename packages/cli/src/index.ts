@@ -17,3 +17,5 @@ export {
 } from './embedded.js';
 // Its catalog on the local store: checkpoints, terms and the timestamp high-water mark in one JSON file.
 export { FileCatalog } from './file-catalog.js';
+// The service of `walstream up`: a coordinator and nodes over loopback gRPC, in this process.
+export { type Service, type ServiceOptions, startService } from './service.js';
