@@ -1,14 +1,19 @@
 /**
  * `pnpm campaign:failover`: node and coordinator processes on a real etcd and a real Kafka broker (both
  * started here), SIGKILLed over and over. Prints tables; asserts nothing (the short versions of these
- * scenarios are the tests in packages/coord/test/kafka/failover.test.ts).
+ * scenarios are the tests in packages/coord/test/kafka/).
  *
  * - Node kills (FAILOVER_KILLS, default 20): a coordinator and a standby, 3 nodes, 6 pchannels, session
  *   TTL 2 s (FAILOVER_TTL). Each round SIGKILLs the owner of a pchannel, then appends to each of its
  *   pchannels on whatever owner the catalog names until one is acknowledged; a new node replaces the
  *   victim and the layout settles before the next round.
+ * - Coordinator kills (FAILOVER_COORD_KILLS, default 5), on the same cluster: the active coordinator is
+ *   SIGKILLed; the time until the standby reports itself active and serving, then until an append on a
+ *   pchannel moved by the new coordinator is acknowledged (a node is SIGKILLed at the same moment, so the
+ *   new coordinator has a move to make). A new standby replaces the dead one.
  * - Planned drain: a node holding 8 pchannels is drained; each move's time from start to ASSIGNED.
  */
+import { performance } from 'node:perf_hooks';
 import { startEtcd } from '@walstream/testkit/etcd';
 import { startKafka } from '@walstream/testkit/kafka';
 import {
@@ -21,6 +26,7 @@ import '@walstream/adapter-kafka';
 
 const kills = Number(process.env.FAILOVER_KILLS ?? 20);
 const ttl = Number(process.env.FAILOVER_TTL ?? 2);
+const coordKills = Number(process.env.FAILOVER_COORD_KILLS ?? 5);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const etcd = await startEtcd();
@@ -83,6 +89,37 @@ try {
     console.log(
       `\nterm after − term before: ${[...new Set(jumps)].sort().join(', ')} (over ${jumps.length} pchannel moves)`,
     );
+
+    // Coordinator kills, each with a node SIGKILLed at the same moment.
+    const takeovers: number[] = [];
+    const moved: number[] = [];
+    for (let k = 0; k < coordKills; k++) {
+      const active = cluster.coordinators.find((c) => c.alive && c.lines.some((l) => l.role === 'active'))!;
+      const standby = cluster.coordinators.find((c) => c !== active && c.alive)!;
+      const metas = await cluster.metas();
+      const victim = cluster.nodes.find((n) => n.nodeId === metas[k % metas.length]?.nodeId)!;
+      const start = performance.now();
+      const nodeKill = killNode(cluster, victim, 1_000 + k);
+      await active.kill();
+      await cluster.whenActive(standby, 30_000);
+      takeovers.push(performance.now() - start);
+      const result = await nodeKill;
+      moved.push(result.firstAckMs);
+      log(
+        `coordinator kill ${k + 1}/${coordKills}: standby active ${takeovers.at(-1)!.toFixed(0)} ms, the killed node's first pchannel writable ${result.firstAckMs.toFixed(0)} ms`,
+      );
+      cluster.spawnCoordinator();
+      await cluster.spawnNode();
+      await settled(cluster);
+    }
+    if (coordKills > 0) {
+      console.log(
+        `\nCoordinator SIGKILL (with a node SIGKILLed at the same moment), election TTL ${ttl} s\n`,
+      );
+      console.log('| from the kill to | n | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|');
+      console.log(row('the standby active and serving', takeovers));
+      console.log(row("first acknowledged append on the dead node's pchannel", moved));
+    }
   } finally {
     await cluster.close();
   }
