@@ -6,7 +6,8 @@
  *     packages/coord/test/support/etcd-node-process.ts '<EtcdNodeConfig JSON>'
  *
  * Its id comes from the session counter; its checkpoints go to the etcd catalog. Prints
- * `{"nodeId": "...", "address": "..."}` once it serves and its session is written. SIGTERM is the graceful
+ * `{"nodeId": "...", "address": "..."}` once it serves and its session is written, then
+ * `{"wal": {pchannel, term, state, at}}` at each WAL lifetime step. SIGTERM is the graceful
  * stop (session marked stopping, pchannels moved away, node closed, session revoked), then
  * `{"stopped": true}` and exit 0; SIGKILL is the crash.
  */
@@ -46,6 +47,12 @@ const registration = await registerNode({
 });
 process.stdout.write(
   `${JSON.stringify({ nodeId: registration.nodeId.toString(), address: registration.node.address })}\n`,
+);
+// Each WAL's lifetime steps, with the time, for the campaign's breakdown of a move.
+registration.node.walManager.state$.subscribe((event) =>
+  process.stdout.write(
+    `${JSON.stringify({ wal: { pchannel: event.pchannel, term: event.term.toString(), state: event.state, at: Date.now() } })}\n`,
+  ),
 );
 
 process.on('SIGTERM', () => {
