@@ -20,8 +20,15 @@ export interface ProducerSequence {
 /** Why a waiting repeat must look again: the append it waited for did not leave an answer. */
 export type SlotFailure = 'not-written' | 'unknown';
 
+/** An append in flight; who waits for it is called back when it ends (no promise unless someone waits). */
+interface PendingSlot {
+  readonly state: 'pending';
+  readonly atMs: number;
+  waiters: ((outcome: AppendResult | SlotFailure) => void)[] | undefined;
+}
+
 type Slot =
-  | { state: 'pending'; readonly atMs: number; readonly settled: Promise<AppendResult | SlotFailure> }
+  | PendingSlot
   | { state: 'done'; readonly atMs: number; readonly result: AppendResult }
   | { state: 'unknown'; readonly atMs: number };
 
@@ -59,6 +66,8 @@ export class DedupWindow {
   /** In least-recently-active order: a producer is moved to the end whenever it appends. */
   readonly #producers = new Map<string, ProducerState>();
   #nextSweepMs = 0;
+  /** The producer at the end of `#producers`. */
+  #newest: string | undefined;
 
   constructor(bounds: DedupBounds) {
     this.#bounds = bounds;
@@ -76,7 +85,7 @@ export class DedupWindow {
     const existing = state.slots.get(sequence);
     if (existing && existing.atMs + this.#bounds.maxAgeMs < nowMs) this.#forget(state, sequence);
     else if (existing?.state === 'done') return { kind: 'done', result: existing.result };
-    else if (existing?.state === 'pending') return { kind: 'pending', settled: existing.settled };
+    else if (existing?.state === 'pending') return { kind: 'pending', settled: waitFor(existing) };
     else if (existing?.state === 'unknown') return { kind: 'unknown' };
     const { maxSequences } = this.#bounds;
     if (sequence <= state.floor || sequence <= state.highest - BigInt(maxSequences)) {
@@ -90,11 +99,12 @@ export class DedupWindow {
     if (state.highest > 0n && sequence > state.highest + BigInt(maxSequences)) {
       throw outOfWindow(key, state, `skips more than ${maxSequences} sequences past the highest seen`, false);
     }
-    let resolve!: (outcome: AppendResult | SlotFailure) => void;
-    const settled = new Promise<AppendResult | SlotFailure>((done) => {
-      resolve = done;
-    });
-    const slot: Slot = { state: 'pending', atMs: nowMs, settled };
+    const slot: PendingSlot = { state: 'pending', atMs: nowMs, waiters: undefined };
+    const resolve = (outcome: AppendResult | SlotFailure): void => {
+      const waiters = slot.waiters;
+      slot.waiters = undefined;
+      if (waiters) for (const wake of waiters) wake(outcome);
+    };
     this.#put(state, sequence, slot);
     return {
       kind: 'fresh',
@@ -137,7 +147,7 @@ export class DedupWindow {
         rebuilt.#put(target, sequence, slot);
         if (slot.state === 'done') continue;
         // Settles into whichever window holds the slot now.
-        void slot.settled.then((outcome) => {
+        (slot.waiters ??= []).push((outcome) => {
           if (target.slots.get(sequence) !== slot) return;
           if (outcome === 'not-written') target.slots.delete(sequence);
           else if (outcome === 'unknown') target.slots.set(sequence, { state: 'unknown', atMs: slot.atMs });
@@ -149,10 +159,16 @@ export class DedupWindow {
 
   #touch(producerId: string, nowMs: number): ProducerState {
     let state = this.#producers.get(producerId);
+    if (state && this.#newest === producerId) {
+      // Already the most recently active: the common case of one busy producer costs no reordering.
+      if (nowMs > state.lastMs) state.lastMs = nowMs;
+      return state;
+    }
     if (state) this.#producers.delete(producerId);
     else state = new ProducerState();
     state.lastMs = Math.max(state.lastMs, nowMs);
     this.#producers.set(producerId, state);
+    this.#newest = producerId;
     if (this.#producers.size > this.#bounds.maxProducers) {
       const [oldest] = this.#producers.keys();
       if (oldest !== undefined) this.#producers.delete(oldest);
@@ -189,6 +205,12 @@ export class DedupWindow {
       this.#producers.delete(producerId);
     }
   }
+}
+
+function waitFor(slot: PendingSlot): Promise<AppendResult | SlotFailure> {
+  return new Promise((resolve) => {
+    (slot.waiters ??= []).push(resolve);
+  });
 }
 
 function outOfWindow(
