@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
@@ -33,6 +32,7 @@ import {
   Tso,
 } from '../src/index.js';
 import { within } from './support/cluster.js';
+import { etcdRelay } from './support/etcd-relay.js';
 
 let etcd: EtcdServer;
 const clients: Etcd3[] = [];
@@ -52,37 +52,8 @@ function client(): Etcd3 {
 }
 const freshPrefix = () => `sessions-test/${randomBytes(6).toString('hex')}/`;
 
-/**
- * A TCP relay to etcd that can be cut: every connection through it is dropped and new ones are refused,
- * while the client on the other side stays open and keeps trying — a network partition.
- */
-async function relay(): Promise<{ endpoint: string; cut(): void; close(): Promise<void> }> {
-  const target = new URL(etcd.endpoints[0] as string);
-  const sockets = new Set<Socket>();
-  let cut = false;
-  const server: Server = createServer((inbound) => {
-    if (cut) {
-      inbound.destroy();
-      return;
-    }
-    const outbound = tcpConnect(Number(target.port), target.hostname);
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    inbound.pipe(outbound).pipe(inbound);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    cut: () => {
-      cut = true;
-      for (const s of sockets) s.destroy();
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+function relay(): ReturnType<typeof etcdRelay> {
+  return etcdRelay(etcd.endpoints[0] as string);
 }
 
 const unreachable: NodeManagerClient = {

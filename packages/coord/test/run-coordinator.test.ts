@@ -25,6 +25,7 @@ import {
   startCoordinator,
 } from '../src/index.js';
 import { within } from './support/cluster.js';
+import { etcdRelay } from './support/etcd-relay.js';
 
 let etcd: EtcdServer;
 const clients: Etcd3[] = [];
@@ -65,6 +66,39 @@ describe('runCoordinator', () => {
     expect(second.first).toBeGreaterThan(first.first);
     await b.close();
   });
+
+  test('the active one cut off from etcd stops serving before the standby is elected; the standby then serves', async () => {
+    const prefix = freshPrefix();
+    const link = await etcdRelay(etcd.endpoints[0] as string);
+    const options = { prefix, pchannels: ['c0'], sessionTtlSeconds: 2, listen: '127.0.0.1:0' };
+    const a = await runCoordinator({ ...options, etcd: { endpoints: [link.endpoint] }, candidate: 'a' });
+    const addressA = (await a.whenActive(within())).server.address;
+    const b = await runCoordinator({ ...options, etcd: { endpoints: etcd.endpoints }, candidate: 'b' });
+    let aStoodDown: number | undefined;
+    a.role$.subscribe((role) => {
+      if (role !== 'active') aStoodDown ??= performance.now();
+    });
+    const cutAt = performance.now();
+    link.cut();
+    await b.whenActive(within());
+    const bActive = performance.now();
+    expect(aStoodDown).toBeDefined();
+    expect(aStoodDown!).toBeLessThan(bActive);
+    expect(a.active).toBeUndefined();
+    // A's port no longer answers: a caller moves on to the next coordinator address.
+    const rpc = connectRpc(addressA);
+    const refused = await rpc.tso
+      .allocate(create(AllocateRequestSchema, { count: 1 }), { signal: AbortSignal.timeout(2_000) })
+      .catch((e: unknown) => e);
+    rpc.close();
+    expect(refused).toBeInstanceOf(WalError);
+    process.stderr.write(
+      `cut → A stood down ${(aStoodDown! - cutAt).toFixed(0)} ms, B active ${(bActive - cutAt).toFixed(0)} ms\n`,
+    );
+    await b.close();
+    await a.close();
+    await link.close();
+  }, 30_000);
 
   test('bad options are INVALID_ARGUMENT, not retriable, naming the option', async () => {
     const base = { etcd: { endpoints: etcd.endpoints }, listen: '127.0.0.1:0', pchannels: ['x'] };
