@@ -55,6 +55,7 @@ runCli(process.argv.slice(2), {
       }
     : {}),
   columns: process.stdout.columns ?? 80,
+  self: [process.execPath, ...process.execArgv, process.argv[1]!],
 }).then(
   (code) => {
     // Exit explicitly, so that a stray timer cannot hold the process open after a clean shutdown.

@@ -27,6 +27,11 @@ export interface CliIo {
    * commands print no progress lines.
    */
   readonly progress?: (line: string) => void;
+  /**
+   * How to run this `walstream` again — the executable and its arguments before the command — for
+   * commands that start another (`up --demo` starts a consumer); absent when embedded.
+   */
+  readonly self?: readonly string[];
   /** Terminal width for tables (`status`); default 80. */
   readonly columns?: number;
 }

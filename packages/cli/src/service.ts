@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { localAdapter } from '@walstream/adapter-local';
+import { type LocalChannelStats, localAdapter } from '@walstream/adapter-local';
 import { memoryAdapter } from '@walstream/adapter-memory';
 import {
   type Coordinator,
@@ -14,6 +14,8 @@ import {
   createWal,
   MemoryCatalog,
   type TimestampAllocator,
+  type Wal,
+  WalError,
   type WalOpener,
 } from '@walstream/core';
 import { walSemantics } from '@walstream/interceptors';
@@ -49,6 +51,10 @@ export interface Service {
   readonly pchannels: readonly string[];
   /** From the start of `startService` until the coordinator served and every pchannel had an owner. */
   readonly readyMs: number;
+  /** On the local store: what opening a pchannel found on disk (records, segments, a torn tail cut). */
+  readonly stats: (pchannel: string) => Promise<LocalChannelStats | undefined>;
+  /** The WAL of `pchannel` as its owner holds it now, in this process (the demo drives it directly). */
+  wal(pchannel: string): Promise<Wal>;
   /**
    * Stops serving, then closes every node gracefully (the appends in flight are answered, each WAL closes),
    * then the store. Idempotent.
@@ -79,8 +85,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     sync: () => tso!.sync(),
     barrierUntil: (barrier) => tso!.barrierUntil(barrier),
   };
+  const local = options.dataDir === undefined ? undefined : localAdapter({ directory: options.dataDir });
   const opener: WalOpener = await createWal({ catalog, allocator })
-    .adapter(options.dataDir === undefined ? memoryAdapter() : localAdapter({ directory: options.dataDir }))
+    .adapter(local ?? memoryAdapter())
     .use(...walSemantics())
     .build();
   const firstId = await nextNodeId(catalog);
@@ -141,6 +148,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     nodes,
     pchannels,
     readyMs,
+    stats: async (pchannel) => local?.stats(pchannel),
+    wal: async (pchannel) => {
+      const meta = coordinator.channels.get(pchannel);
+      const owner = nodes.find((node) => String(node.nodeId) === meta.nodeId);
+      if (!owner)
+        throw new WalError('CHANNEL_NOT_EXIST', `pchannel ${pchannel} has no owner in this process`);
+      return owner.walManager.get(pchannel, meta.channel.term, AbortSignal.timeout(10_000));
+    },
     close: () => {
       closing ??= stopAll();
       return closing;

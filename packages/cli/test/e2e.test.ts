@@ -190,6 +190,30 @@ describe('walstream drain', () => {
   }, 30_000);
 });
 
+describe('walstream up --demo', () => {
+  it('a consumer in another process receives over gRPC what the in-process reader delivered', async () => {
+    const demo = await run([
+      'up',
+      '--demo',
+      '--memory',
+      '--for',
+      '1s',
+      '--rate',
+      '500',
+      '--progress',
+      '500ms',
+    ]);
+    expect(demo.stdout).toMatch(
+      /^consumer: walstream consume --vchannel embedded-0_demo\w+v0 in process \d+, over gRPC$/m,
+    );
+    expect(demo.stdout).toMatch(
+      /^consumer process: received all [\d,]+ messages of embedded-0_demo\w+v0 over gRPC/m,
+    );
+    expect(demo.stdout).toContain('check passed');
+    expect(demo.code).toBe(0);
+  }, 60_000);
+});
+
 describe('walstream up lifecycle', () => {
   it('was ready within 1 s of starting to serve; Ctrl-C drains and exits 0', async () => {
     const ready = up.lines.find((line) => line.startsWith('ready in'));

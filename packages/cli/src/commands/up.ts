@@ -1,5 +1,9 @@
+import { spawn } from 'node:child_process';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { vchannelName, type Wal } from '@walstream/core';
+import { createVChannel } from '@walstream/interceptors';
 import {
   address,
   type CliIo,
@@ -11,9 +15,8 @@ import {
   usageError,
 } from '../command.js';
 import { runDemo } from '../demo.js';
-import { type EmbeddedService, startEmbedded } from '../embedded.js';
 import { formatMs } from '../latency.js';
-import { startService } from '../service.js';
+import { type Service, startService } from '../service.js';
 
 /** Where the service keeps its log. */
 export type StoreChoice =
@@ -55,8 +58,8 @@ gRPC, on the local durable log store with the full semantics chain (timetick, tx
 write-ahead buffer, recovery). A restart on the same data directory continues the same log. Ctrl-C
 drains: the appends in flight are answered, every WAL closes.
 
-With --demo it runs the demo in embedded mode instead (no network): paced traffic through every
-pchannel, checked, then it exits.`,
+With --demo it drives paced demo traffic through every pchannel (on the nodes' WALs, in this process),
+checks what the readers saw — and what \`walstream consume\` in another process got over gRPC — then exits.`,
   options: [
     {
       flags: '--data-dir <dir>',
@@ -90,7 +93,7 @@ pchannel, checked, then it exits.`,
     {
       flags: '--listen <host:port>',
       description: "the coordinator's address (port 0 picks a free one)",
-      default: DEFAULT_LISTEN,
+      defaultText: `${DEFAULT_LISTEN}; a free port with --demo`,
       parse: address,
     },
     { flags: '--token <token>', description: 'a bearer token every call must carry', parse: nonEmpty },
@@ -126,7 +129,8 @@ function resolveUp(values: OptionValues, _args: readonly string[], io: CliIo): U
     forMs: (values.for as number | undefined) ?? (demo ? DEFAULT_DEMO_MS : undefined),
     progressMs: values.progress as number,
     nodes: values.nodes as number,
-    listen: values.listen as string,
+    // The demo takes a free port: it must not fail because a service already listens on the default.
+    listen: (values.listen as string | undefined) ?? (demo ? '127.0.0.1:0' : DEFAULT_LISTEN),
     token: values.token as string | undefined,
     store: values.memory
       ? { kind: 'memory' }
@@ -152,7 +156,7 @@ export function defaultDataDir(
 }
 
 async function runUp(options: UpOptions, io: CliIo): Promise<number> {
-  return options.demo ? runEmbedded(options, io) : serve(options, io);
+  return options.demo ? runDemoService(options, io) : serve(options, io);
 }
 
 /** The service on the network until Ctrl-C (or --for), then a graceful drain. */
@@ -195,25 +199,117 @@ async function serve(options: UpOptions, io: CliIo): Promise<number> {
   return 0;
 }
 
-async function runEmbedded(options: UpOptions, io: CliIo): Promise<number> {
+/**
+ * The demo: the service as without --demo, with demo traffic driven on its nodes' WALs in this process
+ * and checked, and — when this is the walstream executable — `walstream consume` of the first vchannel in
+ * a process of its own, over gRPC, which must receive what the in-process reader delivered.
+ */
+async function runDemoService(options: UpOptions, io: CliIo): Promise<number> {
   const { store } = options;
-  const service = await startEmbedded({
+  const service = await startService({
     pchannels: options.pchannels,
+    nodes: options.nodes,
+    listen: options.listen,
+    namePrefix: 'embedded',
     ...(store.kind === 'local' ? { dataDir: store.directory } : {}),
+    ...(options.token === undefined ? {} : { token: options.token }),
   });
-  io.out(banner(options, service));
   let code = 0;
+  const wals: Wal[] = [];
+  let consumer: DemoConsumer | undefined;
   try {
-    code = await demo(service.wals, options, io);
+    wals.push(...(await Promise.all(service.pchannels.map((name) => service.wal(name)))));
+    io.out(await demoBanner(options, service, wals));
+    const tag = Date.now().toString(36);
+    if (io.self) {
+      // Created before the consumer starts, so that it reads from the vchannel's beginning.
+      const vchannel = vchannelName(wals[0]!.channel.name, `demo${tag}`);
+      await wals[0]!.append(createVChannel(vchannel));
+      consumer = startDemoConsumer(io.self, service.address, vchannel, options.token);
+      io.out(`consumer: walstream consume --vchannel ${vchannel} in process ${consumer.pid}, over gRPC`);
+    }
+    code = await demo(wals, options, io, tag, consumer);
   } finally {
+    consumer?.stop();
     io.out('shutting down: draining appends, closing every WAL ...');
     await service.close();
-    io.out(`closed: ${service.wals.map((wal) => `${wal.channel.name} ${wal.state}`).join(', ')}`);
+    io.out(`closed: ${wals.map((wal) => `${wal.channel.name} ${wal.state}`).join(', ')}`);
   }
   return code;
 }
 
-async function demo(wals: Parameters<typeof runDemo>[0], options: UpOptions, io: CliIo): Promise<number> {
+interface DemoConsumer {
+  readonly pid: number | undefined;
+  /** Resolves once the consumer printed `count` messages (true), or after `timeoutMs` (false). */
+  received(count: number, timeoutMs: number): Promise<boolean>;
+  readonly count: number;
+  readonly stderr: string;
+  stop(): void;
+}
+
+function startDemoConsumer(
+  self: readonly string[],
+  coord: string,
+  vchannel: string,
+  token: string | undefined,
+): DemoConsumer {
+  const [command, ...args] = self;
+  const child = spawn(
+    command!,
+    [
+      ...args,
+      'consume',
+      '--coord',
+      coord,
+      '--vchannel',
+      vchannel,
+      ...(token === undefined ? [] : ['--token', token]),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let count = 0;
+  let stderr = '';
+  let waiting: { count: number; resolve: (ok: boolean) => void } | undefined;
+  createInterface({ input: child.stdout }).on('line', () => {
+    count++;
+    if (waiting && count >= waiting.count) waiting.resolve(true);
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return {
+    pid: child.pid,
+    get count() {
+      return count;
+    },
+    get stderr() {
+      return stderr;
+    },
+    received: (expected, timeoutMs) =>
+      new Promise<boolean>((resolve) => {
+        if (count >= expected) return resolve(true);
+        const bound = setTimeout(() => resolve(false), timeoutMs);
+        waiting = {
+          count: expected,
+          resolve: (ok) => {
+            clearTimeout(bound);
+            resolve(ok);
+          },
+        };
+      }),
+    stop: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    },
+  };
+}
+
+async function demo(
+  wals: readonly Wal[],
+  options: UpOptions,
+  io: CliIo,
+  tag: string,
+  consumer: DemoConsumer | undefined,
+): Promise<number> {
   io.out(
     `demo: ${options.rate.toLocaleString('en-US')} appends/s for ${options.forMs} ms — plain appends, txns (every 4th rolled back), one tailing reader per vchannel\n`,
   );
@@ -223,6 +319,7 @@ async function demo(wals: Parameters<typeof runDemo>[0], options: UpOptions, io:
     progressMs: options.progressMs,
     out: io.out,
     signal: io.stop,
+    vchannelTag: tag,
   });
   io.out(
     `\nappended ${report.appended.toLocaleString('en-US')} messages and committed ${report.txnsCommitted} txns ` +
@@ -230,8 +327,22 @@ async function demo(wals: Parameters<typeof runDemo>[0], options: UpOptions, io:
       `append latency p50 ${formatMs(report.appendLatency?.p50)} p99 ${formatMs(report.appendLatency?.p99)}; ` +
       `append → visible to a tailing reader p50 ${formatMs(report.visibleLatency?.p50)} p99 ${formatMs(report.visibleLatency?.p99)}`,
   );
-  if (report.problems.length > 0) {
-    io.err(`check FAILED:\n${report.problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  const problems = [...report.problems];
+  if (consumer) {
+    const first = report.vchannels[0]!;
+    // Exactly as many: the reader in this process saw each acknowledged message once (checked above).
+    if ((await consumer.received(first.delivered, 10_000)) && consumer.count === first.delivered) {
+      io.out(
+        `consumer process: received all ${first.delivered.toLocaleString('en-US')} messages of ${first.name} over gRPC, as the in-process reader did`,
+      );
+    } else {
+      problems.push(
+        `the consumer process received ${consumer.count} messages of ${first.name}, the in-process reader ${first.delivered}${consumer.stderr ? `; it said: ${consumer.stderr.trim()}` : ''}`,
+      );
+    }
+  }
+  if (problems.length > 0) {
+    io.err(`check FAILED:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     return 1;
   }
   io.out(
@@ -240,30 +351,35 @@ async function demo(wals: Parameters<typeof runDemo>[0], options: UpOptions, io:
   return 0;
 }
 
-function banner(options: UpOptions, service: EmbeddedService): string {
+async function demoBanner(options: UpOptions, service: Service, wals: readonly Wal[]): Promise<string> {
   const { store } = options;
   const count = `${options.pchannels} pchannel(s)`;
   const lines =
     store.kind === 'local'
       ? [
-          `walstream up: embedded mode, ${count} on the local store (durability fsync)`,
+          `walstream up: embedded mode, ${count} on the local store (durability fsync), a coordinator and ${options.nodes} node(s) in this process`,
           `  data: ${store.directory}${store.defaulted ? ' (the default; --data-dir DIR for another, --memory to keep nothing)' : ''}`,
           '  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through the catalog in the data directory',
         ]
       : [
-          `walstream up: embedded mode, ${count} on the memory store (--memory: nothing is kept after exit)`,
+          `walstream up: embedded mode, ${count} on the memory store (--memory: nothing is kept after exit), a coordinator and ${options.nodes} node(s) in this process`,
           '  stack: redo → lock → timetick (txn, write-ahead buffer) → shard, recovery through an in-process catalog',
         ];
-  const channels = service.pchannels.map((pchannel) => {
-    if (pchannel.records === undefined) return `${pchannel.name} at term ${pchannel.term}`;
-    const found =
-      pchannel.records === 0 && pchannel.term === 1n
-        ? 'a new log'
-        : `continues a log of ${pchannel.records.toLocaleString('en-US')} records in ${pchannel.segments} segment(s)` +
-          (pchannel.cutBytes ? `, a torn tail of ${pchannel.cutBytes} bytes cut` : '');
-    return `${pchannel.name} at term ${pchannel.term} (${found})`;
-  });
-  return [...lines, `  pchannels: ${channels.join(', ')}`].join('\n');
+  const channels = await Promise.all(
+    wals.map(async (wal) => {
+      const { name, term } = wal.channel;
+      const stats = await service.stats(name);
+      if (!stats) return `${name} at term ${term}`;
+      const { records, segments, cut } = stats.recovery;
+      const found =
+        records === 0 && term === 1n
+          ? 'a new log'
+          : `continues a log of ${records.toLocaleString('en-US')} records in ${segments} segment(s)` +
+            (cut?.bytes ? `, a torn tail of ${cut.bytes} bytes cut` : '');
+      return `${name} at term ${term} (${found})`;
+    }),
+  );
+  return [...lines, `  pchannels: ${channels.join(', ')}`, `coordinator: ${service.address}`].join('\n');
 }
 
 /** Resolves after `forMs`, or when `stop` fires. */
