@@ -176,6 +176,35 @@ describe('registerNode', () => {
   });
 });
 
+test('registerNode: a node cut off from etcd is closed once its session is lost (it stops serving)', async () => {
+  const link = await etcdRelay(etcd.endpoints[0] as string);
+  const cutOff = createEtcdClient({ endpoints: [link.endpoint] });
+  let closes = 0;
+  const registration = await registerNode({
+    client: cutOff,
+    prefix: freshPrefix(),
+    ttlSeconds: 2,
+    start: async () => ({
+      address: '127.0.0.1:1',
+      close: async () => {
+        closes++;
+      },
+    }),
+  });
+  const cutAt = performance.now();
+  link.cut();
+  await registration.closed;
+  const after = performance.now() - cutAt;
+  expect(registration.session.signal.aborted).toBe(true);
+  expect(hasCode(registration.session.signal.reason, 'UNAVAILABLE')).toBe(true);
+  expect(closes).toBe(1);
+  // The local end is at most the TTL after the cut (its last acknowledged keepalive was sent before it);
+  // the margin is for timers late on a loaded machine.
+  expect(after).toBeLessThan(2_000 + 1_000);
+  cutOff.close();
+  await link.close();
+}, 20_000);
+
 describe('freeze and drain marks', () => {
   test('kept in etcd: a coordinator started after the one that froze and drained finds both marks on the live nodes', async () => {
     const marks = etcdNodeMarks({ client: client(), prefix: freshPrefix() });
