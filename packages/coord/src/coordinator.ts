@@ -105,11 +105,9 @@ export async function startCoordinator<S extends SessionDirectory = InProcessSes
   const sessions =
     options.sessions ??
     (new InProcessSessions({ firstId: await nextNodeId(catalog) }) as SessionDirectory as S);
-  // The latest sessions, for the default appender to find a pchannel's owner.
-  let live: readonly NodeSession[] = [];
-  const following = sessions.sessions$.subscribe((s) => {
-    live = s;
-  });
+  // Loaded before anything starts: a coordinator that cannot read the marks must not act without them.
+  const marks = options.marks;
+  const initialMarks = marks ? await marks.load() : undefined;
   const tso = new Tso({
     catalog,
     ...(options.tsoWindowMs === undefined ? {} : { windowMs: options.tsoWindowMs }),
@@ -120,20 +118,31 @@ export async function startCoordinator<S extends SessionDirectory = InProcessSes
     pchannels: options.pchannels,
     incarnation: await tso.allocate(),
   });
-  const broadcaster = await Broadcaster.recover({
-    ...options.broadcaster,
-    catalog,
-    appender: options.appender ?? ownerAppender(() => live, channels),
-    ids: tso,
-    ...(observability ? { observability } : {}),
+  // The latest sessions, for the default appender to find a pchannel's owner.
+  let live: readonly NodeSession[] = [];
+  const following = sessions.sessions$.subscribe((s) => {
+    live = s;
   });
-  const marks = options.marks;
+  let broadcaster: Broadcaster;
+  try {
+    broadcaster = await Broadcaster.recover({
+      ...options.broadcaster,
+      catalog,
+      appender: options.appender ?? ownerAppender(() => live, channels),
+      ids: tso,
+      ...(observability ? { observability } : {}),
+    });
+  } catch (error) {
+    following.unsubscribe();
+    channels.close();
+    throw error;
+  }
   const balancer = new Balancer({
     ...options.balancer,
     channels,
     sessions,
     policy,
-    ...(marks ? { initialMarks: await marks.load(), saveMarks: (m) => marks.save(m) } : {}),
+    ...(marks && initialMarks ? { initialMarks, saveMarks: (m) => marks.save(m) } : {}),
     ...(observability ? { observability } : {}),
   });
   let closing: Promise<void> | undefined;
