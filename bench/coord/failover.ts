@@ -11,7 +11,8 @@
  *   SIGKILLed; the time until the standby reports itself active and serving, then until an append on a
  *   pchannel moved by the new coordinator is acknowledged (a node is SIGKILLed at the same moment, so the
  *   new coordinator has a move to make). A new standby replaces the dead one.
- * - Planned drain: a node holding 8 pchannels is drained; each move's time from start to ASSIGNED.
+ * - Planned drain: a node holding 8 pchannels is drained; each move's time from start to ASSIGNED, and
+ *   its steps from the nodes' WAL lifetime events (old owner's close, new owner's open).
  */
 import { performance } from 'node:perf_hooks';
 import { startEtcd } from '@walstream/testkit/etcd';
@@ -63,32 +64,34 @@ try {
     };
     const perChannel = results.flatMap((r) => r.pchannels.map((p) => p.ackMs));
     const jumps = results.flatMap((r) => r.pchannels.map((p) => Number(p.termAfter - p.termBefore)));
-    console.log(
-      `\nNode SIGKILL, session TTL ${ttl} s (${kills} kills, ${new Date().toISOString().slice(0, 10)})\n`,
-    );
-    console.log('| from the kill to | n | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|');
-    console.log(
-      row(
-        "etcd ended the victim's session",
-        results.map((r) => r.sessionGoneMs),
-      ),
-    );
-    console.log(
-      row(
-        'first acknowledged append on a new owner',
-        results.map((r) => r.firstAckMs),
-      ),
-    );
-    console.log(row('acknowledged append, each of its pchannels', perChannel));
-    console.log(
-      row(
-        'the last of its pchannels writable',
-        results.map((r) => r.lastAckMs),
-      ),
-    );
-    console.log(
-      `\nterm after − term before: ${[...new Set(jumps)].sort().join(', ')} (over ${jumps.length} pchannel moves)`,
-    );
+    if (kills > 0) {
+      console.log(
+        `\nNode SIGKILL, session TTL ${ttl} s (${kills} kills, ${new Date().toISOString().slice(0, 10)})\n`,
+      );
+      console.log('| from the kill to | n | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|');
+      console.log(
+        row(
+          "etcd ended the victim's session",
+          results.map((r) => r.sessionGoneMs),
+        ),
+      );
+      console.log(
+        row(
+          'first acknowledged append on a new owner',
+          results.map((r) => r.firstAckMs),
+        ),
+      );
+      console.log(row('acknowledged append, each of its pchannels', perChannel));
+      console.log(
+        row(
+          'the last of its pchannels writable',
+          results.map((r) => r.lastAckMs),
+        ),
+      );
+      console.log(
+        `\nterm after − term before: ${[...new Set(jumps)].sort().join(', ')} (over ${jumps.length} pchannel moves)`,
+      );
+    }
 
     // Coordinator kills, each with a node SIGKILLed at the same moment.
     const takeovers: number[] = [];
@@ -142,6 +145,29 @@ try {
     console.log(`\nPlanned drain of a node with ${result.pchannels} pchannels onto 2 nodes (Kafka)\n`);
     console.log('| whole drain ms | per pchannel p50 ms | p99 ms | max ms |\n|---|---|---|---|');
     console.log(`| ${result.totalMs} | ${p.p50} | ${p.p99} | ${p.max} |`);
+    const step = (name: string, values: number[]) => {
+      const q = percentiles(values);
+      return `| ${name} | ${q.p50} | ${q.max} |`;
+    };
+    console.log('\n| step of each move | p50 ms | max ms |\n|---|---|---|');
+    console.log(
+      step(
+        "old owner's close (closing → closed)",
+        result.steps.map((s) => s.closeMs),
+      ),
+    );
+    console.log(
+      step(
+        'move started → new owner opening',
+        result.steps.map((s) => s.assignedAfterMs),
+      ),
+    );
+    console.log(
+      step(
+        "new owner's open (recovering → ready)",
+        result.steps.map((s) => s.openMs),
+      ),
+    );
   } finally {
     await drain.close();
   }

@@ -83,6 +83,12 @@ export interface DrainResult {
   readonly totalMs: number;
   /** Each move from `started` to `done`, as the coordinator reported it. */
   readonly perMoveMs: readonly number[];
+  /**
+   * Where each move's time went, from the node processes' WAL lifetime steps: the old owner's close
+   * (closing → closed), the new owner's start of the open after the move started (→ recovering), and
+   * its open (recovering → ready). NaN where a step was not seen.
+   */
+  readonly steps: readonly { closeMs: number; assignedAfterMs: number; openMs: number }[];
 }
 
 /** Drains `nodeId` through the active coordinator process and times each of its moves. */
@@ -95,6 +101,7 @@ export async function drainNode(
   if (!coordinator) throw new Error(`no coordinator ${coordinatorIndex}`);
   const held = (await cluster.metas()).filter((m) => m.nodeId === nodeId).map((m) => m.channel.name);
   const from = coordinator.lines.length;
+  const nodeMarks = cluster.nodes.map((n) => n.child.lines.length);
   coordinator.send({ cmd: 'drain', nodeId });
   const done = await coordinator.waitLine((l) => l.drained === nodeId || 'error' in l, 'drain', 60_000, from);
   if (done.error) throw new Error(`drain failed: ${String(done.error)}`);
@@ -109,5 +116,22 @@ export async function drainNode(
     const finished = moves.find((m) => m.pchannel === name && m.outcome === 'done');
     return started && finished ? finished.at - started.at : Number.NaN;
   });
-  return { nodeId, pchannels: held.length, totalMs: done.ms as number, perMoveMs };
+  type WalStep = { pchannel: string; state: string; at: number; nodeId: string };
+  const walSteps: WalStep[] = cluster.nodes.flatMap((n, i) =>
+    n.child.lines
+      .slice(nodeMarks[i])
+      .flatMap((l) => (l.wal ? [{ ...(l.wal as Omit<WalStep, 'nodeId'>), nodeId: n.nodeId }] : [])),
+  );
+  const at = (name: string, state: string, onDrained: boolean): number =>
+    walSteps.find((w) => w.pchannel === name && w.state === state && (w.nodeId === nodeId) === onDrained)
+      ?.at ?? Number.NaN;
+  const steps = held.map((name) => {
+    const started = moves.find((m) => m.pchannel === name && m.outcome === 'started')?.at ?? Number.NaN;
+    return {
+      closeMs: at(name, 'closed', true) - at(name, 'closing', true),
+      assignedAfterMs: at(name, 'recovering', false) - started,
+      openMs: at(name, 'ready', false) - at(name, 'recovering', false),
+    };
+  });
+  return { nodeId, pchannels: held.length, totalMs: done.ms as number, perMoveMs, steps };
 }
