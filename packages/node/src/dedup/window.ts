@@ -147,7 +147,7 @@ export class DedupWindow {
         rebuilt.#put(target, sequence, slot);
         if (slot.state === 'done') continue;
         // Settles into whichever window holds the slot now.
-        (slot.waiters ??= []).push((outcome) => {
+        onSettled(slot, (outcome) => {
           if (target.slots.get(sequence) !== slot) return;
           if (outcome === 'not-written') target.slots.delete(sequence);
           else if (outcome === 'unknown') target.slots.set(sequence, { state: 'unknown', atMs: slot.atMs });
@@ -207,10 +207,13 @@ export class DedupWindow {
   }
 }
 
+function onSettled(slot: PendingSlot, wake: (outcome: AppendResult | SlotFailure) => void): void {
+  if (slot.waiters) slot.waiters.push(wake);
+  else slot.waiters = [wake];
+}
+
 function waitFor(slot: PendingSlot): Promise<AppendResult | SlotFailure> {
-  return new Promise((resolve) => {
-    (slot.waiters ??= []).push(resolve);
-  });
+  return new Promise((resolve) => onSettled(slot, resolve));
 }
 
 function outOfWindow(
