@@ -2,8 +2,12 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '@walstream/client';
+import { newMessage } from '@walstream/core';
+import { createVChannel } from '@walstream/interceptors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/index.js';
+import { JsonRecord } from '../src/records.js';
 import { exited, run, startUp } from './support/processes.js';
 
 const TOKEN = 'e2e-token';
@@ -99,6 +103,42 @@ describe('walstream up, produce and consume in separate processes', () => {
       '2',
     ]);
     expect(from.out.map((line) => JSON.parse(line).body)).toEqual(['second {not json}', 'third']);
+  }, 30_000);
+});
+
+describe('walstream consume of txns', () => {
+  it('a committed txn comes body by body with its txn id, or with --txn as one line; a rolled-back one never', async () => {
+    const vchannel = 'walstream-1_txnv0';
+    const writer = createClient({ coord: up.address, token: TOKEN });
+    try {
+      await writer.append(createVChannel(vchannel));
+      const line = (body: unknown) =>
+        newMessage(JsonRecord)
+          .vchannel(vchannel)
+          .body(new TextEncoder().encode(JSON.stringify(body)))
+          .build();
+      const rolledBack = await writer.txn(vchannel);
+      await rolledBack.append(line('never'));
+      await rolledBack.rollback();
+      const txn = await writer.txn(vchannel);
+      await txn.append(line('a'));
+      await txn.append(line('b'));
+      await txn.commit();
+      await writer.append(line('after'));
+    } finally {
+      await writer.close();
+    }
+    const flat = await inProcess(['consume', ...client(), '--vchannel', vchannel, '--limit', '3']);
+    const lines = flat.out.map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.body)).toEqual(['a', 'b', 'after']);
+    expect(lines[0].txn).toMatch(/^\d+$/);
+    expect(lines[1].txn).toBe(lines[0].txn);
+    expect(lines[2].txn).toBeUndefined();
+    const whole = await inProcess(['consume', ...client(), '--vchannel', vchannel, '--txn', '--limit', '2']);
+    const [txnLine, after] = whole.out.map((l) => JSON.parse(l));
+    expect(txnLine).toMatchObject({ type: 'Txn', txn: lines[0].txn });
+    expect(txnLine.messages.map((m: { body: unknown }) => m.body)).toEqual(['a', 'b']);
+    expect(after.body).toBe('after');
   }, 30_000);
 });
 
