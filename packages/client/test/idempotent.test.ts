@@ -8,7 +8,7 @@ import { memoryAdapter } from '@walstream/adapter-memory';
 import { RpcNodeManagerClient, serveCoordinator, startCoordinator } from '@walstream/coord';
 import { hasCode, type ImmutableMessage, messageIdEquals, vchannelName, WalError } from '@walstream/core';
 import { createVChannel } from '@walstream/interceptors';
-import { startNode } from '@walstream/node';
+import { type IdempotenceOptions, startNode } from '@walstream/node';
 import { connectRpc, type WireAppendResult } from '@walstream/rpc';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type Client, createClient } from '../src/index.js';
@@ -34,7 +34,12 @@ interface ProxiedNode {
 }
 
 /** A cluster whose nodes are known to the coordinator (and so to clients) by their proxy's address. */
-async function start(pchannel: string, nodes: number, idempotent: boolean): Promise<ProxiedNode[]> {
+async function start(
+  pchannel: string,
+  nodes: number,
+  idempotent: boolean,
+  idempotence?: IdempotenceOptions,
+): Promise<ProxiedNode[]> {
   const c = new Cluster();
   cluster = c;
   c.coordinator = await startCoordinator({
@@ -53,6 +58,7 @@ async function start(pchannel: string, nodes: number, idempotent: boolean): Prom
       nodeId,
       allocator: c.coordinator.tso,
       closeGraceMs: 1_000,
+      ...(idempotence ? { idempotence } : {}),
     });
     const proxy = await AckProxy.start(node.address);
     proxies.push(proxy);
@@ -152,6 +158,32 @@ describe('idempotent appends with lost acknowledgements', () => {
     const next = await client!.append(note(vchannelName('idc0', 'v0'), 2));
     expect(next.timeTick).toBeGreaterThan(result.timeTick);
     expect(copies('idc0', 2)).toHaveLength(1);
+  }, 30_000);
+
+  test('appends sent and abandoned skip the node past its window: the producer goes on under a new id, and the next append lands once', async () => {
+    const nodes = await start('idd0', 1, true, { maxSequences: 2 });
+    const vchannel = vchannelName('idd0', 'v0');
+    await client!.append(createVChannel(vchannel));
+    const owner = ownerOf(nodes, 'idd0');
+    // Sequences 2, 3, 4 are sent and never arrive; their callers give up.
+    owner.proxy.holdRequests();
+    const abandon = new AbortController();
+    const lost = [2, 3, 4].map((seq) =>
+      client!.append(note(vchannel, seq), { signal: abandon.signal }).catch((e) => e),
+    );
+    await waitFor(() => owner.proxy.droppedRequests > 0, 'the appends sent into the void');
+    abandon.abort();
+    owner.proxy.cut();
+    for (const error of await Promise.all(lost)) expect(WalError.is(error) && error.code).toBe('ABORTED');
+    // Sequence 5 is more than 2 past the highest the node saw (1): refused, then sent again under a new id.
+    const result = await client!.append(note(vchannel, 5));
+    const written = copies('idd0', 5);
+    expect(written).toHaveLength(1);
+    expectOriginal(result, written[0]!);
+    const first = cluster!.store.messages('idd0').find((m) => m.properties._pid !== undefined);
+    expect(written[0]!.properties._pid).not.toBe(first?.properties._pid);
+    expect(written[0]!.properties._psq).toBe('1');
+    expect([2, 3, 4].map((seq) => copies('idd0', seq).length)).toEqual([0, 0, 0]);
   }, 30_000);
 
   test('createClient refuses an idempotent option that is not a boolean', () => {

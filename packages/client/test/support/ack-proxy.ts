@@ -9,8 +9,11 @@ export class AckProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #holding = false;
+  #holdingRequests = false;
   /** Bytes from the node dropped while holding. */
   dropped = 0;
+  /** Bytes to the node dropped while holding requests. */
+  droppedRequests = 0;
 
   private constructor(server: Server) {
     this.#server = server;
@@ -29,7 +32,10 @@ export class AckProxy {
           for (const other of sockets) other.destroy();
         });
       }
-      client.on('data', (chunk) => upstream.write(chunk));
+      client.on('data', (chunk) => {
+        if (proxy!.#holdingRequests) proxy!.droppedRequests += chunk.length;
+        else upstream.write(chunk);
+      });
       upstream.on('data', (chunk) => {
         if (proxy!.#holding) proxy!.dropped += chunk.length;
         else client.write(chunk);
@@ -53,11 +59,17 @@ export class AckProxy {
     this.#holding = true;
   }
 
+  /** From now on the bytes to the node are dropped: whatever is sent never arrives. */
+  holdRequests(): void {
+    this.#holdingRequests = true;
+  }
+
   /** Breaks every connection through the proxy and stops holding. */
   cut(): void {
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
     this.#holding = false;
+    this.#holdingRequests = false;
   }
 
   async close(): Promise<void> {
