@@ -86,5 +86,7 @@ export {
   type RegisterNodeOptions,
   registerNode,
 } from './sessions/node-registration.js';
+// The TSO from a node's process: batches from the active coordinator, found through etcd.
+export { CoordinatorTso, type CoordinatorTsoOptions } from './tso/coordinator-tso.js';
 // TSO: hybrid timeticks that rise across restarts, from a high-water mark saved ahead of use.
 export { MAX_BATCH, type TimeTickBatch, Tso, type TsoOptions } from './tso/tso.js';

@@ -15,6 +15,7 @@ import { firstValueFrom } from 'rxjs';
 import { filter } from 'rxjs/operators';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  CoordinatorTso,
   EtcdSessionDirectory,
   etcdNodeMarks,
   InProcessNode,
@@ -113,6 +114,40 @@ describe('runCoordinator', () => {
       expect((error as WalError).retriable).toBe(false);
       expect((error as WalError).message).toContain(option);
     }
+  });
+});
+
+describe('CoordinatorTso', () => {
+  test('timeticks from the active coordinator (found by its published address) rise across a failover; with none active an allocation waits for the next one; a barrier holds', async () => {
+    const prefix = freshPrefix();
+    const options = { etcd: { endpoints: etcd.endpoints }, prefix, pchannels: ['t0'], sessionTtlSeconds: 2 };
+    const a = await runCoordinator({ ...options, listen: '127.0.0.1:0', candidate: 'a' });
+    const activeA = await a.whenActive(within());
+    expect(await client().get(`${prefix}coordinator/address`).string()).toBe(activeA.server.address);
+    const tso = new CoordinatorTso({ client: client(), prefix, batch: 4 });
+    const ticks: bigint[] = [];
+    for (let i = 0; i < 10; i++) ticks.push(await tso.allocate());
+
+    await a.close();
+    tso.sync();
+    let resolvedAt: number | undefined;
+    const waiting = tso.allocate().then((tick) => {
+      resolvedAt = performance.now();
+      return tick;
+    });
+    const b = await runCoordinator({ ...options, listen: '127.0.0.1:0', candidate: 'b' });
+    await b.whenActive(within());
+    const activeAt = performance.now();
+    ticks.push(await waiting);
+    expect(resolvedAt).toBeGreaterThanOrEqual(activeAt);
+    for (let i = 0; i < 5; i++) ticks.push(await tso.allocate());
+    for (let i = 1; i < ticks.length; i++) expect(ticks[i]!).toBeGreaterThan(ticks[i - 1]!);
+
+    const barrier = ticks.at(-1)! + (20n << 18n); // 20 ms ahead
+    await tso.barrierUntil(barrier);
+    expect(await tso.allocate()).toBeGreaterThanOrEqual(barrier);
+    tso.close();
+    await b.close();
   });
 });
 

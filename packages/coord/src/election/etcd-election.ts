@@ -41,6 +41,12 @@ export interface Leadership extends AsyncDisposable {
   readonly signal: AbortSignal;
   /** Ends the term now: revokes the lease, so a standby takes over without waiting for the TTL. */
   resign(): Promise<void>;
+  /**
+   * Writes where this coordinator serves to `<prefix>coordinator/address`, under the leadership lease: it
+   * goes with the lease, and only the holder of that lease can write it (`CoordinatorTso` and other
+   * callers find the active coordinator there).
+   */
+  publishAddress(address: string): Promise<void>;
 }
 
 /**
@@ -107,7 +113,7 @@ export async function campaign(options: CampaignOptions): Promise<Leadership> {
           { lease: lease.id, revision: revision.toString() },
           `${candidate} is the active coordinator`,
         );
-        return leadership(client, key, candidate, revision, lease);
+        return leadership(client, key, `${prefix}coordinator/address`, candidate, revision, lease);
       }
       const holder = outcome.responses[0]?.response_range?.kvs[0];
       obs.logger.debug({ holder: holder?.value.toString() }, `${candidate} waits as a standby`);
@@ -122,6 +128,7 @@ export async function campaign(options: CampaignOptions): Promise<Leadership> {
 function leadership(
   client: Etcd3,
   key: string,
+  addressKey: string,
   candidate: string,
   revision: bigint,
   lease: KeptLease,
@@ -140,12 +147,31 @@ function leadership(
     })();
     return resigned;
   };
+  const publishAddress = async (address: string): Promise<void> => {
+    if (lease.signal.aborted) {
+      throw new WalError('ON_SHUTDOWN', `${candidate} is no longer the active coordinator`, {
+        retriable: false,
+      });
+    }
+    // Only while our election key is still ours: a deposed holder must not point callers at itself.
+    const result = await client
+      .if(key, 'Lease', '==', lease.id)
+      .then(lease.lease.put(addressKey).value(address))
+      .commit()
+      .catch((error: unknown) => {
+        throw etcdError(error, `publish ${addressKey}`);
+      });
+    if (!result.succeeded) {
+      throw new WalError('ON_SHUTDOWN', `${candidate} no longer holds ${key}`, { retriable: false });
+    }
+  };
   return {
     candidate,
     revision,
     grantedTtlSeconds: lease.grantedTtlSeconds,
     signal: lease.signal,
     resign,
+    publishAddress,
     [Symbol.asyncDispose]: resign,
   };
 }

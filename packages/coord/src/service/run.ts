@@ -28,6 +28,12 @@ export interface RunCoordinatorOptions {
   readonly sessionTtlSeconds?: number;
   /** Written to the election key. Default `listen`. */
   readonly candidate?: string;
+  /**
+   * Where others reach this coordinator, published in etcd while it is active (`<prefix>coordinator/address`,
+   * read by `CoordinatorTso`). Default: the address the server bound (give this when listening on
+   * 0.0.0.0).
+   */
+  readonly advertise?: string;
   /** Bearer token callers of the coordinator must present; also sent to nodes unless `nodeRpc` says otherwise. */
   readonly token?: string;
   readonly tls?: TlsServerOptions;
@@ -86,6 +92,7 @@ export async function runCoordinator(options: RunCoordinatorOptions): Promise<Ru
     'policy',
     'sessionTtlSeconds',
     'candidate',
+    'advertise',
     'token',
     'tls',
     'nodeRpc',
@@ -110,6 +117,7 @@ export async function runCoordinator(options: RunCoordinatorOptions): Promise<Ru
   const ttl = integerOption(where, 'sessionTtlSeconds', options.sessionTtlSeconds, 10);
   const prefix = stringOption(where, 'prefix', options.prefix, 'walstream/');
   const candidate = stringOption(where, 'candidate', options.candidate, listen);
+  if (options.advertise !== undefined) stringOption(where, 'advertise', options.advertise, '', false);
   const etcd = options.etcd;
   if (typeof etcd !== 'object' || etcd === null) {
     throw new WalError('INVALID_ARGUMENT', `${where}: option etcd must be { endpoints } or an etcd client`, {
@@ -160,6 +168,7 @@ export async function runCoordinator(options: RunCoordinatorOptions): Promise<Ru
         });
       }
       if (!ended.aborted && server) {
+        await leadership.publishAddress(options.advertise ?? server.address);
         active = { coordinator, server, leadership };
         role.next('active');
         obs.logger.info({ address: server.address }, `${candidate} is active and serves`);
