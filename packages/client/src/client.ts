@@ -213,6 +213,7 @@ function remoteClient(options: ClientOptions, stopService?: () => Promise<void>)
     idempotent: booleanOption(WHERE, 'idempotent', options.idempotent, false),
   };
   const producers = new Map<string, ResumableProducer>();
+  const inFlight = new Set<AbortController>();
   let closing: Promise<void> | undefined;
 
   const append = async (
@@ -238,21 +239,23 @@ function remoteClient(options: ClientOptions, stopService?: () => Promise<void>)
       () => timeout.abort(new WalError('TIMEOUT', `append to ${vchannel} took over ${appendTimeoutMs} ms`)),
       appendTimeoutMs,
     );
+    // One controller per append in a set the close aborts, rather than a listener per append on the
+    // client's signal: hundreds of appends in flight would each hold one (and trip the listener warning).
     const closed = new AbortController();
-    const onStop = (): void => closed.abort(new WalError('CLOSED', 'the client is closed'));
-    stop.signal.addEventListener('abort', onStop, { once: true });
+    inFlight.add(closed);
     const signals = [timeout.signal, closed.signal, ...(appendOptions.signal ? [appendOptions.signal] : [])];
     try {
       return await producer.append(message, AbortSignal.any(signals));
     } finally {
       clearTimeout(timer);
-      stop.signal.removeEventListener('abort', onStop);
+      inFlight.delete(closed);
     }
   };
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stop.abort();
+      for (const append of inFlight) append.abort(new WalError('CLOSED', 'the client is closed'));
       for (const producer of producers.values()) producer.close();
       await watcher.close();
       for (const channel of channels.values()) channel.close();

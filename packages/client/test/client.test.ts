@@ -321,4 +321,28 @@ describe('createClient', () => {
     expect((error as WalError).details.written).toBe(false);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+
+  test('closing the client rejects appends still waiting for an owner with CLOSED, marked not written', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    client = createClient({
+      coord: '127.0.0.1:1',
+      appendTimeoutMs: 60_000,
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
+    const waiting = Array.from({ length: 300 }, (_, i) =>
+      client!.append(note('clu0_v0', i)).catch((e: unknown) => e),
+    );
+    await client.close();
+    // process warnings are emitted on the next tick
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    // 300 appends in flight hold no listener each on the client's own signal
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+    for (const error of await Promise.all(waiting)) {
+      expect(hasCode(error, 'CLOSED'), String(error)).toBe(true);
+      expect((error as WalError).details.written).toBe(false);
+    }
+  });
 });
