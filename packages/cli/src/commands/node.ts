@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { createEtcdClient, EtcdCatalog } from '@walstream/catalog-etcd';
-import { registerNode } from '@walstream/coord';
+import { CoordinatorTso, registerNode } from '@walstream/coord';
 import type { WalImplsBuilder } from '@walstream/core/spi';
 import { startNode } from '@walstream/node';
 import {
@@ -46,10 +46,13 @@ export const node = defineCommand<NodeOptions>({
 registers it in etcd under a lease of --ttl seconds with a node id never
 handed out before and its --listen address; the elected \`walstream coord\` on
 the same --etcd and --prefix assigns it pchannels. Checkpoints go to the
-catalog in etcd, so another node can take a pchannel over. A node that crashes
-is given up once its lease runs out (about --ttl seconds); Ctrl-C stops
-gracefully: the session is marked stopping, the coordinator moves the node's
-pchannels away, then the node closes and the session ends.
+catalog in etcd, so another node can take a pchannel over, and timeticks come
+from the active coordinator's TSO, so the next owner of a pchannel stamps
+above the last one (appends wait while no coordinator is active and the batch
+in hand is used up). A node that crashes is given up once its lease runs out
+(about --ttl seconds); Ctrl-C stops gracefully: the session is marked
+stopping, the coordinator moves the node's pchannels away, then the node
+closes and the session ends.
 
 --data-dir (the local store) keeps the log in this node's directory: another
 node cannot read it, so use it for a single node only.`,
@@ -172,6 +175,11 @@ async function adapterFor(store: NodeStore): Promise<WalImplsBuilder> {
 async function runNodeCommand(options: NodeOptions, io: CliIo): Promise<number> {
   const adapter = await adapterFor(options.store);
   const client = createEtcdClient({ endpoints: options.etcd });
+  const tso = new CoordinatorTso({
+    client,
+    prefix: options.prefix,
+    ...(options.token === undefined ? {} : { rpc: { token: options.token } }),
+  });
   try {
     const registration = await registerNode({
       client,
@@ -181,6 +189,8 @@ async function runNodeCommand(options: NodeOptions, io: CliIo): Promise<number> 
         startNode({
           adapter,
           catalog: new EtcdCatalog({ client, prefix: options.prefix }),
+          // The coordinator's TSO: a pchannel's next owner stamps above its last one, whatever the clocks.
+          allocator: tso,
           listen: options.listen,
           nodeId,
           ...(options.token === undefined ? {} : { token: options.token }),
@@ -203,6 +213,7 @@ async function runNodeCommand(options: NodeOptions, io: CliIo): Promise<number> 
     io.out('closed');
     return 0;
   } finally {
+    tso.close();
     client.close();
   }
 }

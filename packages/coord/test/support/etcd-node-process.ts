@@ -5,7 +5,8 @@
  *   TSX_TSCONFIG_PATH=tsconfig.tests.json node --import tsx \
  *     packages/coord/test/support/etcd-node-process.ts '<EtcdNodeConfig JSON>'
  *
- * Its id comes from the session counter; its checkpoints go to the etcd catalog. Prints
+ * Its id comes from the session counter, its timeticks from the active coordinator (`CoordinatorTso`),
+ * its checkpoints go to the etcd catalog. Prints
  * `{"nodeId": "...", "address": "..."}` once it serves and its session is written, then
  * `{"wal": {pchannel, term, state, at}}` at each WAL lifetime step. SIGTERM is the graceful
  * stop (session marked stopping, pchannels moved away, node closed, session revoked), then
@@ -13,7 +14,7 @@
  */
 import { kafkaAdapter } from '@walstream/adapter-kafka';
 import { createEtcdClient, EtcdCatalog } from '@walstream/catalog-etcd';
-import { registerNode } from '@walstream/coord';
+import { CoordinatorTso, registerNode } from '@walstream/coord';
 import { startNode } from '@walstream/node';
 
 export interface EtcdNodeConfig {
@@ -38,6 +39,8 @@ const registration = await registerNode({
         topicPrefix: config.topicPrefix,
       }),
       catalog: new EtcdCatalog({ client, prefix: config.prefix }),
+      // Timeticks from the coordinator's TSO, so a pchannel's next owner stamps above its last one.
+      allocator: new CoordinatorTso({ client, prefix: config.prefix }),
       listen: '127.0.0.1:0',
       nodeId,
       closeGraceMs: 2_000,
