@@ -152,7 +152,7 @@ describe('CoordinatorTso', () => {
 });
 
 describe('registerNode', () => {
-  test('a StreamingNode registers with an id from the counter and its address; a graceful stop shows it stopping, waits while it holds WALs, closes it, then ends the session', async () => {
+  test('a StreamingNode registers with an id from the counter and its address; a graceful stop shows it stopping, waits while it holds WALs, closes it, then ends the session; the next registration gets a new id and can advertise another address', async () => {
     const prefix = freshPrefix();
     const directory = await EtcdSessionDirectory.open({ client: client(), prefix });
     const closedAt: { stopping?: number; closed?: number } = {};
@@ -203,9 +203,15 @@ describe('registerNode', () => {
     const again = await registerNode({
       client: client(),
       prefix,
-      start: async () => ({ address: '127.0.0.1:1', close: async () => {} }),
+      // Listening on every interface, reached at another address.
+      advertise: '10.1.2.3:7801',
+      start: async () => ({ address: '0.0.0.0:7801', close: async () => {} }),
     });
     expect(again.nodeId).toBeGreaterThan(registration.nodeId);
+    const advertised = await firstValueFrom(
+      directory.sessions$.pipe(filter((s) => s.some((n) => n.nodeId === String(again.nodeId)))),
+    );
+    expect(advertised.find((n) => n.nodeId === String(again.nodeId))?.address).toBe('10.1.2.3:7801');
     await again.stop();
     await directory.close();
   });

@@ -19,6 +19,7 @@ export interface CoordOptions {
   readonly policy: string;
   readonly ttlSeconds: number;
   readonly candidate: string | undefined;
+  readonly advertise: string | undefined;
   readonly token: string | undefined;
 }
 
@@ -101,6 +102,12 @@ takes over without waiting.`,
       parse: nonEmpty,
     },
     {
+      flags: '--advertise <host:port>',
+      description:
+        'the address others reach this coordinator at, when it differs from --listen (e.g. --listen 0.0.0.0:7700)',
+      parse: address,
+    },
+    {
       flags: '--token <token>',
       description: 'a bearer token every call must carry (also sent to nodes)',
       parse: nonEmpty,
@@ -124,6 +131,7 @@ function resolveCoord(values: OptionValues): CoordOptions {
     policy: values.policy as string,
     ttlSeconds: values.ttl as number,
     candidate: values.candidate as string | undefined,
+    advertise: values.advertise as string | undefined,
     token: values.token as string | undefined,
   };
 }
@@ -143,6 +151,7 @@ async function runCoord(options: CoordOptions, io: CliIo): Promise<number> {
     policy: options.policy,
     sessionTtlSeconds: options.ttlSeconds,
     ...(options.candidate === undefined ? {} : { candidate: options.candidate }),
+    ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
     ...(options.token === undefined ? {} : { token: options.token }),
   });
   io.out(

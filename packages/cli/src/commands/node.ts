@@ -36,6 +36,7 @@ export interface NodeOptions {
   readonly ttlSeconds: number;
   /** How long a graceful stop waits for the coordinator to move the node's pchannels away. */
   readonly drainTimeoutMs: number;
+  readonly advertise: string | undefined;
   readonly token: string | undefined;
 }
 
@@ -104,6 +105,12 @@ node cannot read it, so use it for a single node only.`,
       defaultText: '30s',
       parse: durationOption,
     },
+    {
+      flags: '--advertise <host:port>',
+      description:
+        'the address others reach this node at, when it differs from --listen (e.g. --listen 0.0.0.0:7801)',
+      parse: address,
+    },
     { flags: '--token <token>', description: 'a bearer token every call must carry', parse: nonEmpty },
   ],
   helpAfter: `
@@ -143,6 +150,7 @@ function resolveNode(values: OptionValues): NodeOptions {
     store,
     ttlSeconds: values.ttl as number,
     drainTimeoutMs: values.drainTimeout as number,
+    advertise: values.advertise as string | undefined,
     token: values.token as string | undefined,
   };
 }
@@ -185,6 +193,7 @@ async function runNodeCommand(options: NodeOptions, io: CliIo): Promise<number> 
       client,
       prefix: options.prefix,
       ttlSeconds: options.ttlSeconds,
+      ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       start: (nodeId) =>
         startNode({
           adapter,

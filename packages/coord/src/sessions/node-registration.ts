@@ -17,6 +17,8 @@ export interface RegisterNodeOptions<N extends RegisteredServer> {
   readonly prefix?: string;
   /** The session's TTL in seconds (default 10; etcd raises anything below 2 to 2). */
   readonly ttlSeconds?: number;
+  /** The address published in the session. Default: the node's `address` (give this when it listens on 0.0.0.0). */
+  readonly advertise?: string;
   /** Starts the node with the id it is given (never handed out before); resolves once it serves. */
   readonly start: (nodeId: bigint) => Promise<N>;
   /**
@@ -60,6 +62,7 @@ export async function registerNode<N extends RegisteredServer>(
     'client',
     'prefix',
     'ttlSeconds',
+    'advertise',
     'start',
     'holdsWals',
     'drainTimeoutMs',
@@ -88,7 +91,7 @@ export async function registerNode<N extends RegisteredServer>(
   try {
     session = await EtcdNodeSession.register({
       client: options.client,
-      address: node.address,
+      address: options.advertise ?? node.address,
       nodeId,
       ...(prefix === undefined ? {} : { prefix }),
       ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
