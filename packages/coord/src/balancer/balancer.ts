@@ -101,6 +101,8 @@ interface InFlight {
   readonly target: string;
   readonly abort: AbortController;
   readonly done: Promise<void>;
+  /** A round ran while this move was in flight and could not move the pchannel: plan again after it. */
+  replan: boolean;
 }
 
 const RELEASED_CODES = ['IGNORED_OPERATION', 'UNMATCHED_CHANNEL_TERM', 'CHANNEL_NOT_EXIST'] as const;
@@ -186,7 +188,9 @@ export class Balancer {
     for (const id of options.initialMarks?.draining ?? []) this.#draining.add(id);
     // A restarted coordinator does not rebalance at once what the previous one just placed.
     const started = this.#now();
-    for (const meta of this.#channels.snapshot.metas) this.#lastMove.set(meta.channel.name, started);
+    for (const meta of this.#channels.snapshot.metas) {
+      if (meta.nodeId !== undefined) this.#lastMove.set(meta.channel.name, started);
+    }
     this.#layout = new BehaviorSubject(this.#layoutOf(this.#channels.snapshot.version));
     this.#subscriptions.push(
       this.#channels.metas$.subscribe((snapshot) => this.#layout.next(this.#layoutOf(snapshot.version))),
@@ -453,7 +457,12 @@ export class Balancer {
       const inflight = this.#inflight.get(meta.channel.name);
       if (inflight) {
         if (inflight.target !== target) inflight.abort.abort();
-        else continue;
+        else {
+          // Its pchannel was not movable in this round (a node that joined now found it in flight): the
+          // round after the move sees it placed and may balance it, rather than the next timed round.
+          inflight.replan = true;
+          continue;
+        }
       }
       if (meta.state === 'assigned' && meta.nodeId === target && !inflight) continue;
       this.#startMove(meta, target, lost.has(meta.channel.name) ? 'wal-lost' : this.#reasonFor(meta, target));
@@ -521,15 +530,19 @@ export class Balancer {
     const name = meta.channel.name;
     const previous = this.#inflight.get(name);
     const abort = new AbortController();
-    this.#lastMove.set(name, this.#now());
+    // A first placement is not a move that could flap: it does not hold the pchannel in place.
+    if (reason !== 'unassigned') this.#lastMove.set(name, this.#now());
     const done = (async () => {
       // A superseded move finishes (or gives up) before its replacement saves a new term.
       if (previous) await previous.done;
       await this.#move(name, meta.nodeId, target, reason, abort.signal);
     })().finally(() => {
-      if (this.#inflight.get(name)?.abort === abort) this.#inflight.delete(name);
+      if (this.#inflight.get(name) !== entry) return;
+      this.#inflight.delete(name);
+      if (entry.replan) void this.#wake('after-move');
     });
-    this.#inflight.set(name, { target, abort, done });
+    const entry: InFlight = { target, abort, done, replan: false };
+    this.#inflight.set(name, entry);
   }
 
   async #move(
