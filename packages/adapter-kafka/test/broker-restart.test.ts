@@ -63,10 +63,10 @@ describe.each(DRIVERS)('kafka broker restart (%s)', (driver) => {
       };
       const writers = Array.from({ length: 4 }, writer);
       try {
-        await waitFor(() => acked.size >= 40, 30_000, '40 appends before the restart');
+        await waitFor(() => acked.size >= 40, '40 appends before the restart', 30_000);
         const before = acked.size;
         await kafka.restart();
-        await waitFor(() => acked.size >= before + 40, 60_000, '40 appends after the restart');
+        await waitFor(() => acked.size >= before + 40, '40 appends after the restart', 60_000);
       } finally {
         // The writers stop with the test, whether it passed or not.
         running = false;

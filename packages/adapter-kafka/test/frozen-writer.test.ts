@@ -161,10 +161,10 @@ async function frozenWriterRun(
     (async () => {
       await waitFor(
         () => writer.lines.includes('frozen') || writer.child.exitCode !== null,
-        30_000,
         'frozen',
+        30_000,
       );
-      await waitFor(() => processState(pid) === 'T', 5_000, 'the writer to stop');
+      await waitFor(() => processState(pid) === 'T', 'the writer to stop', 5_000);
     })(),
     40_000,
     'the writer to stop',
@@ -175,7 +175,7 @@ async function frozenWriterRun(
   const acknowledgedBefore = writer.outcomes.filter((o) => o.ok).length;
   // The point of these cases is time passing while the writer is stopped: the broker's and the writer's
   // timeouts run out meanwhile. Nothing is checked during the wait.
-  const until = (ms: number) => waitFor(() => Date.now() - stoppedAt >= ms, ms + 1_000, `${ms} ms stopped`);
+  const until = (ms: number) => waitFor(() => Date.now() - stoppedAt >= ms, `${ms} ms stopped`, ms + 1_000);
   await until(scenario.stoppedBeforeTakeoverMs);
   const opener = await adapterFor(driver).build();
   openers.push(opener);

@@ -37,14 +37,7 @@ export function message(seq: number, extra: Record<string, string> = {}): Mutabl
   return new MutableMessage(Buffer.from(`payload-${seq}`), { seq: String(seq), ...extra });
 }
 
-/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes (then throws `what`). */
-export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { waitFor } from '@walstream/testkit';
 
 /**
  * `promise`, or a rejection naming `what` once `timeoutMs` passed; the timer is cleared either way, so

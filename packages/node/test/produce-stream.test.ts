@@ -7,6 +7,7 @@ import {
   type ProduceResponse,
   RateLimitState,
 } from '@walstream/rpc';
+import { waitFor } from '@walstream/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveProduce } from '../src/services/produce.js';
 import {
@@ -32,14 +33,6 @@ function start(
   signal = new AbortController().signal,
 ) {
   return serveProduce(stream, { signal }, s.context);
-}
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -160,7 +153,7 @@ describe('the produce stream', () => {
     for (let i = 0; i < 500; i++) stream.push(produce(BigInt(i), userMessage(stack.vchannel, i)));
     // 8 appends take the stream's slots and their results wait for the client; the 9th request is
     // answered RATE_LIMIT_REJECTED, and that answer waits too, so the service reads no further.
-    await waitUntil(
+    await waitFor(
       () => stream.unread === 500 - 9 && stack!.flow.stats().appendsInFlight === 8,
       'the stream to stall',
     );
@@ -181,7 +174,7 @@ describe('the produce stream', () => {
     const served = start(stack, stream, call.signal);
     stream.push(openProducer('produce-gone'));
     for (let i = 0; i < 5; i++) stream.push(produce(BigInt(i), userMessage(stack.vchannel, i)));
-    await waitUntil(() => stack!.flow.stats().appendsInFlight === 5, 'five appends in flight');
+    await waitFor(() => stack!.flow.stats().appendsInFlight === 5, 'five appends in flight');
     call.abort();
     stream.fail();
     await served;
@@ -235,7 +228,7 @@ describe('the produce stream', () => {
     const served = start(stack, stream);
     stream.push(openProducer('produce-shutdown'));
     for (let i = 0; i < 3; i++) stream.push(produce(BigInt(i), userMessage(stack.vchannel, i)));
-    await waitUntil(() => stack!.flow.stats().appendsInFlight === 3, 'three appends in flight');
+    await waitFor(() => stack!.flow.stats().appendsInFlight === 3, 'three appends in flight');
     stack.shutdown.abort();
     expect(await codeOf(served)).toBe('ON_SHUTDOWN');
     expect(results(stream.responses).filter((r) => r.outcome.case === 'result')).toHaveLength(3);

@@ -1,6 +1,7 @@
 import { type MemoryAdapter, memoryAdapter } from '@walstream/adapter-memory';
 import { createWal, MemoryCatalog, type PChannelInfo, type Wal, type WalOpener } from '@walstream/core';
 import { type SemanticsOptions, walSemantics } from '@walstream/interceptors';
+import { waitFor } from '@walstream/testkit';
 
 /**
  * The opener a node is given, with a record of what it opened: every open (pchannel and term, in call
@@ -60,15 +61,6 @@ export function recording(inner: WalOpener): RecordingOpener {
   };
 }
 
-/** Resolves when `check` holds, polling on the event loop; rejects after `ms` with `what`. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+/** `waitFor` checked at every turn of the event loop: the WAL manager's steps take no timer. */
+export const until = (check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> =>
+  waitFor(check, what, ms, 0);

@@ -9,4 +9,6 @@ export * from './catalog/index.js';
 export { type LogLine, recordingLogger } from './logging.js';
 export * from './policy/index.js';
 export * from './semantics/index.js';
+// Bounded waits for tests: a condition polled until it holds, failing with what it waited for.
+export { waitFor } from './wait.js';
 export * from './walimpls/index.js';

@@ -33,18 +33,9 @@ import {
   type WireAppendResult,
 } from '@walstream/rpc';
 
-/** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { waitFor } from '@walstream/testkit';
+
+export { waitFor };
 
 export async function statusOf(rpc: RpcChannel, name: string): Promise<WalStatus | undefined> {
   const { wals } = await rpc.nodeManager.collectStatus(create(CollectStatusRequestSchema, {}));
