@@ -133,13 +133,19 @@ try {
   await drain.open();
   try {
     const first = await drain.spawnNode();
-    // No balance moves for 10 minutes: the nodes that join later stay empty until the drain.
-    const coordinator = drain.spawnCoordinator(600_000);
+    // No balance moves: the nodes that join later stay empty until the drain.
+    const coordinator = drain.spawnCoordinator({ rebalance: false });
     await drain.whenActive(coordinator, 60_000);
     await drain.untilAssigned([], 60_000);
     await drain.createVChannels();
     await drain.spawnNode();
     await drain.spawnNode();
+    const early = coordinator.lines
+      .flatMap((l) => (l.move ? [l.move as { outcome: string; reason: string; pchannel: string }] : []))
+      .filter((m) => m.outcome === 'started' && m.reason !== 'unassigned');
+    if (early.length > 0) {
+      log(`moves before the drain: ${early.map((m) => `${m.pchannel} (${m.reason})`).join(', ')}`);
+    }
     const result = await drainNode(drain, 0, first.nodeId);
     const p = percentiles(result.perMoveMs);
     console.log(`\nPlanned drain of a node with ${result.pchannels} pchannels onto 2 nodes (Kafka)\n`);

@@ -16,7 +16,7 @@ describe('node processes under a coordinator process, on etcd and Kafka', () => 
     const c = await cluster(names);
     const first = await c.spawnNode();
     // No balance moves: the nodes that join later stay empty until the drain.
-    await c.whenActive(c.spawnCoordinator(600_000), 60_000);
+    await c.whenActive(c.spawnCoordinator({ rebalance: false }), 60_000);
     await c.untilAssigned([], 60_000);
     await c.createVChannels();
     const before = await c.metas();

@@ -22,6 +22,8 @@ export interface CoordConfig {
   readonly ttlSeconds: number;
   readonly candidate: string;
   readonly minMoveIntervalMs?: number;
+  /** false: the active coordinator suspends balance moves at once (`setRebalance(false)`). */
+  readonly rebalance?: boolean;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as CoordConfig;
@@ -50,6 +52,7 @@ running.role$.subscribe((role) => {
   const active = running.active;
   out({ role, ...(role === 'active' && active ? { address: active.server.address } : {}) });
   if (role === 'active' && active) {
+    if (config.rebalance === false) void active.coordinator.balancer.setRebalance(false);
     active.coordinator.moves$.subscribe((move) =>
       out({
         move: {

@@ -74,14 +74,16 @@ export class ProcessCluster {
     return node;
   }
 
-  spawnCoordinator(minMoveIntervalMs = 0): JsonChild {
+  /** `rebalance: false`: no balance moves (first placements, and moves away from lost or drained nodes, go on). */
+  spawnCoordinator(options: { minMoveIntervalMs?: number; rebalance?: boolean } = {}): JsonChild {
     const config: CoordConfig = {
       endpoints: this.endpoints,
       prefix: this.prefix,
       pchannels: this.pchannels,
       ttlSeconds: this.ttlSeconds,
       candidate: `coord-${++this.#coordinatorCount}`,
-      minMoveIntervalMs,
+      minMoveIntervalMs: options.minMoveIntervalMs ?? 0,
+      rebalance: options.rebalance ?? true,
     };
     const child = new JsonChild(coordScript, config);
     this.coordinators.push(child);
