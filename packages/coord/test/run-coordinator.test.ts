@@ -68,7 +68,7 @@ describe('runCoordinator', () => {
     await b.close();
   });
 
-  test('the active one cut off from etcd stops serving before the standby is elected; the standby then serves', async () => {
+  test('the active one cut off from etcd has closed its server before the standby is elected; the standby then serves', async () => {
     const prefix = freshPrefix();
     const link = await etcdRelay(etcd.endpoints[0] as string);
     const options = { prefix, pchannels: ['c0'], sessionTtlSeconds: 2, listen: '127.0.0.1:0' };

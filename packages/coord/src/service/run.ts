@@ -57,7 +57,7 @@ export type CoordinatorRole = 'standby' | 'active' | 'closed';
 /** A coordinator process's part: standby or active, until closed. */
 export interface RunningCoordinator extends AsyncDisposable {
   readonly role: CoordinatorRole;
-  /** The role now and after every change. */
+  /** The role now and after every change; `standby` after a term is emitted once the server has closed. */
   readonly role$: Observable<CoordinatorRole>;
   /** The active part, while this process is active. */
   readonly active: ActiveCoordinator | undefined;
@@ -180,9 +180,9 @@ export async function runCoordinator(options: RunCoordinatorOptions): Promise<Ru
       }
     } finally {
       active = undefined;
-      if (!stop.signal.aborted && role.value !== 'standby') role.next('standby');
       // The server first: no caller is answered by a coordinator that may no longer be the active one.
       await server?.close({ graceMs: 0 }).catch(() => {});
+      if (!stop.signal.aborted && role.value !== 'standby') role.next('standby');
       await coordinator?.close().catch(() => {});
       await directory?.close().catch(() => {});
       if (leadership.signal.aborted && !stop.signal.aborted) {
