@@ -14,7 +14,6 @@ export {
   type NodeView,
 } from './balancer/balancer.js';
 export { etcdNodeMarks, type NodeMarkStore, type NodeMarks } from './balancer/marks.js';
-export { settle } from './balancer/settle.js';
 // Broadcaster: one message to many vchannels, under resource-key locks, with bounded callbacks.
 export {
   type AckCallback,
@@ -57,7 +56,6 @@ export type {
 } from './nodes/node-client.js';
 export { RpcNodeManagerClient } from './nodes/rpc-node-client.js';
 // Balance policies: pure functions from the current layout to the expected one, registered by name.
-export { compareNodeIds } from './policy/order.js';
 export { PCHANNEL_COUNT, pchannelCountPolicy } from './policy/pchannel-count.js';
 export { PolicyRegistry } from './policy/registry.js';
 export { VCHANNEL_FAIR, type VChannelFairOptions, vchannelFairPolicy } from './policy/vchannel-fair.js';
@@ -70,7 +68,7 @@ export {
   runCoordinator,
 } from './service/run.js';
 // The coordinator's gRPC services: assignment discovery, broadcast, TSO.
-export { type ServeCoordinatorOptions, serveCoordinator, toWireAssignment } from './service/serve.js';
+export { type ServeCoordinatorOptions, serveCoordinator } from './service/serve.js';
 // Node sessions in etcd: a key under a lease per node, ids never reused, and the coordinator's watch.
 export {
   DEFAULT_SESSION_TTL_SECONDS,

@@ -1,34 +1,11 @@
-import type { PChannelInfo } from '@walstream/core';
 import { afterEach, expect, test } from 'vitest';
-import type { InProcessNode, Layout, NodeManagerClient, NodeStatusReport } from '../src/index.js';
-import { names, TestCluster } from './support/cluster.js';
+import type { Layout } from '../src/index.js';
+import { GatedAssign, names, TestCluster } from './support/cluster.js';
 
 let cluster: TestCluster;
 afterEach(async () => {
   await cluster?.close();
 });
-
-/** A node whose Assign calls wait until the test opens the gate. */
-class GatedAssign implements NodeManagerClient {
-  readonly #node: InProcessNode;
-  readonly #gate: Promise<void>;
-  assigns = 0;
-  constructor(node: InProcessNode, gate: Promise<void>) {
-    this.#node = node;
-    this.#gate = gate;
-  }
-  async assign(pchannel: PChannelInfo): Promise<void> {
-    this.assigns++;
-    await this.#gate;
-    return this.#node.assign(pchannel);
-  }
-  remove(pchannel: PChannelInfo): Promise<void> {
-    return this.#node.remove(pchannel);
-  }
-  collectStatus(): Promise<NodeStatusReport> {
-    return this.#node.collectStatus();
-  }
-}
 
 function heldBy(layout: Layout, nodeId: string): number {
   return layout.assignments.filter((a) => a.nodeId === nodeId).length;
@@ -36,14 +13,11 @@ function heldBy(layout: Layout, nodeId: string): number {
 
 test('a node that joins while the first placements are in flight gets its share once they land, without waiting for a timed round', async () => {
   cluster = new TestCluster();
-  let open: () => void = () => {};
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
   let gated: GatedAssign | undefined;
   await cluster.addNode({
     wrap: (node) => {
-      gated = new GatedAssign(node, gate);
+      gated = new GatedAssign(node);
+      gated.hold();
       return gated;
     },
   });
@@ -55,7 +29,7 @@ test('a node that joins while the first placements are in flight gets its share 
   });
   await expect.poll(() => gated?.assigns, { timeout: 10_000 }).toBe(4);
   const second = await cluster.addNode();
-  open();
+  gated?.release();
   await expect.poll(() => heldBy(balancer.layout, second.nodeId), { timeout: 10_000, interval: 20 }).toBe(2);
   await balancer.idle(AbortSignal.timeout(10_000));
   const others = balancer.layout.assignments.filter((a) => a.nodeId !== second.nodeId);

@@ -10,7 +10,7 @@ import { createVChannel } from '@walstream/interceptors';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { NodeManagerClient, NodeStatusReport } from '../src/index.js';
 import { type InProcessNode, type Layout, vchannelFairPolicy } from '../src/index.js';
-import { names, TestCluster, within } from './support/cluster.js';
+import { GatedAssign, names, TestCluster, until, within } from './support/cluster.js';
 
 let cluster: TestCluster;
 afterEach(async () => {
@@ -163,16 +163,33 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
   test('drain closes each pchannel on the node before it opens elsewhere, and resolves when the node holds none', async () => {
     cluster = new TestCluster();
     const drained = await cluster.addNode();
-    // The nodes that take over answer Assign slowly: drain must wait for them, not just for the decision.
-    await cluster.addNode({ wrap: (node) => new SlowAssign(node) });
-    await cluster.addNode({ wrap: (node) => new SlowAssign(node) });
+    const takers: GatedAssign[] = [];
+    for (let i = 0; i < 2; i++) {
+      await cluster.addNode({
+        wrap: (node) => {
+          const gated = new GatedAssign(node);
+          takers.push(gated);
+          return gated;
+        },
+      });
+    }
     const balancer = await cluster.startCoordinator(names(12));
     await balancer.idle(within());
     const held = balancer.layout.assignments
       .filter((a) => a.nodeId === drained.nodeId)
       .map((a) => a.pchannel.name);
     expect(held.length).toBe(4);
-    await balancer.drain(drained.nodeId, within());
+    // The nodes that take over hold their Assign calls: the drain must wait for them, not just decide.
+    const before = takers.map((t) => t.assigns);
+    for (const taker of takers) taker.hold();
+    let drainDone = false;
+    const drain = balancer.drain(drained.nodeId, within()).then(() => {
+      drainDone = true;
+    });
+    await until(() => takers.reduce((sum, t, i) => sum + t.assigns - (before[i] ?? 0), 0) >= 4);
+    expect(drainDone).toBe(false);
+    for (const taker of takers) taker.release();
+    await drain;
     // Resolved only once every pchannel it held is ASSIGNED elsewhere.
     expect(held.map((name) => cluster.channels.get(name).state)).toEqual([
       'assigned',
@@ -376,24 +393,6 @@ describe('Balancer with in-process nodes on the WAL stack', () => {
   });
 });
 
-/** A node that takes 50 ms to answer each Assign. */
-class SlowAssign implements NodeManagerClient {
-  readonly #node: InProcessNode;
-  constructor(node: InProcessNode) {
-    this.#node = node;
-  }
-  async assign(pchannel: PChannelInfo): Promise<void> {
-    await new Promise((r) => setTimeout(r, 50));
-    return this.#node.assign(pchannel);
-  }
-  remove(pchannel: PChannelInfo): Promise<void> {
-    return this.#node.remove(pchannel);
-  }
-  collectStatus(): Promise<NodeStatusReport> {
-    return this.#node.collectStatus();
-  }
-}
-
 /** A catalog that refuses every pchannel save as etcd refuses a stale compare-and-swap. */
 class FencingCatalog extends MemoryCatalog {
   override async savePChannels(): Promise<void> {
@@ -423,13 +422,5 @@ class StallingRemoves implements NodeManagerClient {
   }
   collectStatus(): Promise<NodeStatusReport> {
     return this.#node.collectStatus();
-  }
-}
-
-async function until(condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${condition}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -23,7 +23,7 @@ import {
   Broadcaster,
   type BroadcasterOptions,
 } from '../src/index.js';
-import { names, TestCluster, within } from './support/cluster.js';
+import { names, TestCluster, until, within } from './support/cluster.js';
 
 const Ddl: MessageTypeDefinition<Uint8Array> =
   (messageTypes.byName('CoordTestDdl') as MessageTypeDefinition<Uint8Array> | undefined) ??
@@ -290,11 +290,3 @@ describe('Broadcaster', () => {
     expect(broadcaster.status()).toEqual([]);
   });
 });
-
-async function until(condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${condition}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

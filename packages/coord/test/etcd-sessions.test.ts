@@ -31,7 +31,7 @@ import {
   startCoordinator,
   Tso,
 } from '../src/index.js';
-import { within } from './support/cluster.js';
+import { until, within } from './support/cluster.js';
 import { etcdRelay } from './support/etcd-relay.js';
 
 let etcd: EtcdServer;
@@ -63,14 +63,6 @@ const unreachable: NodeManagerClient = {
 };
 const connect = () => unreachable;
 
-async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${condition}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('etcd node sessions', () => {
   test('a TTL of 1 s is granted as 2 s by etcd with default settings; 10 s is the default and kept', async () => {
     const prefix = freshPrefix();
@@ -86,7 +78,7 @@ describe('etcd node sessions', () => {
     const prefix = freshPrefix();
     const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
     const node = await EtcdNodeSession.register({ client: client(), prefix, address: 'node-a:19530' });
-    await waitUntil(() => directory.sessions.length === 1, 5_000);
+    await until(() => directory.sessions.length === 1, 5_000);
     const [session] = directory.sessions as [NodeSession];
     expect({ nodeId: session.nodeId, address: session.address, stopping: session.stopping }).toEqual({
       nodeId: node.nodeId,
@@ -125,7 +117,7 @@ describe('etcd node sessions', () => {
     const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
     const nodeClient = client();
     const node = await EtcdNodeSession.register({ client: nodeClient, prefix, ttlSeconds: 2 });
-    await waitUntil(() => directory.sessions.some((s) => s.nodeId === node.nodeId), 5_000);
+    await until(() => directory.sessions.some((s) => s.nodeId === node.nodeId), 5_000);
     let nodeGaveUp = Number.NaN;
     node.signal.addEventListener('abort', () => (nodeGaveUp = performance.now()));
     let gone = Number.NaN;
@@ -134,7 +126,7 @@ describe('etcd node sessions', () => {
     });
     const crashed = performance.now();
     nodeClient.close();
-    await waitUntil(() => !Number.isNaN(gone), 2_000 + 3_000);
+    await until(() => !Number.isNaN(gone), 2_000 + 3_000);
     subscription.unsubscribe();
     const detectMs = gone - crashed;
     console.info(
@@ -167,9 +159,9 @@ describe('etcd node sessions', () => {
       if (states.at(-1) !== state) states.push(state);
     });
     const node = await EtcdNodeSession.register({ client: client(), prefix });
-    await waitUntil(() => states.at(-1) === 'live', 5_000);
+    await until(() => states.at(-1) === 'live', 5_000);
     await node.stop();
-    await waitUntil(() => states.at(-1) === 'gone', 5_000);
+    await until(() => states.at(-1) === 'gone', 5_000);
     subscription.unsubscribe();
     expect(states).toEqual(['gone', 'live', 'stopping', 'gone']);
     expect(released).toEqual([node.nodeId]);
@@ -221,7 +213,7 @@ describe('etcd node sessions in other processes', () => {
     const prefix = freshPrefix();
     const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
     const children = await Promise.all(Array.from({ length: 5 }, () => spawnSession(prefix, 2)));
-    await waitUntil(() => directory.sessions.length === 5, 10_000);
+    await until(() => directory.sessions.length === 5, 10_000);
     const gone = new Map<string, number>();
     const watching = directory.sessions$.subscribe((sessions) => {
       for (const c of children) {
@@ -234,7 +226,7 @@ describe('etcd node sessions in other processes', () => {
       killed.set(c.nodeId, performance.now());
       await c.kill();
     }
-    await waitUntil(() => gone.size === 5, 2_000 + 3_000);
+    await until(() => gone.size === 5, 2_000 + 3_000);
     watching.unsubscribe();
     const delays = children.map((c) => (gone.get(c.nodeId) as number) - (killed.get(c.nodeId) as number));
     console.info(`SIGKILL → session gone, TTL 2 s: ${delays.map((d) => d.toFixed(0)).join(', ')} ms`);
@@ -323,7 +315,7 @@ describe('etcd node sessions: sequences', () => {
             }
           }
           const expected = JSON.stringify([...model].sort());
-          await waitUntil(() => JSON.stringify([...observed].sort()) === expected, 5_000).catch(() => {});
+          await until(() => JSON.stringify([...observed].sort()) === expected, 5_000).catch(() => {});
           subscription.unsubscribe();
           expect([...observed].sort()).toEqual([...model].sort());
           expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] as bigint))).toBe(true);
@@ -345,11 +337,11 @@ describe('etcd node sessions: sequences', () => {
     const prefix = freshPrefix();
     const directory = await EtcdSessionDirectory.open({ client: client(), prefix, connect });
     const before = await EtcdNodeSession.register({ client: client(), prefix });
-    await waitUntil(() => directory.sessions.length === 1, 5_000);
+    await until(() => directory.sessions.length === 1, 5_000);
     await etcd.restart({ hard: true });
     const after = await EtcdNodeSession.register({ client: client(), prefix });
     await before.stop();
-    await waitUntil(
+    await until(
       () => directory.sessions.length === 1 && directory.sessions[0]?.nodeId === after.nodeId,
       15_000,
     );
@@ -498,7 +490,7 @@ describe('the balancer on etcd sessions', () => {
       backoff: { initialMs: 10, maxMs: 200 },
     });
     const ownerOf = (p: string) => balancer.layout.assignments.find((a) => a.pchannel.name === p);
-    await waitUntil(() => pchannels.every((p) => ownerOf(p) !== undefined), 10_000);
+    await until(() => pchannels.every((p) => ownerOf(p) !== undefined), 10_000);
 
     const figures: { gone: number; firstAppend: number }[] = [];
     let appends = 0;
@@ -548,9 +540,9 @@ describe('the balancer on etcd sessions', () => {
       await addNode();
       // The next kill starts from a settled layout that includes the new node (the rebalance it causes
       // closes WALs on purpose, which is not what is measured here).
-      await waitUntil(() => directory.sessions.length === 3, 5_000);
+      await until(() => directory.sessions.length === 3, 5_000);
       await balancer.idle(within());
-      await waitUntil(() => pchannels.every((p) => channels.get(p).state === 'assigned'), 10_000);
+      await until(() => pchannels.every((p) => channels.get(p).state === 'assigned'), 10_000);
       await balancer.idle(within());
     }
     const lines = figures.map(
@@ -609,7 +601,7 @@ describe('coordinator failover on etcd', () => {
     a.signal.addEventListener('abort', () => void coordA.close().then(() => (aClosed = performance.now())));
     const nodesA = await nodesFor(coordA, catalogA, 2);
     await coordA.balancer.idle(within());
-    await waitUntil(() => pchannels.every((p) => coordA.channels.get(p).state === 'assigned'), 10_000);
+    await until(() => pchannels.every((p) => coordA.channels.get(p).state === 'assigned'), 10_000);
     const left = new Map(
       pchannels.map((p) => [
         p,
@@ -627,7 +619,7 @@ describe('coordinator failover on etcd', () => {
     aClient.close();
     for (const node of nodesA) await node.close();
     const b = await standby;
-    await waitUntil(() => !Number.isNaN(aClosed), 5_000);
+    await until(() => !Number.isNaN(aClosed), 5_000);
     expect(aClosed).toBeLessThanOrEqual(bElected);
 
     const catalogB = new EtcdCatalog({ client: bClient, prefix });
@@ -641,7 +633,7 @@ describe('coordinator failover on etcd', () => {
       expect({ term: meta.channel.term, nodeId: meta.nodeId }, p).toEqual(left.get(p));
     }
     const nodesB = await nodesFor(coordB, catalogB, 2);
-    await waitUntil(
+    await until(
       () =>
         pchannels.every((p) => {
           const meta = coordB.channels.get(p);

@@ -25,7 +25,7 @@ import { createVChannel, walSemantics } from '@walstream/interceptors';
 import { type EtcdServer, startEtcd } from '@walstream/testkit/etcd';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ChannelManager, type Coordinator, InProcessNode, startCoordinator, Tso } from '../src/index.js';
-import { within } from './support/cluster.js';
+import { until, within } from './support/cluster.js';
 
 const Ddl: MessageTypeDefinition<Uint8Array> =
   (messageTypes.byName('CoordTestEtcdDdl') as MessageTypeDefinition<Uint8Array> | undefined) ??
@@ -147,7 +147,7 @@ describe('coordinator on etcd', () => {
       .body(new Uint8Array([1]))
       .build();
     const pending = first.broadcaster.broadcast(message).catch((e: unknown) => e);
-    await waitUntil(() => first.broadcaster.status()[0]?.appended.length === 1);
+    await until(() => first.broadcaster.status()[0]?.appended.length === 1);
     await first.close();
     expect(hasCode(await pending, 'ON_SHUTDOWN')).toBe(true);
     for (const node of nodes.splice(0)) await node.close();
@@ -165,18 +165,10 @@ describe('coordinator on etcd', () => {
     await addNodes(second);
     await second.balancer.idle(within());
     expect(pchannels.map((p) => second.channels.get(p).channel.term)).toEqual([2n, 2n]);
-    await waitUntil(() => second.broadcaster.status()[0]?.state === 'tombstone');
+    await until(() => second.broadcaster.status()[0]?.state === 'tombstone');
     expect(second.broadcaster.status()[0]?.appended).toEqual(vchannels);
     expect(acked.length).toBe(1);
     await second.close();
     for (const node of nodes.splice(0)) await node.close();
   }, 60_000);
 });
-
-async function waitUntil(condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${condition}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

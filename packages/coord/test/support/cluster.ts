@@ -1,6 +1,14 @@
 import { MemoryLogStore, memoryAdapter } from '@walstream/adapter-memory';
-import { type BalancePolicy, createWal, MemoryCatalog, type Wal, type WalOpener } from '@walstream/core';
+import {
+  type BalancePolicy,
+  createWal,
+  MemoryCatalog,
+  type PChannelInfo,
+  type Wal,
+  type WalOpener,
+} from '@walstream/core';
 import { walSemantics } from '@walstream/interceptors';
+import { waitFor } from '@walstream/testkit';
 import {
   Balancer,
   type BalancerOptions,
@@ -9,6 +17,7 @@ import {
   InProcessSessions,
   type MoveEvent,
   type NodeManagerClient,
+  type NodeStatusReport,
   pchannelCountPolicy,
   Tso,
 } from '../../src/index.js';
@@ -113,4 +122,40 @@ export function names(count: number, prefix = 'pch'): string[] {
 /** Bounded waits: a test that hangs fails with the condition's name instead. */
 export function within(ms = 10_000): AbortSignal {
   return AbortSignal.timeout(ms);
+}
+
+/** Resolves once `condition` holds (checked every 5 ms); fails after `ms` quoting the condition. */
+export function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  return waitFor(condition, `the condition ${condition}`, ms, 5);
+}
+
+/** A node whose Assign calls wait while the test holds its gate (open unless `hold()` was called). */
+export class GatedAssign implements NodeManagerClient {
+  readonly #node: InProcessNode;
+  #gate: Promise<void> = Promise.resolve();
+  #open: () => void = () => {};
+  /** Assign calls received, held or not. */
+  assigns = 0;
+  constructor(node: InProcessNode) {
+    this.#node = node;
+  }
+  hold(): void {
+    this.#gate = new Promise<void>((resolve) => {
+      this.#open = resolve;
+    });
+  }
+  release(): void {
+    this.#open();
+  }
+  async assign(pchannel: PChannelInfo): Promise<void> {
+    this.assigns++;
+    await this.#gate;
+    return this.#node.assign(pchannel);
+  }
+  remove(pchannel: PChannelInfo): Promise<void> {
+    return this.#node.remove(pchannel);
+  }
+  collectStatus(): Promise<NodeStatusReport> {
+    return this.#node.collectStatus();
+  }
 }
