@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { unitProject as kafkaUnit } from './packages/adapter-kafka/vitest.config.ts';
 import { unitProject as pulsarUnit } from './packages/adapter-pulsar/vitest.config.ts';
+import { kafkaProject as cliKafka } from './packages/cli/vitest.config.ts';
 import { kafkaProject as coordKafka } from './packages/coord/vitest.config.ts';
 import { kafkaProject as nodeKafka } from './packages/node/vitest.config.ts';
 
@@ -16,6 +17,8 @@ export default defineConfig({
       nodeKafka,
       // Coordinator and node processes on real etcd and Kafka (its other tests are the `coord` project).
       coordKafka,
+      // `walstream coord` and `walstream node` processes on real etcd and Kafka (the rest: the `cli` project).
+      cliKafka,
       { test: { name: 'scripts', include: ['scripts/**/*.test.ts'], testTimeout: 120_000 } },
     ],
   },
