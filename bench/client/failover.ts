@@ -4,10 +4,12 @@
  * real Kafka broker (both started here), session TTL 2 s (FAILOVER_TTL) — and one steady producer in this
  * process (`@walstream/client`, `idempotent: true`, one append in flight, on a vchannel of pchannel cf0).
  * Each round SIGKILLs the node owning cf0, waits for 20 acknowledged appends after the kill, then starts
- * a replacement node and lets the producer run 3 s before the next kill. Per kill: the longest gap
+ * a replacement node and lets the producer run 3 s (FAILOVER_STEADY_MS) before the next kill. Per kill: the longest gap
  * between two consecutive acknowledgements from the last one before the kill to the 20th after it, and
- * the time from the kill to the first acknowledgement after it. Prints a table; asserts nothing (the short
- * version is packages/cli/test/kafka/cluster-kill.test.ts). FAILOVER_KILLS (default 20).
+ * the time from the kill to the first acknowledgement after it, and to the client's assignment snapshot
+ * naming the new owner. Prints a table; asserts nothing (the short
+ * version is packages/cli/test/kafka/cluster-kill.test.ts). FAILOVER_KILLS (default 20); FAILOVER_IDEMPOTENT=0
+ * for a plain (at-least-once) producer.
  */
 import { performance } from 'node:perf_hooks';
 import { vchannelName } from '@walstream/core';
@@ -22,6 +24,8 @@ import '@walstream/adapter-kafka';
 
 const kills = Number(process.env.FAILOVER_KILLS ?? 20);
 const ttl = Number(process.env.FAILOVER_TTL ?? 2);
+const idempotent = process.env.FAILOVER_IDEMPOTENT !== '0';
+const steadyMs = Number(process.env.FAILOVER_STEADY_MS ?? 3_000);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const until = async (condition: () => boolean, what: string, timeoutMs = 60_000) => {
   const deadline = performance.now() + timeoutMs;
@@ -40,7 +44,7 @@ try {
   await Promise.all([cluster.node(), cluster.node(), cluster.node()]);
   const client = createClient({
     coord: coordinator.address,
-    idempotent: true,
+    idempotent,
     backoff: { initialMs: 20, maxMs: 200 },
   });
   const vchannel = vchannelName('cf0', 'v0');
@@ -62,8 +66,16 @@ try {
   })();
   await until(() => acks.length >= 50, 'the first 50 appends');
 
+  // When the client's assignment snapshot first names each term of cf0.
+  const seenTerm = new Map<bigint, number>();
+  const watching = client.assignments$.subscribe((assignment) => {
+    const term = assignment?.channels.get('cf0')?.pchannel.term;
+    if (term !== undefined && !seenTerm.has(term)) seenTerm.set(term, performance.now());
+  });
+
   const gaps: number[] = [];
   const firstAcks: number[] = [];
+  const newOwnerSeen: number[] = [];
   for (let k = 0; k < kills; k++) {
     const owner = client.assignment?.channels.get('cf0');
     if (!owner) throw new Error('cf0 has no owner before the kill');
@@ -77,15 +89,18 @@ try {
     gaps.push(gap);
     firstAcks.push(acks[from]! - killedAt);
     const after = client.assignment?.channels.get('cf0');
+    const seenAt = after ? seenTerm.get(after.pchannel.term) : undefined;
+    if (seenAt !== undefined) newOwnerSeen.push(seenAt - killedAt);
     log(
-      `kill ${k + 1}/${kills}: node ${owner.nodeId} (cf0 term ${owner.pchannel.term} → ${after?.pchannel.term} on node ${after?.nodeId}), longest gap ${gap.toFixed(0)} ms, first ack ${(acks[from]! - killedAt).toFixed(0)} ms after the kill`,
+      `kill ${k + 1}/${kills}: node ${owner.nodeId} (cf0 term ${owner.pchannel.term} → ${after?.pchannel.term} on node ${after?.nodeId}), longest gap ${gap.toFixed(0)} ms, first ack ${(acks[from]! - killedAt).toFixed(0)} ms after the kill, new owner in the client's snapshot ${seenAt === undefined ? '?' : (seenAt - killedAt).toFixed(0)} ms`,
     );
     await cluster.node();
-    const steady = performance.now() + 3_000;
+    const steady = performance.now() + steadyMs;
     await until(() => performance.now() > steady, 'the steady period');
   }
   stopping = true;
   await producing;
+  watching.unsubscribe();
   await client.close();
 
   const row = (name: string, values: number[]) => {
@@ -93,11 +108,12 @@ try {
     return `| ${name} | ${values.length} | ${p.p50.toFixed(0)} | ${p.p99.toFixed(0)} | ${p.max.toFixed(0)} |`;
   };
   console.log(
-    `\nClient append unavailability across a node SIGKILL, session TTL ${ttl} s, Kafka (${kills} kills, ${new Date().toISOString().slice(0, 10)})\n`,
+    `\nClient append unavailability across a node SIGKILL, session TTL ${ttl} s, Kafka, ${idempotent ? 'idempotent' : 'plain'} producer (${kills} kills, ${new Date().toISOString().slice(0, 10)})\n`,
   );
   console.log('| per kill | n | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|');
   console.log(row('longest gap between consecutive acknowledged appends', gaps));
   console.log(row('kill → first acknowledged append after it', firstAcks));
+  console.log(row("kill → the new owner in the client's assignment snapshot", newOwnerSeen));
   console.log(
     `\n${acks.length} appends acknowledged, ${failures.length} failed${failures.length ? `: ${failures.slice(0, 3).join('; ')}` : ''}`,
   );
