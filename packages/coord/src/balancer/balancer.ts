@@ -572,7 +572,7 @@ export class Balancer {
         const meta = await this.#channels.assign(name, to, { renew });
         renew = false;
         term = meta.channel.term;
-        await this.#releaseOldOwners(meta, signal);
+        await this.#releaseOldOwners(meta, reason, signal);
         try {
           await this.#bounded(
             (s) => session.client.assign(meta.channel, s),
@@ -634,7 +634,7 @@ export class Balancer {
   }
 
   /** Removes the WAL from every earlier owner still in session; a gone node has nothing to release. */
-  async #releaseOldOwners(meta: PChannelMeta, signal: AbortSignal): Promise<void> {
+  async #releaseOldOwners(meta: PChannelMeta, reason: MoveReason, signal: AbortSignal): Promise<void> {
     const released: { nodeId: string; term: bigint }[] = [];
     let failure: unknown;
     await Promise.all(
@@ -651,6 +651,10 @@ export class Balancer {
             );
           } catch (error) {
             if (!hasCode(error, ...RELEASED_CODES) && this.#sessions.has(h.nodeId)) {
+              // A client reported the owner failing and the owner refuses connections: the new term opens
+              // now rather than when its session expires (a TTL later). The store fences the old term at
+              // that open, so it cannot append again; its history entry stays until it can be released.
+              if (reason === 'report-error' && hasCode(error, 'UNAVAILABLE')) return;
               failure ??= error;
               return;
             }
