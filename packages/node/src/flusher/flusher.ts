@@ -205,6 +205,12 @@ class Flusher implements WalFlusher {
   readonly #scanned = new Gate();
   readonly #appended: Subscription;
   #samples: { position: LogPosition; bytes: number; physicalMs: number }[] = [];
+  /**
+   * Without sinks: the last saved checkpoint retention could not cut at yet. The scan may pass the bytes
+   * that allow it only after the save (it lags the appends), and an idle WAL saves no more: each new
+   * sample tries it again.
+   */
+  #retentionPending: SavedCheckpoint | undefined;
 
   constructor(wal: Wal, options: ResolvedFlusherOptions, observability: Observability) {
     this.#wal = wal;
@@ -381,6 +387,8 @@ class Flusher implements WalFlusher {
       return;
     }
     this.#samples.push({ position, bytes: this.#bytes, physicalMs: physicalMsOf(position.timeTick) });
+    const pending = this.#retentionPending;
+    if (pending) this.#onSaved(pending);
     // Bounded: thin out the older half when full (truncation only needs a rough ladder of positions).
     if (this.#samples.length > 4096) {
       const older = this.#samples.slice(0, 2048).filter((_, index) => index % 2 === 0);
@@ -396,6 +404,7 @@ class Flusher implements WalFlusher {
       bound = lower(saved.checkpoint.messageId, saved.flushed.messageId);
     } else {
       bound = this.#retentionBound(saved.checkpoint);
+      this.#retentionPending = bound ? undefined : saved;
     }
     if (!bound) return;
     if (this.#truncatedAt && bound.compare(this.#truncatedAt) <= 0) return;
